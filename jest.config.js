@@ -12,6 +12,8 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'] },
+    // Simulator conformance: real Azure SDK clients against the in-process simulator, no control plane.
+    { ...common, displayName: 'simulator', testMatch: ['<rootDir>/test/simulator/**/*.test.ts'], testTimeout: 60000 },
     {
       ...common,
       displayName: 'e2e',

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// gpuvm-controller <command>: each command lives in its own module and is loaded only when used.
+const USAGE = `usage: gpuvm-controller <command> [flags]
+
+commands:
+  run        run the controller
+  simulate   run the Azure Stack Edge device simulator
+  demo       local control plane + simulator + controller + sample manifests
+  validate   check GpuVm/EdgeDevice manifests offline against the CRD schemas
+`;
+
+type CommandMain = (args: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<CommandMain>> = {
+  simulate: async () => (await import('./simulator/cli.js')).main,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const load = commands[name];
+  if (load === undefined) {
+    process.stderr.write(`gpuvm-controller: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`gpuvm-controller: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
