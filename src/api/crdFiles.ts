@@ -1,0 +1,19 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import type { CustomResourceDefinition } from './schemaToTypeScript.js';
+
+/** The repository's crds/ folder (also shipped next to dist/ in the package). */
+export const CRD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'crds');
+
+export function crdFileNames(dir = CRD_DIR): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+export function loadCrds(dir = CRD_DIR): CustomResourceDefinition[] {
+  return crdFileNames(dir).map((file) => parse(readFileSync(file, 'utf8')) as CustomResourceDefinition);
+}

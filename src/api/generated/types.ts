@@ -1,0 +1,224 @@
+// Generated from crds/*.yaml by `npm run generate`. Do not edit by hand.
+
+/** Secret with keys username and password of the device ARM user (EdgeArmUser). */
+export interface EdgeDeviceSpecArmCredentialsSecretRef {
+  /** Secret name. */
+  name: string;
+  /** Secret namespace. */
+  namespace?: string;
+}
+
+/** Secret holding the device's root CA certificate (PEM). Omit only when the device certificate chains to a public root. */
+export interface EdgeDeviceSpecArmCaBundleSecretRef {
+  /** Secret name. */
+  name: string;
+  /** Secret namespace. */
+  namespace?: string;
+  /** Key of the PEM data in the Secret. */
+  key?: string;
+}
+
+/** The device's local Azure Resource Manager. */
+export interface EdgeDeviceSpecArm {
+  /** Local ARM endpoint, e.g. https://management.dbe-1a2b3c.contoso.local. HTTPS only. */
+  endpoint: string;
+  /** ADFS authority host of the device, e.g. https://login.dbe-1a2b3c.contoso.local. HTTPS only. */
+  loginEndpoint: string;
+  /** The device's subscription id (a GUID). */
+  subscriptionId: string;
+  /** Resource group on the device where VMs, NICs and images live. */
+  resourceGroup: string;
+  /** Secret with keys username and password of the device ARM user (EdgeArmUser). */
+  credentialsSecretRef: EdgeDeviceSpecArmCredentialsSecretRef;
+  /** Secret holding the device's root CA certificate (PEM). Omit only when the device certificate chains to a public root. */
+  caBundleSecretRef?: EdgeDeviceSpecArmCaBundleSecretRef;
+}
+
+/** Secret with keys tenantId, clientId, clientSecret. Absent means workload identity or the default credential chain. */
+export interface EdgeDeviceSpecAzureCredentialsSecretRef {
+  /** Secret name. */
+  name: string;
+  /** Secret namespace. */
+  namespace?: string;
+}
+
+/** The device's resource in Azure, for capacity discovery and the Kubernetes role. */
+export interface EdgeDeviceSpecAzure {
+  /** /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.DataBoxEdge/dataBoxEdgeDevices/<name> */
+  resourceId: string;
+  /** Azure Resource Manager endpoint (sovereign clouds, simulator). */
+  endpoint?: string;
+  /** Microsoft Entra authority host. */
+  authorityHost?: string;
+  /** Secret with keys tenantId, clientId, clientSecret. Absent means workload identity or the default credential chain. */
+  credentialsSecretRef?: EdgeDeviceSpecAzureCredentialsSecretRef;
+}
+
+/** The device's Kubernetes compute role. */
+export interface EdgeDeviceSpecKubernetes {
+  /** Unmanaged observes only; Configured creates the role once no GpuVm waits for a free GPU; NotConfigured removes it. */
+  state?: "Unmanaged" | "Configured" | "NotConfigured";
+}
+
+/** Desired state of the device. */
+export interface EdgeDeviceSpec {
+  /** The device's local Azure Resource Manager. */
+  arm: EdgeDeviceSpecArm;
+  /** The device's resource in Azure, for capacity discovery and the Kubernetes role. */
+  azure?: EdgeDeviceSpecAzure;
+  /** GPUs on the device (EdgeP_Base 1, EdgeP_High 2). Required when spec.azure is absent; otherwise discovered. */
+  gpus?: number;
+  /** The device's Kubernetes compute role. */
+  kubernetes?: EdgeDeviceSpecKubernetes;
+  /** When true every GPU VM of the device is powered off (stays allocated), e.g. before a device update. */
+  drain?: boolean;
+}
+
+export interface EdgeDeviceStatusConditionsItem {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface EdgeDeviceStatusGpus {
+  total?: number;
+  vms?: number;
+  kubernetes?: number;
+  free?: number;
+}
+
+export interface EdgeDeviceStatusAllocationsItem {
+  /** namespace/name of the GpuVm. */
+  gpuVm: string;
+  uid: string;
+  state: "Reserved" | "Held";
+}
+
+export interface EdgeDeviceStatusKubernetes {
+  /** Configured or NotConfigured, as observed. */
+  state?: string;
+  provisioningState?: string;
+  gpus?: number;
+}
+
+/** Observed state of the device. */
+export interface EdgeDeviceStatus {
+  observedGeneration?: number;
+  conditions?: EdgeDeviceStatusConditionsItem[];
+  gpus?: EdgeDeviceStatusGpus;
+  /** The admission ledger; written only by the EdgeDevice reconciler. */
+  allocations?: EdgeDeviceStatusAllocationsItem[];
+  /** GPU VMs on the device that no GpuVm owns. */
+  foreignVms?: string[];
+  kubernetes?: EdgeDeviceStatusKubernetes;
+  softwareVersion?: string;
+}
+
+/** The EdgeDevice the VM runs on. Immutable. */
+export interface GpuVmSpecDeviceRef {
+  /** Name of the EdgeDevice. */
+  name: string;
+}
+
+/** Guest OS, used to warn when the GPU driver extension does not support it. */
+export interface GpuVmSpecImageOs {
+  /** e.g. Ubuntu, RHEL, WindowsServer. */
+  name?: string;
+  /** e.g. "18.04", "7.4", "2019". */
+  version?: string;
+}
+
+/** The VM image (Microsoft.Compute/images) in the device resource group. Immutable. */
+export interface GpuVmSpecImage {
+  /** Image resource name on the device. */
+  name: string;
+  /** Operating system family; selects the GPU driver extension. */
+  osType: "Linux" | "Windows";
+  /** Guest OS, used to warn when the GPU driver extension does not support it. */
+  os?: GpuVmSpecImageOs;
+}
+
+/** Secret in the GpuVm's namespace with username and either password or sshPublicKey. */
+export interface GpuVmSpecAdminCredentialsSecretRef {
+  /** Secret name. */
+  name: string;
+}
+
+/** Where the VM's NIC is attached. */
+export interface GpuVmSpecNetwork {
+  /** Virtual network created by enabling compute on a device port. */
+  virtualNetwork?: string;
+  /** Resource group of the virtual network. */
+  virtualNetworkResourceGroup?: string;
+  /** Subnet of the virtual network. */
+  subnet?: string;
+  /** Static private IPv4 address; empty for a dynamic address. */
+  privateIPAddress?: string;
+}
+
+/** The NVIDIA GPU driver VM extension. */
+export interface GpuVmSpecGpuDriver {
+  /** Install the GPU driver extension. */
+  install?: boolean;
+  /** Extension version such as "1.8"; empty picks the version that matches the device release. */
+  typeHandlerVersion?: string;
+  /** Extension settings (Windows DriverURL, DriverCertificateUrl, DriverType). */
+  settings?: Record<string, unknown>;
+}
+
+/** Desired state of the GPU VM. */
+export interface GpuVmSpec {
+  /** The EdgeDevice the VM runs on. Immutable. */
+  deviceRef: GpuVmSpecDeviceRef;
+  /** VM size. Only the T4 GPU sizes can attach the device's GPU. Immutable (resize = recreate). */
+  size: "Standard_NC4as_T4_v3" | "Standard_NC8as_T4_v3";
+  /** The VM image (Microsoft.Compute/images) in the device resource group. Immutable. */
+  image: GpuVmSpecImage;
+  /** Secret in the GpuVm's namespace with username and either password or sshPublicKey. */
+  adminCredentialsSecretRef: GpuVmSpecAdminCredentialsSecretRef;
+  /** Where the VM's NIC is attached. */
+  network?: GpuVmSpecNetwork;
+  /** The NVIDIA GPU driver VM extension. */
+  gpuDriver?: GpuVmSpecGpuDriver;
+  /** Running; Stopped (powered off, keeps its GPU); Deallocated (releases its GPU). */
+  powerState?: "Running" | "Stopped" | "Deallocated";
+  /** Delete removes the VM, its extension and NIC from the device; Orphan leaves them. */
+  deletionPolicy?: "Delete" | "Orphan";
+}
+
+export interface GpuVmStatusConditionsItem {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface GpuVmStatusVm {
+  resourceId?: string;
+  computerName?: string;
+  ipAddress?: string;
+  powerState?: string;
+  provisioningState?: string;
+}
+
+/** In-flight ARM work, resumed by deployment name after a restart. */
+export interface GpuVmStatusOperation {
+  kind: string;
+  deploymentName?: string;
+  startedAt?: string;
+}
+
+/** Observed state of the GPU VM. */
+export interface GpuVmStatus {
+  observedGeneration?: number;
+  phase?: "Pending" | "WaitingForGpu" | "Provisioning" | "InstallingDriver" | "Ready" | "Stopped" | "Deleting" | "Failed";
+  conditions?: GpuVmStatusConditionsItem[];
+  vm?: GpuVmStatusVm;
+  /** In-flight ARM work, resumed by deployment name after a restart. */
+  operation?: GpuVmStatusOperation;
+}
