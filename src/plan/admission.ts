@@ -1,0 +1,86 @@
+import type { Allocation } from '../api/types.js';
+
+/** What the device reconciler knows about one GpuVm bound to the device. */
+export interface AdmissionCandidate {
+  /** namespace/name */
+  key: string;
+  uid: string;
+  creationTimestamp: string;
+  /** The GpuVm wants its VM to hold a GPU: not being deleted and not desired Deallocated. */
+  wantsGpu: boolean;
+  /** The device reports this GpuVm's VM as allocated (holding its GPU), whatever the spec says. */
+  vmHoldsGpu: boolean;
+}
+
+export interface AdmissionInput {
+  totalGpus: number;
+  kubernetesGpus: number;
+  /** GPU VMs on the device that no GpuVm owns and that are not deallocated. */
+  foreignGpuVms: number;
+  candidates: readonly AdmissionCandidate[];
+  ledger: readonly Allocation[];
+}
+
+export interface Waiting {
+  key: string;
+  uid: string;
+  /** 1-based place in the device's queue. */
+  position: number;
+}
+
+export interface AdmissionResult {
+  allocations: Allocation[];
+  gpus: { total: number; vms: number; kubernetes: number; free: number };
+  waiting: Waiting[];
+}
+
+/** Queue order: oldest first, then namespace/name, so every replica and every restart agrees. */
+export function compareQueueOrder(
+  a: Pick<AdmissionCandidate, 'creationTimestamp' | 'key'>,
+  b: Pick<AdmissionCandidate, 'creationTimestamp' | 'key'>,
+): number {
+  const byTime = Date.parse(a.creationTimestamp) - Date.parse(b.creationTimestamp);
+  if (byTime !== 0 && !Number.isNaN(byTime)) return byTime;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/**
+ * Computes the device's allocation ledger. A GpuVm whose VM holds a GPU is `Held`; one that wants a GPU
+ * keeps its `Reserved` entry; the rest of the free GPUs go to the queue head(s). Free GPUs are never
+ * over-promised: free = total − VMs holding GPUs − Kubernetes − reservations not yet backed by a VM.
+ */
+export function admit(input: AdmissionInput): AdmissionResult {
+  const previous = new Map(input.ledger.map((a) => [a.uid, a]));
+  const allocations: Allocation[] = [];
+  const queue: AdmissionCandidate[] = [];
+
+  for (const c of [...input.candidates].sort(compareQueueOrder)) {
+    if (c.vmHoldsGpu) {
+      allocations.push({ gpuVm: c.key, uid: c.uid, state: 'Held' });
+    } else if (c.wantsGpu && previous.has(c.uid)) {
+      allocations.push({ gpuVm: c.key, uid: c.uid, state: 'Reserved' });
+    } else if (c.wantsGpu) {
+      queue.push(c);
+    }
+  }
+
+  const held = allocations.filter((a) => a.state === 'Held').length;
+  const vms = held + input.foreignGpuVms;
+  let free = Math.max(0, input.totalGpus - vms - input.kubernetesGpus - (allocations.length - held));
+
+  const waiting: Waiting[] = [];
+  for (const c of queue) {
+    if (free > 0) {
+      allocations.push({ gpuVm: c.key, uid: c.uid, state: 'Reserved' });
+      free--;
+    } else {
+      waiting.push({ key: c.key, uid: c.uid, position: waiting.length + 1 });
+    }
+  }
+
+  return {
+    allocations: allocations.sort((a, b) => (a.gpuVm < b.gpuVm ? -1 : a.gpuVm > b.gpuVm ? 1 : 0)),
+    gpus: { total: input.totalGpus, vms, kubernetes: input.kubernetesGpus, free },
+    waiting,
+  };
+}
