@@ -208,9 +208,12 @@ export interface GpuVmStatusVm {
 
 /** In-flight ARM work, resumed by deployment name after a restart. */
 export interface GpuVmStatusOperation {
+  /** CreateVm, InstallGpuDriver, Start, PowerOff, Deallocate, DeleteVm or DeleteNic. */
   kind: string;
   deploymentName?: string;
   startedAt?: string;
+  /** Attempts of this operation so far; retries back off exponentially. */
+  attempts?: number;
 }
 
 /** Observed state of the GPU VM. */

@@ -1,0 +1,74 @@
+// The port through which reconcilers talk to one device's local Azure Resource Manager. Reads return
+// plain observations; writes start long-running operations and return at once (a reconcile never waits
+// on ARM), with the server's Retry-After when it sent one.
+
+export interface ArmError {
+  code: string;
+  message: string;
+  details?: ArmError[];
+}
+
+export type VmPowerState = 'starting' | 'running' | 'stopping' | 'stopped' | 'deallocating' | 'deallocated' | 'unknown';
+
+export interface ArmVm {
+  name: string;
+  id: string;
+  vmSize: string;
+  provisioningState: string;
+  /** From the instance view; `unknown` when the device did not report one. */
+  powerState: VmPowerState;
+  computerName?: string;
+  tags: Record<string, string>;
+  nicIds: string[];
+}
+
+export type DeploymentState = 'Accepted' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'Deleting' | 'Unknown';
+
+export interface ArmDeployment {
+  name: string;
+  provisioningState: DeploymentState;
+  /** When the deployment last changed state (RFC 3339), as reported by ARM. */
+  timestamp?: string;
+  error?: ArmError;
+}
+
+export interface ArmExtension {
+  name: string;
+  type: string;
+  typeHandlerVersion: string;
+  provisioningState: string;
+  /** The extension handler's message when it failed. */
+  message?: string;
+}
+
+export interface LroStarted {
+  /** How long the server asked us to wait before polling, in ms. */
+  retryAfterMs?: number;
+}
+
+export interface TemplateDeployment {
+  template: Record<string, unknown>;
+  /** ARM parameter values; secure values are sent but never logged or stored. */
+  parameters: Record<string, { value: unknown }>;
+}
+
+export interface DeviceArm {
+  getVm(name: string): Promise<ArmVm | undefined>;
+  /** One call: every VM in the device resource group, with power states. */
+  listVms(): Promise<ArmVm[]>;
+  imageExists(name: string): Promise<boolean>;
+  getDeployment(name: string): Promise<ArmDeployment | undefined>;
+  /** The per-resource failures of a deployment, from its operations. */
+  getDeploymentFailures(name: string): Promise<ArmError[]>;
+  putDeployment(name: string, deployment: TemplateDeployment): Promise<LroStarted>;
+  deleteDeployment(name: string): Promise<LroStarted>;
+  getExtension(vmName: string, extensionName: string): Promise<ArmExtension | undefined>;
+  /** The NIC's private IP address, by NIC resource id. */
+  getNicPrivateIp(nicId: string): Promise<string | undefined>;
+  nicExists(name: string): Promise<boolean>;
+  startVm(name: string): Promise<LroStarted>;
+  powerOffVm(name: string): Promise<LroStarted>;
+  deallocateVm(name: string): Promise<LroStarted>;
+  deleteVm(name: string): Promise<LroStarted>;
+  deleteNic(name: string): Promise<LroStarted>;
+}

@@ -1,0 +1,69 @@
+import type { GpuVmSpec } from '../api/types.js';
+
+export const GPU_EXTENSION_PUBLISHER = 'Microsoft.HpcCompute';
+
+export interface GpuDriverChoice {
+  extensionType: 'NvidiaGpuDriverLinux' | 'NvidiaGpuDriverWindows';
+  typeHandlerVersion: string;
+  /** Why this version: the device release it was chosen for, or the spec. */
+  basis: string;
+}
+
+/**
+ * The device release (YYMM, e.g. 2205) inside a software version string such as "2.2.2205.4023" or
+ * "Azure Stack Edge 2309"; undefined when none is recognisable.
+ */
+export function deviceRelease(softwareVersion: string | undefined): number | undefined {
+  for (const match of (softwareVersion ?? '').matchAll(/(?<!\d)(2\d)(0[1-9]|1[0-2])(?!\d)/g)) {
+    return Number(match[1]) * 100 + Number(match[2]);
+  }
+  return undefined;
+}
+
+/** Extension type and version by OS and device release (domain notes), unless the spec pins a version. */
+export function chooseGpuDriver(spec: GpuVmSpec, softwareVersion: string | undefined): GpuDriverChoice {
+  const windows = spec.image.osType === 'Windows';
+  const extensionType = windows ? 'NvidiaGpuDriverWindows' : 'NvidiaGpuDriverLinux';
+  const pinned = spec.gpuDriver?.typeHandlerVersion;
+  if (pinned !== undefined && pinned !== '') {
+    return { extensionType, typeHandlerVersion: pinned, basis: 'spec.gpuDriver.typeHandlerVersion' };
+  }
+  const release = deviceRelease(softwareVersion);
+  // Devices before 2205 ship the 1.3 handlers; an unrecognised version is assumed current.
+  if (release !== undefined && release < 2205) {
+    return { extensionType, typeHandlerVersion: '1.3', basis: `device release ${release}` };
+  }
+  return {
+    extensionType,
+    typeHandlerVersion: windows ? '1.5' : '1.8',
+    basis: release === undefined ? `device software version "${softwareVersion ?? 'unknown'}" (assumed 2205 or later)` : `device release ${release}`,
+  };
+}
+
+export interface GuestOsSupport {
+  supported: boolean;
+  message: string;
+}
+
+const SUPPORTED: readonly { name: RegExp; version: RegExp; label: string; note?: string }[] = [
+  { name: /^windows ?server$/i, version: /^(2019|2016)$/, label: 'Windows Server 2019/2016' },
+  { name: /^(rhel|red ?hat( enterprise linux)?)$/i, version: /^7\.4$/, label: 'Red Hat Enterprise Linux 7.4' },
+  { name: /^ubuntu$/i, version: /^18\.04$/, label: 'Ubuntu 18.04', note: 'Ubuntu 18.04 is deprecated for the GPU driver extension' },
+];
+
+/** Whether the GPU driver extension supports the declared guest OS. Unknown OSes are warned about, never blocked. */
+export function guestOsSupport(spec: GpuVmSpec): GuestOsSupport {
+  const os = spec.image.os;
+  if (os?.name === undefined || os.name === '') {
+    return { supported: true, message: 'guest OS not declared (spec.image.os); the GPU driver extension support was not checked' };
+  }
+  const described = `${os.name} ${os.version ?? ''}`.trim();
+  const match = SUPPORTED.find((s) => s.name.test(os.name ?? '') && s.version.test(os.version ?? ''));
+  if (match === undefined) {
+    return {
+      supported: false,
+      message: `${described} is not a supported guest OS for the NVIDIA GPU driver extension (supported: Windows Server 2019/2016, Red Hat Enterprise Linux 7.4, Ubuntu 18.04); the install is attempted anyway`,
+    };
+  }
+  return { supported: true, message: match.note ?? `${match.label} is supported by the GPU driver extension` };
+}

@@ -1,0 +1,365 @@
+import { API_VERSION, FINALIZER, type GpuVm } from '../api/types.js';
+import type { ArmDeployment, ArmVm } from '../azure/deviceArm.js';
+import { findCondition } from './conditions.js';
+import {
+  OWNER_TAG,
+  driverDeploymentName,
+  planGpuVm,
+  vmDeploymentName,
+  type ArmView,
+  type DeviceView,
+  type GpuVmObservation,
+  type PlanSettings,
+} from './gpuVmPlan.js';
+
+const UID = '11111111-2222-3333-4444-555555555555';
+const NOW = new Date('2026-03-01T12:00:00Z');
+const SETTINGS: PlanSettings = { pollIntervalMs: 5000, retryBaseMs: 10_000, retryMaxMs: 80_000, recheckMs: 30_000 };
+
+function gpuVm(overrides: { spec?: Partial<GpuVm['spec']>; metadata?: Partial<GpuVm['metadata']>; status?: GpuVm['status'] } = {}): GpuVm {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'GpuVm',
+    metadata: { name: 'vm1', namespace: 'team', uid: UID, generation: 1, finalizers: [FINALIZER], creationTimestamp: new Date('2026-03-01T11:00:00Z'), ...overrides.metadata },
+    spec: {
+      deviceRef: { name: 'dev-a' },
+      size: 'Standard_NC4as_T4_v3',
+      image: { name: 'ubuntu', osType: 'Linux', os: { name: 'Ubuntu', version: '18.04' } },
+      adminCredentialsSecretRef: { name: 'vm1-admin' },
+      powerState: 'Running',
+      deletionPolicy: 'Delete',
+      gpuDriver: { install: true, typeHandlerVersion: '' },
+      ...overrides.spec,
+    },
+    ...(overrides.status !== undefined ? { status: overrides.status } : {}),
+  };
+}
+
+function device(overrides: Partial<DeviceView> = {}): DeviceView {
+  return {
+    name: 'dev-a',
+    connected: true,
+    connectionMessage: '',
+    softwareVersion: '2.2.2309.1234',
+    kubernetesConfigured: false,
+    kubernetesGpus: 0,
+    totalGpus: 2,
+    freeGpus: 1,
+    drain: false,
+    reservation: 'Reserved',
+    holders: [],
+    ...overrides,
+  };
+}
+
+function vm(overrides: Partial<ArmVm> = {}): ArmVm {
+  return {
+    name: 'vm1',
+    id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1',
+    vmSize: 'Standard_NC4as_T4_v3',
+    provisioningState: 'Succeeded',
+    powerState: 'running',
+    tags: { [OWNER_TAG]: UID },
+    nicIds: ['/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm1-nic'],
+    ...overrides,
+  };
+}
+
+const deployment = (name: string, provisioningState: ArmDeployment['provisioningState'], extra: Partial<ArmDeployment> = {}): ArmDeployment => ({
+  name,
+  provisioningState,
+  ...extra,
+});
+
+const installed = { name: 'gpu-driver', type: 'NvidiaGpuDriverLinux', typeHandlerVersion: '1.8', provisioningState: 'Succeeded' };
+const readyArm: ArmView = { vm: vm(), extension: installed, nicIp: '10.57.51.61' };
+
+function observe(o: Partial<GpuVmObservation> & { arm?: ArmView }): GpuVmObservation {
+  return { now: NOW, gpuVm: gpuVm(), device: device(), secret: { state: 'ok' }, ...o };
+}
+
+const plan = (o: Partial<GpuVmObservation>) => planGpuVm(observe(o), SETTINGS);
+const cond = (p: ReturnType<typeof plan>, type: string) => findCondition(p.status.conditions, type);
+
+describe('planGpuVm: before any ARM write', () => {
+  it('adds the finalizer first', () => {
+    const p = plan({ gpuVm: gpuVm({ metadata: { finalizers: [] } }) });
+    expect(p.action).toEqual({ kind: 'addFinalizer' });
+  });
+
+  it.each([
+    ['the device does not exist', { device: undefined }, 'GpuReserved', 'DeviceNotFound', /EdgeDevice dev-a does not exist/],
+    ['the device is unreachable', { device: device({ connected: false, connectionMessage: 'token request failed' }) }, 'GpuReserved', 'DeviceUnreachable', /token request failed/],
+    ['the admin Secret is missing', { secret: { state: 'missing' as const } }, 'VmProvisioned', 'SecretNotFound', /Secret team\/vm1-admin .*does not exist/],
+    ['the admin Secret lacks keys', { secret: { state: 'invalid' as const, problem: 'key password or sshPublicKey is missing' } }, 'VmProvisioned', 'SecretInvalid', /sshPublicKey is missing/],
+    ['the image does not exist', { arm: { vm: null, vmDeployment: null, imageExists: false } }, 'VmProvisioned', 'ImageNotFound', /image ubuntu does not exist/],
+  ])('makes no ARM write when %s', (_what, o, type, reason, message) => {
+    const p = plan(o);
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, type)).toMatchObject({ status: 'False', reason });
+    expect(cond(p, type)?.message).toMatch(message);
+    expect(cond(p, 'Ready')).toMatchObject({ status: 'False', reason });
+    expect(cond(p, 'Reconciling')?.status).toBe('True');
+    expect(cond(p, 'Stalled')?.status).toBe('False');
+  });
+});
+
+describe('planGpuVm: admission', () => {
+  it('waits in the queue without a reservation, naming its position and the holders', () => {
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, queuePosition: 2, holders: ['team/a', 'team/b'] }) });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(p.status.phase).toBe('WaitingForGpu');
+    expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'InsufficientGpus' });
+    expect(cond(p, 'GpuReserved')?.message).toMatch(/position 2 in the queue .* 0 of 2 free \(held by team\/a, team\/b\)/);
+  });
+
+  it('refuses with KubernetesHoldsGpus and the fix when Kubernetes holds the GPUs', () => {
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, kubernetesConfigured: true, kubernetesGpus: 2 }) });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'KubernetesHoldsGpus' });
+    expect(cond(p, 'GpuReserved')?.message).toMatch(/spec\.kubernetes\.state: NotConfigured/);
+    expect(cond(p, 'Ready')?.reason).toBe('KubernetesHoldsGpus');
+  });
+
+  it('does not need a reservation for a VM that already holds its GPU', () => {
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0 }), arm: readyArm });
+    expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'True', reason: 'GpuHeld' });
+    expect(cond(p, 'Ready')?.status).toBe('True');
+  });
+});
+
+describe('planGpuVm: VM deployment', () => {
+  const name = vmDeploymentName(UID);
+
+  it('reads ARM before deciding', () => {
+    expect(plan({ arm: {} })).toMatchObject({ action: { kind: 'none' }, requeueAfterMs: 0 });
+    expect(plan({ arm: { vm: null } })).toMatchObject({ action: { kind: 'none' }, requeueAfterMs: 0 });
+  });
+
+  it('starts the CreateVM deployment under a name derived from the UID and records it', () => {
+    const p = plan({ arm: { vm: null, vmDeployment: null, imageExists: true } });
+    expect(p.action).toEqual({ kind: 'deployVm', deploymentName: `gpuvm-vm-${UID}` });
+    expect(p.status.operation).toEqual({ kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T12:00:00Z', attempts: 1 });
+    expect(p.status.phase).toBe('Provisioning');
+    expect(cond(p, 'VmProvisioned')).toMatchObject({ status: 'False', reason: 'Deploying' });
+    expect(p.event).toMatchObject({ type: 'Normal', reason: 'Deploying' });
+  });
+
+  it('resumes a running deployment by name instead of starting another', () => {
+    const p = plan({ arm: { vm: null, vmDeployment: deployment(name, 'Running') } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(p.status.operation).toMatchObject({ kind: 'CreateVm', deploymentName: name });
+    expect(p.requeueAfterMs).toBe(5000);
+  });
+
+  const allocationFailed = deployment(name, 'Failed', {
+    timestamp: '2026-03-01T11:59:55Z',
+    error: { code: 'DeploymentFailed', message: 'wrapped', details: [{ code: 'ResourceDeploymentFailure', message: 'wrapped', details: [{ code: 'AllocationFailed', message: 'no GPU is free' }] }] },
+  });
+
+  it('backs off after AllocationFailed, then redeploys with the attempt counted', () => {
+    const op = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:59:00Z', attempts: 2 };
+    const waiting = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed } });
+    expect(waiting.action).toEqual({ kind: 'none' });
+    expect(waiting.requeueAfterMs).toBe(15_000); // 10 s · 2^(2-1) after the failure at 11:59:55
+    expect(cond(waiting, 'VmProvisioned')).toMatchObject({ reason: 'AllocationFailed' });
+    expect(cond(waiting, 'VmProvisioned')?.message).toMatch(/AllocationFailed: no GPU is free/);
+
+    const later = planGpuVm(
+      observe({ now: new Date('2026-03-01T12:00:20Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, imageExists: true } }),
+      SETTINGS,
+    );
+    expect(later.action).toEqual({ kind: 'deployVm', deploymentName: name });
+    expect(later.status.operation?.attempts).toBe(3);
+  });
+
+  it('stalls on a failure a retry cannot fix, until the spec changes', () => {
+    const invalid = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'InvalidTemplate', message: 'unknown function foo' }] } });
+    const op = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:00:00Z', attempts: 1 };
+    const first = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: invalid, imageExists: true } });
+    expect(first.action).toEqual({ kind: 'none' });
+    expect(first.status.phase).toBe('Failed');
+    expect(cond(first, 'Stalled')).toMatchObject({ status: 'True', reason: 'DeploymentFailed' });
+    expect(cond(first, 'Reconciling')?.status).toBe('False');
+    expect(cond(first, 'Ready')?.message).toMatch(/InvalidTemplate: unknown function foo; fix the spec to retry/);
+
+    const again = plan({ gpuVm: gpuVm({ status: first.status }), arm: { vm: null, vmDeployment: invalid, imageExists: true } });
+    expect(again.action).toEqual({ kind: 'none' });
+
+    const edited = plan({ gpuVm: gpuVm({ metadata: { generation: 2 }, status: first.status }), arm: { vm: null, vmDeployment: invalid, imageExists: true } });
+    expect(edited.action).toEqual({ kind: 'deployVm', deploymentName: name });
+  });
+
+  it('recreates a VM that was deleted outside the controller', () => {
+    const p = plan({ arm: { vm: null, vmDeployment: deployment(name, 'Succeeded'), imageExists: true } });
+    expect(p.action).toEqual({ kind: 'deployVm', deploymentName: name });
+  });
+
+  it('refuses to adopt a VM of the same name that another owner created', () => {
+    const p = plan({ arm: { vm: vm({ tags: {} }) } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'Stalled')).toMatchObject({ status: 'True', reason: 'VmNameConflict' });
+  });
+});
+
+describe('planGpuVm: GPU driver', () => {
+  const name = driverDeploymentName(UID);
+
+  it.each([
+    ['Linux on a 2309 device', 'Linux', '2.2.2309.1234', 'NvidiaGpuDriverLinux', '1.8'],
+    ['Linux on a 2105 device', 'Linux', '2.2.2105.100', 'NvidiaGpuDriverLinux', '1.3'],
+    ['Windows on a 2205 device', 'Windows', 'Azure Stack Edge 2205', 'NvidiaGpuDriverWindows', '1.5'],
+    ['Windows on a 2012 device', 'Windows', '2012', 'NvidiaGpuDriverWindows', '1.3'],
+  ] as const)('installs the extension for %s', (_what, osType, softwareVersion, extensionType, version) => {
+    const p = plan({
+      gpuVm: gpuVm({ spec: { image: { name: 'img', osType } } }),
+      device: device({ softwareVersion }),
+      arm: { vm: vm(), extension: null, extensionDeployment: null },
+    });
+    expect(p.action).toMatchObject({ kind: 'deployGpuDriver', deploymentName: name, driver: { extensionType, typeHandlerVersion: version } });
+    expect(p.status.phase).toBe('InstallingDriver');
+    expect(cond(p, 'VmProvisioned')?.status).toBe('True');
+    expect(cond(p, 'GpuDriverInstalled')).toMatchObject({ status: 'False', reason: 'InstallingDriver' });
+  });
+
+  it('uses a pinned typeHandlerVersion', () => {
+    const p = plan({ gpuVm: gpuVm({ spec: { gpuDriver: { install: true, typeHandlerVersion: '1.6' } } }), arm: { vm: vm(), extension: null, extensionDeployment: null } });
+    expect(p.action).toMatchObject({ driver: { typeHandlerVersion: '1.6', basis: 'spec.gpuDriver.typeHandlerVersion' } });
+  });
+
+  it('waits while the extension installs', () => {
+    const p = plan({ arm: { vm: vm(), extension: { ...installed, provisioningState: 'Creating' }, extensionDeployment: deployment(name, 'Running') } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'GpuDriverInstalled')).toMatchObject({ status: 'False', reason: 'InstallingDriver' });
+    expect(cond(p, 'Ready')?.reason).toBe('InstallingDriver');
+  });
+
+  it('reports a failed install and retries it after a backoff', () => {
+    const op = { kind: 'InstallGpuDriver', deploymentName: name, startedAt: '2026-03-01T11:59:58Z', attempts: 1 };
+    const failed = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'VMExtensionProvisioningError', message: 'driver download failed' }] } });
+    const p = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: vm(), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: failed } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'GpuDriverInstalled')).toMatchObject({ status: 'False', reason: 'DriverInstallFailed' });
+    expect(cond(p, 'GpuDriverInstalled')?.message).toMatch(/VMExtensionProvisioningError: driver download failed/);
+    const later = planGpuVm(observe({ now: new Date('2026-03-01T12:00:30Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: vm(), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: failed } }), SETTINGS);
+    expect(later.action).toMatchObject({ kind: 'deployGpuDriver' });
+    expect(later.status.operation?.attempts).toBe(2);
+  });
+
+  it('warns about an unsupported guest OS but still installs and becomes Ready', () => {
+    const spec = { image: { name: 'img', osType: 'Linux' as const, os: { name: 'Debian', version: '12' } } };
+    const installing = plan({ gpuVm: gpuVm({ spec }), arm: { vm: vm(), extension: null, extensionDeployment: null } });
+    expect(installing.action.kind).toBe('deployGpuDriver');
+    expect(cond(installing, 'GpuDriverInstalled')).toMatchObject({ status: 'False', reason: 'UnsupportedGuestOs' });
+    expect(installing.event).toMatchObject({ type: 'Warning', reason: 'UnsupportedGuestOs' });
+    const done = plan({ gpuVm: gpuVm({ spec }), arm: readyArm });
+    expect(cond(done, 'GpuDriverInstalled')).toMatchObject({ status: 'True', reason: 'UnsupportedGuestOs' });
+    expect(cond(done, 'Ready')?.status).toBe('True');
+  });
+
+  it('skips the driver when install is false', () => {
+    const p = plan({ gpuVm: gpuVm({ spec: { gpuDriver: { install: false } } }), arm: { vm: vm(), nicIp: '10.0.0.5' } });
+    expect(cond(p, 'GpuDriverInstalled')).toMatchObject({ status: 'True', reason: 'NotRequested' });
+    expect(cond(p, 'Ready')?.status).toBe('True');
+  });
+});
+
+describe('planGpuVm: Ready and power', () => {
+  it('is Ready with the IP once provisioned, installed and running', () => {
+    const p = plan({ arm: readyArm });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(p.status.phase).toBe('Ready');
+    expect(p.status.vm).toMatchObject({ ipAddress: '10.57.51.61', powerState: 'running', computerName: 'vm1' });
+    expect(cond(p, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    expect(cond(p, 'Reconciling')?.status).toBe('False');
+    expect(cond(p, 'Stalled')?.status).toBe('False');
+    expect(p.status.observedGeneration).toBe(1);
+    expect(p.status.operation).toBeUndefined();
+    expect(p.requeueAfterMs).toBeUndefined();
+  });
+
+  it('keeps transition times when nothing changed', () => {
+    const first = plan({ arm: readyArm });
+    const second = planGpuVm(observe({ now: new Date('2026-03-01T13:00:00Z'), gpuVm: gpuVm({ status: first.status }), arm: readyArm }), SETTINGS);
+    expect(second.status).toEqual(first.status);
+  });
+
+  it('powers off for Stopped and keeps the GPU', () => {
+    const p = plan({ gpuVm: gpuVm({ spec: { powerState: 'Stopped' } }), arm: readyArm });
+    expect(p.action).toEqual({ kind: 'powerOffVm' });
+    const done = plan({ gpuVm: gpuVm({ spec: { powerState: 'Stopped' } }), arm: { ...readyArm, vm: vm({ powerState: 'stopped' }) } });
+    expect(done.status.phase).toBe('Stopped');
+    expect(cond(done, 'Ready')?.status).toBe('True');
+    expect(cond(done, 'GpuReserved')?.status).toBe('True');
+  });
+
+  it('blocks deallocation where Kubernetes is configured, unless annotated', () => {
+    const blocked = plan({ gpuVm: gpuVm({ spec: { powerState: 'Deallocated' } }), device: device({ kubernetesConfigured: true }), arm: readyArm });
+    expect(blocked.action).toEqual({ kind: 'none' });
+    expect(cond(blocked, 'PowerStateSynced')).toMatchObject({ status: 'False', reason: 'DeallocationBlocked' });
+    expect(cond(blocked, 'Stalled')).toMatchObject({ status: 'True', reason: 'DeallocationBlocked' });
+    const allowed = plan({
+      gpuVm: gpuVm({ spec: { powerState: 'Deallocated' }, metadata: { annotations: { 'gpuvm.io/allow-gpu-release': 'true' } } }),
+      device: device({ kubernetesConfigured: true }),
+      arm: readyArm,
+    });
+    expect(allowed.action).toEqual({ kind: 'deallocateVm' });
+  });
+
+  it('deallocates freely where Kubernetes is not configured, and is Ready once deallocated', () => {
+    expect(plan({ gpuVm: gpuVm({ spec: { powerState: 'Deallocated' } }), arm: readyArm }).action).toEqual({ kind: 'deallocateVm' });
+    const done = plan({ gpuVm: gpuVm({ spec: { powerState: 'Deallocated' } }), device: device({ reservation: undefined }), arm: { ...readyArm, vm: vm({ powerState: 'deallocated' }) } });
+    expect(done.action).toEqual({ kind: 'none' });
+    expect(cond(done, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'Deallocated' });
+    expect(cond(done, 'Ready')?.status).toBe('True');
+  });
+
+  it('starts a deallocated VM only with a GPU reserved again', () => {
+    const deallocated = { ...readyArm, vm: vm({ powerState: 'deallocated' }) };
+    const waiting = plan({ device: device({ reservation: undefined, freeGpus: 0 }), arm: deallocated });
+    expect(waiting.action).toEqual({ kind: 'none' });
+    expect(waiting.status.phase).toBe('WaitingForGpu');
+    expect(plan({ arm: deallocated }).action).toEqual({ kind: 'startVm' });
+  });
+
+  it('powers VMs off while the device is drained and reports Drained', () => {
+    const p = plan({ device: device({ drain: true }), arm: readyArm });
+    expect(p.action).toEqual({ kind: 'powerOffVm' });
+    expect(cond(p, 'PowerStateSynced')).toMatchObject({ reason: 'Drained' });
+    const done = plan({ device: device({ drain: true }), arm: { ...readyArm, vm: vm({ powerState: 'stopped' }) } });
+    expect(done.action).toEqual({ kind: 'none' });
+    expect(cond(done, 'PowerStateSynced')).toMatchObject({ status: 'True', reason: 'Drained' });
+  });
+
+  it('waits while a power change is in flight', () => {
+    const p = plan({ arm: { ...readyArm, vm: vm({ powerState: 'starting' }) } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'PowerStateSynced')).toMatchObject({ status: 'False', reason: 'PowerStateChanging' });
+  });
+});
+
+describe('planGpuVm: deletion', () => {
+  const deletingVm = (spec: Partial<GpuVm['spec']> = {}) => gpuVm({ spec, metadata: { deletionTimestamp: new Date('2026-03-01T11:59:00Z') } });
+
+  it('orphans without touching ARM', () => {
+    expect(plan({ gpuVm: deletingVm({ deletionPolicy: 'Orphan' }), arm: readyArm }).action).toEqual({ kind: 'removeFinalizer' });
+  });
+
+  it('deletes VM, then NIC, then deployment records, then releases the finalizer', () => {
+    const g = deletingVm();
+    expect(plan({ gpuVm: g, arm: readyArm }).action).toEqual({ kind: 'deleteVm' });
+    expect(plan({ gpuVm: g, arm: { vm: vm({ provisioningState: 'Deleting' }) } }).action).toEqual({ kind: 'none' });
+    expect(plan({ gpuVm: g, arm: { vm: null, nicExists: true } }).action).toEqual({ kind: 'deleteNic', nicName: 'vm1-nic' });
+    expect(plan({ gpuVm: g, arm: { vm: null, nicExists: false, vmDeployment: deployment(vmDeploymentName(UID), 'Succeeded'), extensionDeployment: null } }).action).toEqual({
+      kind: 'deleteDeployment',
+      deploymentName: vmDeploymentName(UID),
+    });
+    const gone = plan({ gpuVm: g, arm: { vm: null, nicExists: false, vmDeployment: null, extensionDeployment: null } });
+    expect(gone.action).toEqual({ kind: 'removeFinalizer' });
+    expect(gone.status.phase).toBe('Deleting');
+  });
+
+  it('leaves a VM it does not own', () => {
+    expect(plan({ gpuVm: deletingVm(), arm: { vm: vm({ tags: {} }) } }).action).toEqual({ kind: 'removeFinalizer' });
+  });
+});

@@ -1,0 +1,604 @@
+import { ALLOW_GPU_RELEASE_ANNOTATION, FINALIZER, type GpuVm, type GpuVmPhase, type GpuVmStatus, type PowerState } from '../api/types.js';
+import type { ArmDeployment, ArmError, ArmExtension, ArmVm, VmPowerState } from '../azure/deviceArm.js';
+import { condition, findCondition, setConditions, rfc3339, type ConditionUpdate } from './conditions.js';
+import { classifyDeploymentFailure, type DeploymentFailure } from './deploymentErrors.js';
+import { chooseGpuDriver, guestOsSupport, type GpuDriverChoice } from './gpuDriver.js';
+
+/** The device as the GpuVm reconciler sees it in the cache (EdgeDevice status written by its reconciler). */
+export interface DeviceView {
+  name: string;
+  connected: boolean;
+  /** Why the device is not connected, for the message. */
+  connectionMessage: string;
+  softwareVersion?: string;
+  kubernetesConfigured: boolean;
+  kubernetesGpus: number;
+  totalGpus: number;
+  freeGpus: number;
+  drain: boolean;
+  /** This GpuVm's entry in the device's allocation ledger. */
+  reservation?: 'Reserved' | 'Held';
+  /** This GpuVm's place among the GpuVms waiting for a GPU on the device (1-based). */
+  queuePosition?: number;
+  /** GpuVms (namespace/name) that hold or have reserved the device's GPUs. */
+  holders: string[];
+}
+
+export type SecretView = { state: 'ok' } | { state: 'missing' } | { state: 'invalid'; problem: string };
+
+/** What was read from the device's ARM in this reconcile; a field left undefined was not read. */
+export interface ArmView {
+  imageExists?: boolean;
+  /** null: read, and there is no such VM. */
+  vm?: ArmVm | null;
+  vmDeployment?: ArmDeployment | null;
+  vmDeploymentFailures?: ArmError[];
+  extension?: ArmExtension | null;
+  extensionDeployment?: ArmDeployment | null;
+  extensionDeploymentFailures?: ArmError[];
+  nicIp?: string;
+  nicExists?: boolean;
+}
+
+export interface GpuVmObservation {
+  now: Date;
+  gpuVm: GpuVm;
+  device?: DeviceView;
+  secret: SecretView;
+  arm?: ArmView;
+}
+
+export interface PlanSettings {
+  /** How often to look at an in-flight operation when ARM gave no Retry-After. */
+  pollIntervalMs: number;
+  /** First retry delay after a retryable failure; doubles per attempt up to retryMaxMs. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** How soon to look again when waiting on something outside the controller (device, Secret, image). */
+  recheckMs: number;
+}
+
+export const DEFAULT_PLAN_SETTINGS: PlanSettings = {
+  pollIntervalMs: 15_000,
+  retryBaseMs: 15_000,
+  retryMaxMs: 5 * 60_000,
+  recheckMs: 60_000,
+};
+
+export type GpuVmAction =
+  | { kind: 'none' }
+  | { kind: 'addFinalizer' }
+  | { kind: 'removeFinalizer' }
+  | { kind: 'deployVm'; deploymentName: string }
+  | { kind: 'deployGpuDriver'; deploymentName: string; driver: GpuDriverChoice }
+  | { kind: 'startVm' }
+  | { kind: 'powerOffVm' }
+  | { kind: 'deallocateVm' }
+  | { kind: 'deleteVm' }
+  | { kind: 'deleteNic'; nicName: string }
+  | { kind: 'deleteDeployment'; deploymentName: string };
+
+export interface PlanEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface GpuVmPlan {
+  action: GpuVmAction;
+  status: GpuVmStatus;
+  /** Look again after this long even if nothing changes (the act step may shorten it to Retry-After). */
+  requeueAfterMs?: number;
+  event?: PlanEvent;
+}
+
+export const vmDeploymentName = (uid: string): string => `gpuvm-vm-${uid}`;
+export const driverDeploymentName = (uid: string): string => `gpuvm-gpu-${uid}`;
+export const nicName = (vmName: string): string => `${vmName}-nic`;
+export const GPU_EXTENSION_NAME = 'gpu-driver';
+/** VM tag that records which GpuVm (by UID) owns a VM on the device. */
+export const OWNER_TAG = 'gpuvm.io-uid';
+
+type Conditions = Record<
+  'GpuReserved' | 'VmProvisioned' | 'GpuDriverInstalled' | 'PowerStateSynced',
+  ConditionUpdate
+>;
+
+interface Decision {
+  action: GpuVmAction;
+  phase: GpuVmPhase;
+  conditions: Conditions;
+  stalled?: { reason: string; message: string };
+  requeueAfterMs?: number;
+  operation?: GpuVmStatus['operation'];
+  event?: PlanEvent;
+}
+
+const pending = (type: keyof Conditions, message = 'not started'): ConditionUpdate =>
+  condition(type, 'Unknown', 'Pending', message);
+
+function initialConditions(): Conditions {
+  return {
+    GpuReserved: pending('GpuReserved'),
+    VmProvisioned: pending('VmProvisioned'),
+    GpuDriverInstalled: pending('GpuDriverInstalled'),
+    PowerStateSynced: pending('PowerStateSynced'),
+  };
+}
+
+/** The power state the VM should have now: drain powers VMs off without releasing their GPUs. */
+export function effectivePowerState(gpuVm: GpuVm, device: DeviceView | undefined): PowerState {
+  const desired = gpuVm.spec.powerState ?? 'Running';
+  if (device?.drain === true && desired === 'Running') return 'Stopped';
+  return desired;
+}
+
+const POWER_MATCH: Record<PowerState, VmPowerState> = { Running: 'running', Stopped: 'stopped', Deallocated: 'deallocated' };
+const TRANSITIONAL: ReadonlySet<VmPowerState> = new Set(['starting', 'stopping', 'deallocating']);
+
+function backoffMs(attempts: number, settings: PlanSettings): number {
+  return Math.min(settings.retryMaxMs, settings.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+}
+
+/** Plans the next step for one GpuVm: a pure function of desired and observed state. */
+export function planGpuVm(obs: GpuVmObservation, settings: PlanSettings = DEFAULT_PLAN_SETTINGS): GpuVmPlan {
+  const decision = decide(obs, settings);
+  return toPlan(obs, decision);
+}
+
+function toPlan(obs: GpuVmObservation, d: Decision): GpuVmPlan {
+  const { gpuVm, now } = obs;
+  const generation = gpuVm.metadata.generation ?? 0;
+  const c = d.conditions;
+  const powerSyncedOrNotNeeded = c.PowerStateSynced.status === 'True';
+  const desiredDeallocated = effectivePowerState(gpuVm, obs.device) === 'Deallocated';
+  const ready =
+    d.stalled === undefined &&
+    c.VmProvisioned.status === 'True' &&
+    c.GpuDriverInstalled.status === 'True' &&
+    powerSyncedOrNotNeeded &&
+    (c.GpuReserved.status === 'True' || desiredDeallocated);
+  const problems = [c.GpuReserved, c.VmProvisioned, c.GpuDriverInstalled, c.PowerStateSynced].filter(
+    (x) => x.status !== 'True' && !(x.type === 'GpuReserved' && desiredDeallocated),
+  );
+  const firstProblem = problems.find((x) => x.status === 'False') ?? problems[0];
+  const readyCondition = ready
+    ? condition('Ready', 'True', 'Ready', readyMessage(obs))
+    : condition(
+        'Ready',
+        'False',
+        d.stalled?.reason ?? firstProblem?.reason ?? 'Reconciling',
+        d.stalled?.message ?? firstProblem?.message ?? 'reconciling',
+      );
+  const reconciling = !ready && d.stalled === undefined;
+  const updates = [
+    c.GpuReserved,
+    c.VmProvisioned,
+    c.GpuDriverInstalled,
+    c.PowerStateSynced,
+    readyCondition,
+    reconciling
+      ? condition('Reconciling', 'True', readyCondition.reason, readyCondition.message)
+      : condition('Reconciling', 'False', ready ? 'Ready' : 'Stalled', ready ? 'desired state reached' : 'waiting for a spec change'),
+    d.stalled !== undefined
+      ? condition('Stalled', 'True', d.stalled.reason, d.stalled.message)
+      : condition('Stalled', 'False', 'Progressing', 'no failure that needs a spec change'),
+  ];
+
+  const previous = gpuVm.status ?? {};
+  const vm = obs.arm?.vm;
+  const status: GpuVmStatus = {
+    ...previous,
+    observedGeneration: generation,
+    phase: d.phase,
+    conditions: setConditions(previous.conditions, updates, generation, now),
+  };
+  if (vm === null) {
+    delete status.vm;
+  } else if (vm !== undefined) {
+    status.vm = {
+      resourceId: vm.id,
+      computerName: vm.computerName ?? vm.name,
+      ipAddress: obs.arm?.nicIp ?? previous.vm?.ipAddress ?? '',
+      powerState: vm.powerState,
+      provisioningState: vm.provisioningState,
+    };
+  }
+  if (d.operation === undefined) delete status.operation;
+  else status.operation = d.operation;
+  const plan: GpuVmPlan = { action: d.action, status };
+  if (d.requeueAfterMs !== undefined) plan.requeueAfterMs = d.requeueAfterMs;
+  if (d.event !== undefined) plan.event = d.event;
+  return plan;
+}
+
+function readyMessage(obs: GpuVmObservation): string {
+  const ip = obs.arm?.nicIp ?? obs.gpuVm.status?.vm?.ipAddress;
+  const power = effectivePowerState(obs.gpuVm, obs.device);
+  return `VM ${obs.gpuVm.metadata.name} is ${power.toLowerCase()} on device ${obs.gpuVm.spec.deviceRef.name}${ip ? ` at ${ip}` : ''}`;
+}
+
+function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
+  const { gpuVm } = obs;
+  const conditions = initialConditions();
+  const deleting = gpuVm.metadata.deletionTimestamp !== undefined && gpuVm.metadata.deletionTimestamp !== null;
+  const hasFinalizer = (gpuVm.metadata.finalizers ?? []).includes(FINALIZER);
+
+  if (deleting) return decideDeletion(obs, conditions, hasFinalizer, settings);
+  if (!hasFinalizer) {
+    return { action: { kind: 'addFinalizer' }, phase: 'Pending', conditions, requeueAfterMs: 0 };
+  }
+
+  const device = obs.device;
+  const deviceName = gpuVm.spec.deviceRef.name;
+  if (device === undefined) {
+    conditions.GpuReserved = condition(
+      'GpuReserved',
+      'False',
+      'DeviceNotFound',
+      `EdgeDevice ${deviceName} does not exist: create it or fix spec.deviceRef.name`,
+    );
+    return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+  }
+  if (!device.connected) {
+    conditions.GpuReserved = condition(
+      'GpuReserved',
+      'False',
+      'DeviceUnreachable',
+      `EdgeDevice ${deviceName} is not connected: ${device.connectionMessage}`,
+    );
+    return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+  }
+  const secretName = gpuVm.spec.adminCredentialsSecretRef.name;
+  if (obs.secret.state !== 'ok') {
+    const message =
+      obs.secret.state === 'missing'
+        ? `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef) does not exist: create it with keys username and password or sshPublicKey`
+        : `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef) is not usable: ${obs.secret.problem}`;
+    conditions.VmProvisioned = condition('VmProvisioned', 'False', obs.secret.state === 'missing' ? 'SecretNotFound' : 'SecretInvalid', message);
+    return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+  }
+
+  const arm = obs.arm ?? {};
+  const vm = arm.vm;
+  if (vm !== undefined && vm !== null && vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
+    conditions.VmProvisioned = condition(
+      'VmProvisioned',
+      'False',
+      'VmNameConflict',
+      `a VM named ${vm.name} already exists on device ${deviceName} and is not managed by this GpuVm: rename the GpuVm or remove that VM`,
+    );
+    return {
+      action: { kind: 'none' },
+      phase: 'Failed',
+      conditions,
+      stalled: { reason: 'VmNameConflict', message: conditions.VmProvisioned.message },
+      requeueAfterMs: settings.recheckMs,
+    };
+  }
+
+  const desiredPower = effectivePowerState(gpuVm, device);
+  const vmHoldsGpu = vm !== undefined && vm !== null && vm.powerState !== 'deallocated';
+  const reserved = device.reservation !== undefined || vmHoldsGpu;
+
+  if (reserved) {
+    conditions.GpuReserved = condition(
+      'GpuReserved',
+      'True',
+      vmHoldsGpu ? 'GpuHeld' : 'GpuReserved',
+      vmHoldsGpu ? `the VM holds a GPU of device ${deviceName}` : `a GPU of device ${deviceName} is reserved for this VM`,
+    );
+  } else if (desiredPower === 'Deallocated' && vm !== undefined && vm !== null) {
+    conditions.GpuReserved = condition('GpuReserved', 'False', 'Deallocated', 'the VM is deallocated and holds no GPU');
+  } else {
+    conditions.GpuReserved = waitingForGpu(obs, device);
+    const kubernetesHolds = conditions.GpuReserved.reason === 'KubernetesHoldsGpus';
+    return { action: { kind: 'none' }, phase: 'WaitingForGpu', conditions, requeueAfterMs: kubernetesHolds ? settings.recheckMs : undefined };
+  }
+
+  if (vm === undefined) {
+    // ARM was not read (the reconciler only reads once the GPU is reserved): look again soon.
+    return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: 0 };
+  }
+  if (vm === null || vm.provisioningState === 'Failed' || vm.provisioningState === 'Creating') {
+    return decideVmDeployment(obs, conditions, settings);
+  }
+
+  conditions.VmProvisioned = condition('VmProvisioned', 'True', 'Provisioned', `VM ${vm.name} is provisioned on device ${deviceName}`);
+
+  const driverDecision = decideDriver(obs, vm, conditions, settings);
+  if (driverDecision !== undefined) return driverDecision;
+
+  return decidePower(obs, vm, desiredPower, conditions, settings);
+}
+
+function waitingForGpu(obs: GpuVmObservation, device: DeviceView): ConditionUpdate {
+  const holders = device.holders.length > 0 ? ` (held by ${device.holders.join(', ')})` : '';
+  if (device.kubernetesGpus > 0 && device.freeGpus === 0) {
+    return condition(
+      'GpuReserved',
+      'False',
+      'KubernetesHoldsGpus',
+      `the Kubernetes role on device ${device.name} holds ${device.kubernetesGpus} of its ${device.totalGpus} GPU(s); Kubernetes claims every free GPU when it is configured, so GPU VMs must be created first. ` +
+        `To free a GPU, set spec.kubernetes.state: NotConfigured on EdgeDevice ${device.name} (this removes the Kubernetes role), then re-configure Kubernetes after this VM is Ready. No deployment is attempted meanwhile.`,
+    );
+  }
+  const position = device.queuePosition !== undefined ? `position ${device.queuePosition} in the queue for` : 'waiting for';
+  return condition(
+    'GpuReserved',
+    'False',
+    'InsufficientGpus',
+    `${position} a GPU on device ${device.name}: ${device.freeGpus} of ${device.totalGpus} free${holders}; the VM is created when a GPU is released`,
+  );
+}
+
+function retryWait(
+  op: GpuVmStatus['operation'] | undefined,
+  failedAt: string | undefined,
+  now: Date,
+  settings: PlanSettings,
+): number {
+  const attempts = op?.attempts ?? 1;
+  const since = Date.parse(failedAt ?? op?.startedAt ?? '') || now.getTime();
+  return Math.max(0, since + backoffMs(attempts, settings) - now.getTime());
+}
+
+function startOperation(obs: GpuVmObservation, kind: string, deploymentName?: string): GpuVmStatus['operation'] {
+  const previous = obs.gpuVm.status?.operation;
+  const attempts = previous?.kind === kind ? (previous.attempts ?? 1) + 1 : 1;
+  const op: NonNullable<GpuVmStatus['operation']> = { kind, startedAt: rfc3339(obs.now), attempts };
+  if (deploymentName !== undefined) op.deploymentName = deploymentName;
+  return op;
+}
+
+/** True when the GpuVm was stalled for this reason at an older generation: the spec changed since. */
+function specChangedSinceStall(obs: GpuVmObservation, reason: string): boolean {
+  const stalled = findCondition(obs.gpuVm.status?.conditions, 'Stalled');
+  return stalled?.status === 'True' && stalled.reason === reason && (stalled.observedGeneration ?? 0) < (obs.gpuVm.metadata.generation ?? 0);
+}
+
+function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, settings: PlanSettings): Decision {
+  const arm = obs.arm ?? {};
+  const name = vmDeploymentName(obs.gpuVm.metadata.uid ?? '');
+  const deviceName = obs.gpuVm.spec.deviceRef.name;
+  const deployment = arm.vmDeployment;
+  const op = obs.gpuVm.status?.operation;
+  const deploy = (): Decision => {
+    if (arm.imageExists === false) {
+      conditions.VmProvisioned = condition(
+        'VmProvisioned',
+        'False',
+        'ImageNotFound',
+        `image ${obs.gpuVm.spec.image.name} does not exist in the device resource group: upload it to device ${deviceName} or fix spec.image.name`,
+      );
+      return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+    }
+    if (arm.imageExists === undefined) {
+      return { action: { kind: 'none' }, phase: 'Provisioning', conditions, requeueAfterMs: 0 };
+    }
+    conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `deploying VM ${obs.gpuVm.metadata.name} (deployment ${name})`);
+    return {
+      action: { kind: 'deployVm', deploymentName: name },
+      phase: 'Provisioning',
+      conditions,
+      operation: startOperation(obs, 'CreateVm', name),
+      requeueAfterMs: settings.pollIntervalMs,
+      event: { type: 'Normal', reason: 'Deploying', message: `started deployment ${name} of VM ${obs.gpuVm.metadata.name} on device ${deviceName}` },
+    };
+  };
+
+  if (deployment === undefined) return { action: { kind: 'none' }, phase: 'Provisioning', conditions, requeueAfterMs: 0 };
+  if (deployment === null) return deploy();
+
+  switch (deployment.provisioningState) {
+    case 'Accepted':
+    case 'Running':
+    case 'Deleting':
+    case 'Unknown':
+      conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `deployment ${name} is ${deployment.provisioningState.toLowerCase()}`);
+      return {
+        action: { kind: 'none' },
+        phase: 'Provisioning',
+        conditions,
+        operation: op?.deploymentName === name ? op : { kind: 'CreateVm', deploymentName: name, startedAt: rfc3339(obs.now), attempts: 1 },
+        requeueAfterMs: settings.pollIntervalMs,
+      };
+    case 'Succeeded':
+      // The deployment finished but the VM is gone (deleted outside the controller): deploy it again.
+      return deploy();
+    case 'Failed':
+    case 'Canceled': {
+      const failure = classifyDeploymentFailure(deployment.error, arm.vmDeploymentFailures);
+      const reason = failure.code === 'AllocationFailed' ? 'AllocationFailed' : 'DeploymentFailed';
+      conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, failureMessage(name, failure));
+      if (!failure.retryable) {
+        if (!specChangedSinceStall(obs, reason)) {
+          return {
+            action: { kind: 'none' },
+            phase: 'Failed',
+            conditions,
+            stalled: { reason, message: `${failureMessage(name, failure)}; fix the spec to retry` },
+            event: { type: 'Warning', reason, message: failureMessage(name, failure) },
+          };
+        }
+        return deploy();
+      }
+      const wait = retryWait(op, deployment.timestamp, obs.now, settings);
+      if (wait > 0) return { action: { kind: 'none' }, phase: 'Provisioning', conditions, operation: op, requeueAfterMs: wait };
+      return deploy();
+    }
+  }
+}
+
+function failureMessage(deploymentName: string, failure: DeploymentFailure): string {
+  return `deployment ${deploymentName} failed: ${failure.code}: ${failure.message}`;
+}
+
+function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, settings: PlanSettings): Decision | undefined {
+  const { gpuVm, device } = obs;
+  const install = gpuVm.spec.gpuDriver?.install ?? true;
+  if (!install) {
+    conditions.GpuDriverInstalled = condition('GpuDriverInstalled', 'True', 'NotRequested', 'spec.gpuDriver.install is false');
+    return undefined;
+  }
+  const os = guestOsSupport(gpuVm.spec);
+  const driver = chooseGpuDriver(gpuVm.spec, device?.softwareVersion);
+  const extension = obs.arm?.extension;
+  const previous = findCondition(gpuVm.status?.conditions, 'GpuDriverInstalled');
+  if (extension === undefined) {
+    if (previous?.status === 'True') {
+      conditions.GpuDriverInstalled = { type: previous.type, status: previous.status, reason: previous.reason, message: previous.message };
+      return undefined;
+    }
+    return { action: { kind: 'none' }, phase: 'InstallingDriver', conditions, requeueAfterMs: 0 };
+  }
+  if (extension !== null && extension.provisioningState === 'Succeeded') {
+    conditions.GpuDriverInstalled = os.supported
+      ? condition('GpuDriverInstalled', 'True', 'Installed', `${extension.type} ${extension.typeHandlerVersion} installed`)
+      : condition('GpuDriverInstalled', 'True', 'UnsupportedGuestOs', `${extension.type} ${extension.typeHandlerVersion} installed; warning: ${os.message}`);
+    return undefined;
+  }
+
+  const name = driverDeploymentName(gpuVm.metadata.uid ?? '');
+  const op = gpuVm.status?.operation;
+  const installing = (message: string): ConditionUpdate =>
+    os.supported
+      ? condition('GpuDriverInstalled', 'False', 'InstallingDriver', message)
+      : condition('GpuDriverInstalled', 'False', 'UnsupportedGuestOs', `${message}; warning: ${os.message}`);
+  const deploy = (): Decision => {
+    conditions.GpuDriverInstalled = installing(`installing ${driver.extensionType} ${driver.typeHandlerVersion} (${driver.basis})`);
+    return {
+      action: { kind: 'deployGpuDriver', deploymentName: name, driver },
+      phase: 'InstallingDriver',
+      conditions,
+      operation: startOperation(obs, 'InstallGpuDriver', name),
+      requeueAfterMs: settings.pollIntervalMs,
+      event: os.supported
+        ? { type: 'Normal', reason: 'InstallingDriver', message: `started deployment ${name} of ${driver.extensionType} ${driver.typeHandlerVersion}` }
+        : { type: 'Warning', reason: 'UnsupportedGuestOs', message: os.message },
+    };
+  };
+
+  const extensionFailed = extension !== null && extension.provisioningState === 'Failed';
+  const deployment = obs.arm?.extensionDeployment;
+  if (deployment === undefined && !extensionFailed) {
+    return { action: { kind: 'none' }, phase: 'InstallingDriver', conditions, requeueAfterMs: 0 };
+  }
+  const state = extensionFailed ? 'Failed' : deployment === null ? 'Missing' : (deployment?.provisioningState ?? 'Missing');
+  if (state === 'Missing' || state === 'Succeeded') return deploy();
+  if (state === 'Failed' || state === 'Canceled') {
+    const failure = classifyDeploymentFailure(
+      deployment?.error ?? (extension?.message !== undefined ? { code: 'VMExtensionProvisioningError', message: extension.message } : undefined),
+      obs.arm?.extensionDeploymentFailures,
+    );
+    conditions.GpuDriverInstalled = condition('GpuDriverInstalled', 'False', 'DriverInstallFailed', failureMessage(name, failure));
+    const wait = op?.kind === 'InstallGpuDriver' ? retryWait(op, deployment?.timestamp, obs.now, settings) : 0;
+    if (wait > 0) return { action: { kind: 'none' }, phase: 'InstallingDriver', conditions, operation: op, requeueAfterMs: wait };
+    const retry = deploy();
+    conditions.GpuDriverInstalled = condition('GpuDriverInstalled', 'False', 'DriverInstallFailed', `${failureMessage(name, failure)}; retrying`);
+    return { ...retry, event: { type: 'Warning', reason: 'DriverInstallFailed', message: failureMessage(name, failure) } };
+  }
+  conditions.GpuDriverInstalled = installing(`deployment ${name} of ${driver.extensionType} is ${state.toLowerCase()}`);
+  return {
+    action: { kind: 'none' },
+    phase: 'InstallingDriver',
+    conditions,
+    operation: op?.deploymentName === name ? op : { kind: 'InstallGpuDriver', deploymentName: name, startedAt: rfc3339(obs.now), attempts: 1 },
+    requeueAfterMs: settings.pollIntervalMs,
+  };
+}
+
+function decidePower(obs: GpuVmObservation, vm: ArmVm, desired: PowerState, conditions: Conditions, settings: PlanSettings): Decision {
+  const { gpuVm, device } = obs;
+  const target = POWER_MATCH[desired];
+  const settled = (phase: GpuVmPhase): Decision => {
+    conditions.PowerStateSynced = condition(
+      'PowerStateSynced',
+      'True',
+      device?.drain === true && desired === 'Stopped' ? 'Drained' : 'InSync',
+      device?.drain === true && desired === 'Stopped'
+        ? `VM is powered off while device ${device.name} is drained (spec.drain: true)`
+        : `VM is ${vm.powerState}`,
+    );
+    return { action: { kind: 'none' }, phase, conditions };
+  };
+  if (vm.powerState === target) return settled(desired === 'Running' ? 'Ready' : 'Stopped');
+
+  if (TRANSITIONAL.has(vm.powerState) || vm.powerState === 'unknown') {
+    conditions.PowerStateSynced = condition('PowerStateSynced', 'False', 'PowerStateChanging', `VM is ${vm.powerState}, wants ${desired}`);
+    return { action: { kind: 'none' }, phase: desired === 'Running' ? 'Provisioning' : 'Stopped', conditions, operation: gpuVm.status?.operation, requeueAfterMs: settings.pollIntervalMs };
+  }
+
+  if (desired === 'Deallocated' && device?.kubernetesConfigured === true && gpuVm.metadata.annotations?.[ALLOW_GPU_RELEASE_ANNOTATION] !== 'true') {
+    const message =
+      `deallocating would release the GPU and the Kubernetes role configured on device ${device.name} may claim it, after which the VM cannot start again. ` +
+      `Use powerState: Stopped to power off and keep the GPU, or annotate the GpuVm with ${ALLOW_GPU_RELEASE_ANNOTATION}: "true" to deallocate anyway`;
+    conditions.PowerStateSynced = condition('PowerStateSynced', 'False', 'DeallocationBlocked', message);
+    return { action: { kind: 'none' }, phase: 'Ready', conditions, stalled: { reason: 'DeallocationBlocked', message } };
+  }
+
+  const kind = desired === 'Running' ? 'startVm' : desired === 'Stopped' ? 'powerOffVm' : 'deallocateVm';
+  const opKind = desired === 'Running' ? 'Start' : desired === 'Stopped' ? 'PowerOff' : 'Deallocate';
+  const drained = device?.drain === true && desired === 'Stopped';
+  conditions.PowerStateSynced = condition(
+    'PowerStateSynced',
+    'False',
+    drained ? 'Drained' : 'PowerStateChanging',
+    drained ? `powering off: device ${device.name} is drained` : `VM is ${vm.powerState}, wants ${desired}`,
+  );
+  return {
+    action: { kind },
+    phase: desired === 'Running' ? 'Provisioning' : 'Stopped',
+    conditions,
+    operation: startOperation(obs, opKind),
+    requeueAfterMs: settings.pollIntervalMs,
+    event: { type: 'Normal', reason: opKind, message: `${opKind} VM ${vm.name} (was ${vm.powerState})` },
+  };
+}
+
+function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinalizer: boolean, settings: PlanSettings): Decision {
+  const { gpuVm } = obs;
+  const deleting = (message: string): void => {
+    conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deleting', message);
+  };
+  if (!hasFinalizer) return { action: { kind: 'none' }, phase: 'Deleting', conditions };
+  if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan' || obs.device === undefined) {
+    deleting(obs.device === undefined ? 'EdgeDevice is gone; leaving the device untouched' : 'deletionPolicy Orphan: leaving the VM on the device');
+    return { action: { kind: 'removeFinalizer' }, phase: 'Deleting', conditions };
+  }
+  const arm = obs.arm ?? {};
+  if (arm.vm === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
+  if (arm.vm !== null) {
+    if (arm.vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
+      deleting(`VM ${arm.vm.name} is not managed by this GpuVm; leaving it`);
+      return { action: { kind: 'removeFinalizer' }, phase: 'Deleting', conditions };
+    }
+    deleting(`deleting VM ${arm.vm.name}`);
+    if (arm.vm.provisioningState === 'Deleting') {
+      return { action: { kind: 'none' }, phase: 'Deleting', conditions, operation: gpuVm.status?.operation, requeueAfterMs: settings.pollIntervalMs };
+    }
+    return {
+      action: { kind: 'deleteVm' },
+      phase: 'Deleting',
+      conditions,
+      operation: startOperation(obs, 'DeleteVm'),
+      requeueAfterMs: settings.pollIntervalMs,
+      event: { type: 'Normal', reason: 'Deleting', message: `deleting VM ${arm.vm.name} and its GPU driver extension` },
+    };
+  }
+  if (arm.nicExists === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
+  if (arm.nicExists) {
+    const nic = nicName(gpuVm.metadata.name ?? '');
+    deleting(`deleting NIC ${nic}`);
+    return { action: { kind: 'deleteNic', nicName: nic }, phase: 'Deleting', conditions, operation: startOperation(obs, 'DeleteNic'), requeueAfterMs: settings.pollIntervalMs };
+  }
+  for (const deployment of [arm.vmDeployment, arm.extensionDeployment]) {
+    if (deployment === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
+    if (deployment !== null) {
+      deleting(`deleting deployment record ${deployment.name}`);
+      return { action: { kind: 'deleteDeployment', deploymentName: deployment.name }, phase: 'Deleting', conditions, requeueAfterMs: settings.pollIntervalMs };
+    }
+  }
+  deleting('device resources removed');
+  return { action: { kind: 'removeFinalizer' }, phase: 'Deleting', conditions };
+}
