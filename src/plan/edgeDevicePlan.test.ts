@@ -1,0 +1,173 @@
+import { API_VERSION, FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
+import type { ArmVm } from '../azure/deviceArm.js';
+import { findCondition } from './conditions.js';
+import { planEdgeDevice, type EdgeDeviceObservation } from './edgeDevicePlan.js';
+import { OWNER_TAG } from './gpuVmPlan.js';
+
+const NOW = new Date('2026-03-01T12:00:00Z');
+const SETTINGS = { pollIntervalMs: 5000 };
+
+function device(spec: Partial<EdgeDevice['spec']> = {}, metadata: Partial<EdgeDevice['metadata']> = {}, status?: EdgeDevice['status']): EdgeDevice {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'EdgeDevice',
+    metadata: { name: 'dev-a', generation: 1, finalizers: [FINALIZER], ...metadata },
+    spec: {
+      arm: {
+        endpoint: 'https://management.dev-a.local',
+        loginEndpoint: 'https://login.dev-a.local',
+        subscriptionId: '0d8a4cf4-7e9b-4c2a-9b7e-2f1f7c3e5a10',
+        resourceGroup: 'rg',
+        credentialsSecretRef: { name: 's' },
+      },
+      azure: { resourceId: '/subscriptions/x/resourceGroups/rg/providers/Microsoft.DataBoxEdge/dataBoxEdgeDevices/dev-a' },
+      kubernetes: { state: 'Configured' },
+      drain: false,
+      ...spec,
+    },
+    ...(status !== undefined ? { status } : {}),
+  };
+}
+
+function gpuVm(name: string, second: number, overrides: Partial<GpuVm['spec']> = {}): GpuVm {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'GpuVm',
+    metadata: { name, namespace: 'ns', uid: `uid-${name}`, creationTimestamp: new Date(Date.UTC(2026, 2, 1, 11, 0, second)) },
+    spec: { deviceRef: { name: 'dev-a' }, size: 'Standard_NC4as_T4_v3', image: { name: 'img', osType: 'Linux' }, adminCredentialsSecretRef: { name: 'a' }, ...overrides },
+  };
+}
+
+const armVm = (name: string, uid: string | undefined, powerState: ArmVm['powerState'] = 'running', vmSize = 'Standard_NC4as_T4_v3'): ArmVm => ({
+  name,
+  id: `/x/${name}`,
+  vmSize,
+  provisioningState: 'Succeeded',
+  powerState,
+  tags: uid === undefined ? {} : { [OWNER_TAG]: uid },
+  nicIds: [],
+});
+
+function observe(o: Partial<EdgeDeviceObservation>): EdgeDeviceObservation {
+  return { now: NOW, device: device(), connection: { connected: true }, armVms: [], azure: { sku: 'EdgeP_High', role: null }, gpuVms: [], ...o };
+}
+
+const plan = (o: Partial<EdgeDeviceObservation>) => planEdgeDevice(observe(o), SETTINGS);
+const cond = (p: ReturnType<typeof plan>, type: string) => findCondition(p.status.conditions, type);
+
+describe('planEdgeDevice: the ordering scenarios', () => {
+  it('1 GPU, GpuVm first: holds the role back until the VM holds its GPU, then configures Kubernetes with no GPU', () => {
+    const vm1 = gpuVm('vm1', 1);
+    const admitted = plan({ azure: { sku: 'EdgeP_Base', role: null }, gpuVms: [vm1] });
+    expect(admitted.status.allocations).toEqual([{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' }]);
+    expect(admitted.action).toEqual({ kind: 'none' });
+    expect(cond(admitted, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'WaitingForGpuVms' });
+    expect(cond(admitted, 'KubernetesConfigured')?.message).toMatch(/ns\/vm1/);
+
+    const held = plan({ azure: { sku: 'EdgeP_Base', role: null }, gpuVms: [vm1], armVms: [armVm('vm1', 'uid-vm1')], device: device({}, {}, admitted.status) });
+    expect(held.action).toEqual({ kind: 'createKubernetesRole' });
+    expect(cond(held, 'KubernetesConfigured')?.message).toMatch(/with no GPU/);
+    expect(held.status.gpus).toEqual({ total: 1, vms: 1, kubernetes: 0, free: 0 });
+  });
+
+  it('1 GPU, Kubernetes first: the role holds the GPU and a GpuVm waits without a reservation', () => {
+    const p = plan({ azure: { sku: 'EdgeP_Base', role: { name: 'k8s', provisioningState: 'Created', gpus: 1 } }, gpuVms: [gpuVm('vm1', 1)] });
+    expect(p.status.allocations).toEqual([]);
+    expect(p.waiting).toEqual([{ key: 'ns/vm1', uid: 'uid-vm1', position: 1 }]);
+    expect(p.status.gpus).toEqual({ total: 1, vms: 0, kubernetes: 1, free: 0 });
+    expect(cond(p, 'KubernetesConfigured')).toMatchObject({ status: 'True', reason: 'Configured' });
+  });
+
+  it('2 GPUs, one GpuVm first: Kubernetes gets the other GPU', () => {
+    const p = plan({ gpuVms: [gpuVm('vm1', 1)], armVms: [armVm('vm1', 'uid-vm1')] });
+    expect(p.action).toEqual({ kind: 'createKubernetesRole' });
+    expect(cond(p, 'KubernetesConfigured')?.message).toMatch(/claim the 1 free GPU/);
+  });
+
+  it('2 GPUs, two GpuVms first: Kubernetes waits for both, then gets none', () => {
+    const vms = [gpuVm('vm1', 1), gpuVm('vm2', 2)];
+    const oneHeld = plan({ gpuVms: vms, armVms: [armVm('vm1', 'uid-vm1')] });
+    expect(oneHeld.action).toEqual({ kind: 'none' });
+    expect(cond(oneHeld, 'KubernetesConfigured')?.message).toMatch(/ns\/vm2/);
+    const bothHeld = plan({ gpuVms: vms, armVms: [armVm('vm1', 'uid-vm1'), armVm('vm2', 'uid-vm2')] });
+    expect(bothHeld.action).toEqual({ kind: 'createKubernetesRole' });
+    expect(bothHeld.status.gpus?.free).toBe(0);
+  });
+
+  it('2 GPUs, Kubernetes first: later GpuVms get no reservation', () => {
+    const p = plan({ azure: { sku: 'EdgeP_High', role: { name: 'k8s', provisioningState: 'Created', gpus: 2 } }, gpuVms: [gpuVm('vm1', 1), gpuVm('vm2', 2)] });
+    expect(p.status.allocations).toEqual([]);
+    expect(p.waiting.map((w) => w.position)).toEqual([1, 2]);
+    expect(cond(p, 'Ready')?.status).toBe('True');
+  });
+});
+
+describe('planEdgeDevice: device state', () => {
+  it('adds its finalizer first', () => {
+    expect(plan({ device: device({}, { finalizers: [] }) }).action).toEqual({ kind: 'addFinalizer' });
+  });
+
+  it('counts foreign GPU VMs that are not deallocated, and ignores non-GPU VMs', () => {
+    const p = plan({
+      armVms: [armVm('other', undefined), armVm('parked', undefined, 'deallocated'), armVm('web', undefined, 'running', 'Standard_D2_v2')],
+      gpuVms: [gpuVm('vm1', 1), gpuVm('vm2', 2)],
+    });
+    expect(p.status.foreignVms).toEqual(['other']);
+    expect(p.status.allocations).toEqual([{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' }]);
+    expect(p.waiting).toEqual([{ key: 'ns/vm2', uid: 'uid-vm2', position: 1 }]);
+  });
+
+  it('keeps the previous foreign VMs and uses GpuVm status when the device was not listed', () => {
+    const previous = { foreignVms: ['other'], allocations: [] };
+    const vm1 = { ...gpuVm('vm1', 1), status: { vm: { resourceId: '/x/vm1', powerState: 'running' } } };
+    const p = plan({ device: device({}, {}, previous), armVms: undefined, gpuVms: [vm1] });
+    expect(p.status.foreignVms).toEqual(['other']);
+    expect(p.status.allocations).toEqual([{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Held' }]);
+    expect(p.status.gpus).toMatchObject({ vms: 2, free: 0 });
+  });
+
+  it('removes the role for NotConfigured', () => {
+    const p = plan({ device: device({ kubernetes: { state: 'NotConfigured' } }), azure: { role: { name: 'k8s', provisioningState: 'Created', gpus: 2 } } });
+    expect(p.action).toEqual({ kind: 'deleteKubernetesRole' });
+    expect(cond(p, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'Removing' });
+  });
+
+  it('stalls when Kubernetes must be managed but spec.azure is absent', () => {
+    const p = plan({ device: device({ azure: undefined, gpus: 2 }), azure: undefined });
+    expect(cond(p, 'Stalled')).toMatchObject({ status: 'True', reason: 'AzureNotConfigured' });
+  });
+
+  it('observes only when Unmanaged', () => {
+    const p = plan({ device: device({ kubernetes: { state: 'Unmanaged' } }), gpuVms: [gpuVm('vm1', 1)], armVms: [armVm('vm1', 'uid-vm1')] });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'Ready')?.status).toBe('True');
+  });
+
+  it('reports a disconnected device', () => {
+    const p = plan({ connection: { connected: false, reason: 'DeviceUnreachable', message: 'connect ECONNREFUSED' } });
+    expect(cond(p, 'Connected')).toMatchObject({ status: 'False', reason: 'DeviceUnreachable' });
+    expect(cond(p, 'Ready')).toMatchObject({ status: 'False', reason: 'DeviceUnreachable' });
+  });
+
+  it('warns when the declared GPU count disagrees with the device', () => {
+    const p = plan({ device: device({ gpus: 1 }), azure: { sku: 'EdgeP_High', role: null } });
+    expect(cond(p, 'GpuCapacityMatches')).toMatchObject({ status: 'False', reason: 'DeclaredGpusMismatch' });
+    expect(p.status.gpus?.total).toBe(2);
+  });
+
+  it('reports drain progress', () => {
+    const running = { ...gpuVm('vm1', 1), status: { vm: { resourceId: '/x/vm1', powerState: 'running' } } };
+    const draining = plan({ device: device({ drain: true }), gpuVms: [running] });
+    expect(cond(draining, 'Drained')).toMatchObject({ status: 'False', reason: 'Draining' });
+    const stopped = { ...running, status: { vm: { resourceId: '/x/vm1', powerState: 'stopped' } } };
+    expect(cond(plan({ device: device({ drain: true }), gpuVms: [stopped] }), 'Drained')).toMatchObject({ status: 'True' });
+  });
+
+  it('waits to be deleted while GpuVms are bound, naming them', () => {
+    const deleting = device({}, { deletionTimestamp: NOW });
+    const blocked = plan({ device: deleting, gpuVms: [gpuVm('vm1', 1)] });
+    expect(blocked.action).toEqual({ kind: 'none' });
+    expect(cond(blocked, 'Ready')?.message).toMatch(/ns\/vm1/);
+    expect(plan({ device: deleting, gpuVms: [] }).action).toEqual({ kind: 'removeFinalizer' });
+  });
+});

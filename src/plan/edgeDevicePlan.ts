@@ -1,0 +1,266 @@
+import { FINALIZER, type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
+import type { ArmVm } from '../azure/deviceArm.js';
+import { admit, type AdmissionCandidate, type Waiting } from './admission.js';
+import { condition, setConditions, type ConditionUpdate } from './conditions.js';
+import { OWNER_TAG, effectivePowerState } from './gpuVmPlan.js';
+import { orderingGate } from './orderingGate.js';
+
+export const GPU_VM_SIZES: ReadonlySet<string> = new Set(['Standard_NC4as_T4_v3', 'Standard_NC8as_T4_v3']);
+const SKU_GPUS: Record<string, number> = { EdgeP_Base: 1, EdgeP_High: 2 };
+
+export type Connection = { connected: true } | { connected: false; reason: string; message: string };
+
+export interface KubernetesRoleView {
+  name: string;
+  /** Invalid, Creating, Created, Updating, Reconfiguring, Failed, Deleting */
+  provisioningState: string;
+  /** GPUs the role holds, when the device reports it. */
+  gpus?: number;
+}
+
+/** The device's resource in Azure, when spec.azure is set and it could be read. */
+export interface AzureDeviceView {
+  sku?: string;
+  softwareVersion?: string;
+  /** From deviceCapacityInfo. */
+  totalGpus?: number;
+  /** null: there is no Kubernetes role. */
+  role: KubernetesRoleView | null;
+}
+
+export interface EdgeDeviceObservation {
+  now: Date;
+  device: EdgeDevice;
+  connection: Connection;
+  /** VMs listed on the device in this reconcile; undefined when not listed (the previous status is kept). */
+  armVms?: ArmVm[];
+  /** undefined: spec.azure is not set (or the Azure side was not read). */
+  azure?: AzureDeviceView;
+  /** Why the Azure side could not be read, when spec.azure is set. */
+  azureProblem?: string;
+  /** GpuVms whose spec.deviceRef names this device. */
+  gpuVms: readonly GpuVm[];
+}
+
+export type EdgeDeviceAction =
+  | { kind: 'none' }
+  | { kind: 'addFinalizer' }
+  | { kind: 'removeFinalizer' }
+  | { kind: 'createKubernetesRole' }
+  | { kind: 'deleteKubernetesRole' };
+
+export interface EdgeDevicePlan {
+  action: EdgeDeviceAction;
+  status: EdgeDeviceStatus;
+  waiting: Waiting[];
+  requeueAfterMs?: number;
+  event?: { type: 'Normal' | 'Warning'; reason: string; message: string };
+}
+
+export interface DevicePlanSettings {
+  pollIntervalMs: number;
+}
+
+const keyOf = (g: GpuVm): string => `${g.metadata.namespace}/${g.metadata.name}`;
+const isDeleting = (o: { metadata: { deletionTimestamp?: Date | string | null } }): boolean =>
+  o.metadata.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null;
+
+function holdsGpu(vm: Pick<ArmVm, 'powerState'>): boolean {
+  return vm.powerState !== 'deallocated';
+}
+
+function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
+  const byUid = new Map((obs.armVms ?? []).filter((v) => v.tags[OWNER_TAG] !== undefined).map((v) => [v.tags[OWNER_TAG], v]));
+  return obs.gpuVms.map((g) => {
+    const uid = g.metadata.uid ?? '';
+    const armVm = byUid.get(uid);
+    const statusVm = g.status?.vm;
+    const vmHoldsGpu =
+      obs.armVms !== undefined
+        ? armVm !== undefined && holdsGpu(armVm)
+        : statusVm?.resourceId !== undefined && statusVm.resourceId !== '' && statusVm.powerState !== 'deallocated';
+    const vmExists = obs.armVms !== undefined ? armVm !== undefined : statusVm?.resourceId !== undefined;
+    // A VM is created running, so even a GpuVm that wants Deallocated needs a GPU until its VM exists.
+    const wantsGpu = !isDeleting(g) && (effectivePowerState(g, undefined) !== 'Deallocated' || !vmExists);
+    const created = g.metadata.creationTimestamp;
+    return {
+      key: keyOf(g),
+      uid,
+      creationTimestamp: created instanceof Date ? created.toISOString() : String(created ?? ''),
+      wantsGpu,
+      vmHoldsGpu,
+    };
+  });
+}
+
+function foreignVmNames(obs: EdgeDeviceObservation): string[] | undefined {
+  if (obs.armVms === undefined) return undefined;
+  const owned = new Set(obs.gpuVms.map((g) => g.metadata.uid));
+  return obs.armVms
+    .filter((v) => GPU_VM_SIZES.has(v.vmSize) && !owned.has(v.tags[OWNER_TAG]) && holdsGpu(v))
+    .map((v) => v.name)
+    .sort();
+}
+
+function totalGpus(obs: EdgeDeviceObservation): { total: number; problem?: ConditionUpdate } {
+  const declared = obs.device.spec.gpus;
+  const discovered = obs.azure?.totalGpus ?? (obs.azure?.sku !== undefined ? SKU_GPUS[obs.azure.sku] : undefined);
+  if (discovered !== undefined && declared !== undefined && discovered !== declared) {
+    return {
+      total: discovered,
+      problem: condition(
+        'GpuCapacityMatches',
+        'False',
+        'DeclaredGpusMismatch',
+        `spec.gpus says ${declared} but the device reports ${discovered} GPU(s); using ${discovered}. Fix or remove spec.gpus`,
+      ),
+    };
+  }
+  return { total: discovered ?? declared ?? 0 };
+}
+
+/** Plans one EdgeDevice: the allocation ledger, the Kubernetes role and the device's conditions. */
+export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanSettings): EdgeDevicePlan {
+  const { device, now } = obs;
+  const generation = device.metadata.generation ?? 0;
+  const previous = device.status ?? {};
+  const deleting = isDeleting(device);
+  const hasFinalizer = (device.metadata.finalizers ?? []).includes(FINALIZER);
+
+  const foreign = foreignVmNames(obs) ?? previous.foreignVms ?? [];
+  const { total, problem: capacityProblem } = totalGpus(obs);
+  const role = obs.azure?.role;
+  const roleCreated = role !== undefined && role !== null && role.provisioningState === 'Created';
+  const kubernetesGpus = roleCreated ? (role.gpus ?? previous.kubernetes?.gpus ?? 0) : 0;
+  const admission = admit({
+    totalGpus: total,
+    kubernetesGpus,
+    foreignGpuVms: foreign.length,
+    candidates: candidates(obs),
+    ledger: previous.allocations ?? [],
+  });
+
+  const updates: ConditionUpdate[] = [];
+  let action: EdgeDeviceAction = { kind: 'none' };
+  let requeueAfterMs: number | undefined;
+  let event: EdgeDevicePlan['event'];
+  let stalled: { reason: string; message: string } | undefined;
+
+  updates.push(
+    obs.connection.connected
+      ? condition('Connected', 'True', 'Connected', `signed in to the device's local ARM at ${device.spec.arm.endpoint}`)
+      : condition('Connected', 'False', obs.connection.reason, obs.connection.message),
+  );
+  updates.push(capacityProblem ?? condition('GpuCapacityMatches', 'True', 'Matches', `${total} GPU(s)`));
+
+  // Kubernetes role: the ordering gate decides when it may be created.
+  const desired = device.spec.kubernetes?.state ?? 'Unmanaged';
+  let kubernetes: ConditionUpdate;
+  if (desired === 'Unmanaged') {
+    kubernetes =
+      role === undefined
+        ? condition('KubernetesConfigured', 'Unknown', 'Unmanaged', 'spec.kubernetes.state is Unmanaged and the role is not observed (set spec.azure to observe it)')
+        : condition('KubernetesConfigured', roleCreated ? 'True' : 'False', 'Unmanaged', `observed only: the role is ${role === null ? 'absent' : role.provisioningState}`);
+  } else if (role === undefined) {
+    kubernetes = condition(
+      'KubernetesConfigured',
+      'False',
+      'AzureNotConfigured',
+      obs.azureProblem ?? `spec.kubernetes.state ${desired} needs spec.azure: the Kubernetes role is managed through the device's resource in Azure`,
+    );
+    if (obs.azureProblem === undefined) stalled = { reason: 'AzureNotConfigured', message: kubernetes.message };
+  } else if (desired === 'Configured') {
+    if (roleCreated) {
+      kubernetes = condition('KubernetesConfigured', 'True', 'Configured', `the Kubernetes role holds ${kubernetesGpus} GPU(s)`);
+    } else if (role !== null && role.provisioningState !== 'Failed') {
+      kubernetes = condition('KubernetesConfigured', 'False', 'Configuring', `the Kubernetes role is ${role.provisioningState}`);
+      requeueAfterMs = settings.pollIntervalMs;
+    } else {
+      const gate = orderingGate(admission.allocations, admission.gpus.free);
+      if (!gate.open) {
+        kubernetes = condition('KubernetesConfigured', 'False', 'WaitingForGpuVms', gate.message);
+      } else if (deleting) {
+        kubernetes = condition('KubernetesConfigured', 'False', 'Deleting', 'the EdgeDevice is being deleted');
+      } else {
+        kubernetes = condition('KubernetesConfigured', 'False', 'Configuring', gate.message);
+        action = { kind: 'createKubernetesRole' };
+        requeueAfterMs = settings.pollIntervalMs;
+        event = { type: 'Normal', reason: 'ConfiguringKubernetes', message: gate.message };
+      }
+    }
+  } else if (role === null) {
+    kubernetes = condition('KubernetesConfigured', 'False', 'NotConfigured', 'there is no Kubernetes role on the device');
+  } else if (role.provisioningState === 'Deleting') {
+    kubernetes = condition('KubernetesConfigured', 'False', 'Removing', 'the Kubernetes role is being removed');
+    requeueAfterMs = settings.pollIntervalMs;
+  } else {
+    kubernetes = condition('KubernetesConfigured', 'False', 'Removing', `removing the Kubernetes role to free its ${kubernetesGpus} GPU(s)`);
+    action = { kind: 'deleteKubernetesRole' };
+    requeueAfterMs = settings.pollIntervalMs;
+    event = { type: 'Normal', reason: 'RemovingKubernetes', message: kubernetes.message };
+  }
+  updates.push(kubernetes);
+
+  // Drain: every GpuVm of the device is powered off by its own reconciler.
+  if (device.spec.drain === true) {
+    const running = obs.gpuVms.filter((g) => g.status?.vm?.powerState !== undefined && g.status.vm.powerState !== 'stopped' && g.status.vm.powerState !== 'deallocated');
+    updates.push(
+      running.length === 0
+        ? condition('Drained', 'True', 'Drained', 'every GPU VM of the device is powered off (spec.drain: true)')
+        : condition('Drained', 'False', 'Draining', `powering off ${running.map(keyOf).join(', ')}`),
+    );
+  } else {
+    updates.push(condition('Drained', 'False', 'NotDrained', 'spec.drain is false'));
+  }
+
+  if (!deleting && !hasFinalizer) action = { kind: 'addFinalizer' };
+  let deletionBlocked: string | undefined;
+  if (deleting) {
+    if (obs.gpuVms.length > 0) {
+      deletionBlocked = `waiting for GpuVm(s) ${obs.gpuVms.map(keyOf).join(', ')} bound to this device to be deleted`;
+      requeueAfterMs = settings.pollIntervalMs;
+    } else if (hasFinalizer && action.kind === 'none') {
+      action = { kind: 'removeFinalizer' };
+    }
+  }
+
+  const connected = obs.connection.connected;
+  const kubernetesSettled = kubernetes.status === 'True' || ['Unmanaged', 'NotConfigured'].includes(kubernetes.reason);
+  const drainSettled = device.spec.drain !== true || updates.some((u) => u.type === 'Drained' && u.status === 'True');
+  const ready = connected && kubernetesSettled && drainSettled && stalled === undefined && deletionBlocked === undefined;
+  const firstProblem = updates.find((u) => u.status === 'False' && !['GpuCapacityMatches', 'Drained'].includes(u.type) && !(u.type === 'KubernetesConfigured' && kubernetesSettled));
+  const notReadyReason = deletionBlocked !== undefined ? 'Deleting' : (stalled?.reason ?? firstProblem?.reason ?? (drainSettled ? 'Reconciling' : 'Draining'));
+  const notReadyMessage = deletionBlocked ?? stalled?.message ?? firstProblem?.message ?? 'reconciling';
+  updates.push(
+    ready
+      ? condition('Ready', 'True', 'Ready', `${admission.gpus.free} of ${total} GPU(s) free; ${admission.gpus.vms} held by VMs, ${kubernetesGpus} by Kubernetes`)
+      : condition('Ready', 'False', notReadyReason, notReadyMessage),
+    !ready && stalled === undefined
+      ? condition('Reconciling', 'True', notReadyReason, notReadyMessage)
+      : condition('Reconciling', 'False', ready ? 'Ready' : 'Stalled', ready ? 'desired state reached' : 'waiting for a spec change'),
+    stalled !== undefined
+      ? condition('Stalled', 'True', stalled.reason, stalled.message)
+      : condition('Stalled', 'False', 'Progressing', 'no failure that needs a spec change'),
+  );
+
+  const status: EdgeDeviceStatus = {
+    ...previous,
+    observedGeneration: generation,
+    conditions: setConditions(previous.conditions, updates, generation, now),
+    gpus: admission.gpus,
+    allocations: admission.allocations,
+    foreignVms: foreign,
+    kubernetes: {
+      state: role === undefined ? 'Unknown' : roleCreated ? 'Configured' : role === null ? 'NotConfigured' : role.provisioningState,
+      provisioningState: role === undefined || role === null ? '' : role.provisioningState,
+      gpus: kubernetesGpus,
+    },
+  };
+  const softwareVersion = obs.azure?.softwareVersion ?? previous.softwareVersion;
+  if (softwareVersion !== undefined) status.softwareVersion = softwareVersion;
+
+  const plan: EdgeDevicePlan = { action, status, waiting: admission.waiting };
+  if (requeueAfterMs !== undefined) plan.requeueAfterMs = requeueAfterMs;
+  if (event !== undefined) plan.event = event;
+  return plan;
+}
