@@ -38,6 +38,8 @@ function gpuVm(name: string, second: number, overrides: Partial<GpuVm['spec']> =
   };
 }
 
+const running = (g: GpuVm, powerState = 'running'): GpuVm => ({ ...g, status: { vm: { resourceId: `/x/${g.metadata.name}`, powerState } } });
+
 const armVm = (name: string, uid: string | undefined, powerState: ArmVm['powerState'] = 'running', vmSize = 'Standard_NC4as_T4_v3'): ArmVm => ({
   name,
   id: `/x/${name}`,
@@ -64,7 +66,7 @@ describe('planEdgeDevice: the ordering scenarios', () => {
     expect(cond(admitted, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'WaitingForGpuVms' });
     expect(cond(admitted, 'KubernetesConfigured')?.message).toMatch(/ns\/vm1/);
 
-    const held = plan({ azure: { sku: 'EdgeP_Base', role: null }, gpuVms: [vm1], armVms: [armVm('vm1', 'uid-vm1')], device: device({}, {}, admitted.status) });
+    const held = plan({ azure: { sku: 'EdgeP_Base', role: null }, gpuVms: [running(vm1)], armVms: [armVm('vm1', 'uid-vm1')], device: device({}, {}, admitted.status) });
     expect(held.action).toEqual({ kind: 'createKubernetesRole' });
     expect(cond(held, 'KubernetesConfigured')?.message).toMatch(/with no GPU/);
     expect(held.status.gpus).toEqual({ total: 1, vms: 1, kubernetes: 0, free: 0 });
@@ -79,17 +81,17 @@ describe('planEdgeDevice: the ordering scenarios', () => {
   });
 
   it('2 GPUs, one GpuVm first: Kubernetes gets the other GPU', () => {
-    const p = plan({ gpuVms: [gpuVm('vm1', 1)], armVms: [armVm('vm1', 'uid-vm1')] });
+    const p = plan({ gpuVms: [running(gpuVm('vm1', 1))], armVms: [armVm('vm1', 'uid-vm1')] });
     expect(p.action).toEqual({ kind: 'createKubernetesRole' });
     expect(cond(p, 'KubernetesConfigured')?.message).toMatch(/claim the 1 free GPU/);
   });
 
   it('2 GPUs, two GpuVms first: Kubernetes waits for both, then gets none', () => {
     const vms = [gpuVm('vm1', 1), gpuVm('vm2', 2)];
-    const oneHeld = plan({ gpuVms: vms, armVms: [armVm('vm1', 'uid-vm1')] });
+    const oneHeld = plan({ gpuVms: [running(vms[0] as GpuVm), vms[1] as GpuVm], armVms: [armVm('vm1', 'uid-vm1')] });
     expect(oneHeld.action).toEqual({ kind: 'none' });
     expect(cond(oneHeld, 'KubernetesConfigured')?.message).toMatch(/ns\/vm2/);
-    const bothHeld = plan({ gpuVms: vms, armVms: [armVm('vm1', 'uid-vm1'), armVm('vm2', 'uid-vm2')] });
+    const bothHeld = plan({ gpuVms: vms.map((g) => running(g)), armVms: [armVm('vm1', 'uid-vm1'), armVm('vm2', 'uid-vm2')] });
     expect(bothHeld.action).toEqual({ kind: 'createKubernetesRole' });
     expect(bothHeld.status.gpus?.free).toBe(0);
   });
@@ -117,6 +119,11 @@ describe('planEdgeDevice: device state', () => {
     expect(p.waiting).toEqual([{ key: 'ns/vm2', uid: 'uid-vm2', position: 1 }]);
   });
 
+  it('counts a managed VM as foreign never, even before its GpuVm status names it', () => {
+    const p = plan({ gpuVms: [gpuVm('vm1', 1)], armVms: [armVm('vm1', 'uid-vm1')] });
+    expect(p.status.foreignVms).toEqual([]);
+  });
+
   it('keeps the previous foreign VMs and uses GpuVm status when the device was not listed', () => {
     const previous = { foreignVms: ['other'], allocations: [] };
     const vm1 = { ...gpuVm('vm1', 1), status: { vm: { resourceId: '/x/vm1', powerState: 'running' } } };
@@ -138,7 +145,7 @@ describe('planEdgeDevice: device state', () => {
   });
 
   it('observes only when Unmanaged', () => {
-    const p = plan({ device: device({ kubernetes: { state: 'Unmanaged' } }), gpuVms: [gpuVm('vm1', 1)], armVms: [armVm('vm1', 'uid-vm1')] });
+    const p = plan({ device: device({ kubernetes: { state: 'Unmanaged' } }), gpuVms: [running(gpuVm('vm1', 1))], armVms: [armVm('vm1', 'uid-vm1')] });
     expect(p.action).toEqual({ kind: 'none' });
     expect(cond(p, 'Ready')?.status).toBe('True');
   });

@@ -32,7 +32,7 @@ export interface EdgeDeviceObservation {
   now: Date;
   device: EdgeDevice;
   connection: Connection;
-  /** VMs listed on the device in this reconcile; undefined when not listed (the previous status is kept). */
+  /** VMs listed on the device in this reconcile, for foreign GPU VMs; undefined when not listed (the previous status is kept). */
   armVms?: ArmVm[];
   /** undefined: spec.azure is not set (or the Azure side was not read). */
   azure?: AzureDeviceView;
@@ -69,26 +69,20 @@ function holdsGpu(vm: Pick<ArmVm, 'powerState'>): boolean {
   return vm.powerState !== 'deallocated';
 }
 
+/** GPU holdings of managed VMs come from GpuVm status, which their reconcilers keep current. */
 function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
-  const byUid = new Map((obs.armVms ?? []).filter((v) => v.tags[OWNER_TAG] !== undefined).map((v) => [v.tags[OWNER_TAG], v]));
   return obs.gpuVms.map((g) => {
-    const uid = g.metadata.uid ?? '';
-    const armVm = byUid.get(uid);
     const statusVm = g.status?.vm;
-    const vmHoldsGpu =
-      obs.armVms !== undefined
-        ? armVm !== undefined && holdsGpu(armVm)
-        : statusVm?.resourceId !== undefined && statusVm.resourceId !== '' && statusVm.powerState !== 'deallocated';
-    const vmExists = obs.armVms !== undefined ? armVm !== undefined : statusVm?.resourceId !== undefined;
+    const vmExists = statusVm?.resourceId !== undefined && statusVm.resourceId !== '';
     // A VM is created running, so even a GpuVm that wants Deallocated needs a GPU until its VM exists.
     const wantsGpu = !isDeleting(g) && (effectivePowerState(g, undefined) !== 'Deallocated' || !vmExists);
     const created = g.metadata.creationTimestamp;
     return {
       key: keyOf(g),
-      uid,
+      uid: g.metadata.uid ?? '',
       creationTimestamp: created instanceof Date ? created.toISOString() : String(created ?? ''),
       wantsGpu,
-      vmHoldsGpu,
+      vmHoldsGpu: vmExists && statusVm.powerState !== 'deallocated',
     };
   });
 }
