@@ -1,0 +1,75 @@
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  EDGEDEVICE_PLURAL,
+  GPUVM_PLURAL,
+  GROUP,
+  VERSION,
+  type EdgeDevice,
+  type EdgeDeviceStatus,
+  type GpuVm,
+  type GpuVmStatus,
+} from '../api/types.js';
+
+/** The Kubernetes writes reconcilers make: status through the status subresource, and finalizers. */
+export interface KubeStatusWriter {
+  /** Writes the status if it differs from the object's; returns whether it wrote. Conflicts throw. */
+  writeGpuVmStatus(gpuVm: GpuVm, status: GpuVmStatus): Promise<boolean>;
+  writeEdgeDeviceStatus(device: EdgeDevice, status: EdgeDeviceStatus): Promise<boolean>;
+  setFinalizers(object: GpuVm | EdgeDevice, finalizers: string[]): Promise<void>;
+}
+
+export function statusUnchanged<T>(current: T | undefined, next: T): boolean {
+  return isDeepStrictEqual(JSON.parse(JSON.stringify(current ?? {})), JSON.parse(JSON.stringify(next)));
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export class ApiServerWriter implements KubeStatusWriter {
+  private readonly api: CustomObjectsApi;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  async writeGpuVmStatus(gpuVm: GpuVm, status: GpuVmStatus): Promise<boolean> {
+    if (statusUnchanged(gpuVm.status, status)) return false;
+    // A full replace with the cached resourceVersion: a stale view fails with 409 instead of overwriting.
+    await this.api.replaceNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: GPUVM_PLURAL,
+      namespace: gpuVm.metadata.namespace ?? '',
+      name: gpuVm.metadata.name ?? '',
+      body: { apiVersion: gpuVm.apiVersion, kind: gpuVm.kind, metadata: gpuVm.metadata, spec: gpuVm.spec, status },
+    });
+    return true;
+  }
+
+  async writeEdgeDeviceStatus(device: EdgeDevice, status: EdgeDeviceStatus): Promise<boolean> {
+    if (statusUnchanged(device.status, status)) return false;
+    // The allocation ledger lives here: the resourceVersion precondition keeps a stale reconcile from
+    // granting a GPU twice.
+    await this.api.replaceClusterCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: EDGEDEVICE_PLURAL,
+      name: device.metadata.name ?? '',
+      body: { apiVersion: device.apiVersion, kind: device.kind, metadata: device.metadata, spec: device.spec, status },
+    });
+    return true;
+  }
+
+  async setFinalizers(object: GpuVm | EdgeDevice, finalizers: string[]): Promise<void> {
+    const body = { metadata: { finalizers, resourceVersion: object.metadata.resourceVersion } };
+    const common = { group: GROUP, version: VERSION, name: object.metadata.name ?? '', body };
+    if (object.kind === 'GpuVm') {
+      await this.api.patchNamespacedCustomObject(
+        { ...common, plural: GPUVM_PLURAL, namespace: object.metadata.namespace ?? '' },
+        mergePatch,
+      );
+    } else {
+      await this.api.patchClusterCustomObject({ ...common, plural: EDGEDEVICE_PLURAL }, mergePatch);
+    }
+  }
+}
