@@ -88,8 +88,8 @@ class PortInUseError extends Error {}
 
 /** Starts etcd and kube-apiserver and resolves once /readyz answers 200. */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const started = performance.now();
   const binDir = await resolveBinDir(options.binDir);
+  const started = performance.now();
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const stopGraceMs = options.stopGraceMs ?? 10_000;
 
@@ -102,7 +102,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   mkdirSync(logDir, { recursive: true });
   if (ownsStateDir) writeFileSync(join(stateDir, 'owner'), `${process.pid}\n`);
 
-  const created = [join(stateDir, 'pki'), join(stateDir, 'etcd'), join(stateDir, 'apiserver'), join(stateDir, 'kubeconfig'), join(stateDir, 'kubectl-cache')];
+  const created = [join(stateDir, 'pki'), join(stateDir, 'etcd'), join(stateDir, 'apiserver'), join(stateDir, 'kubeconfig'), join(stateDir, 'kubectl-cache'), join(stateDir, 'pids')];
   const removeState = (keepLogs: boolean): void => {
     if (ownsStateDir && !(keepLogs && ownsLogDir)) rmSync(stateDir, { recursive: true, force: true });
     else for (const path of created) rmSync(path, { recursive: true, force: true });
@@ -409,7 +409,7 @@ function recordPid(child: ManagedProcess, stateDir: string): void {
  * SIGKILL; their etcd and apiserver already died with it through the parent-death signal). Processes still
  * listed there are killed if their command line names the directory.
  */
-function sweepStaleStateDirs(): void {
+export function sweepStaleStateDirs(): void {
   for (const root of new Set([stateRoot(), tmpdir()])) {
     let entries: string[];
     try {

@@ -52,6 +52,8 @@ let pdeathsigSupport: boolean | undefined;
 /**
  * Whether util-linux `setpriv --pdeathsig` works here. Children started through it get SIGKILL from the
  * kernel when this process dies, however it dies (including SIGKILL), so they can never outlive it.
+ * (The kernel ties the signal to the spawning thread: spawn from the main thread, not a worker_thread that
+ * may exit early. libuv spawns from the thread running the event loop.)
  */
 export function parentDeathSignalSupported(): boolean {
   if (pdeathsigSupport === undefined) {

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { startControlPlane } from '../../src/devenv/controlPlane.js';
+import { spawn } from 'node:child_process';
+import { startControlPlane, sweepStaleStateDirs } from '../../src/devenv/controlPlane.js';
 import { TEST_NAMESPACE_LABEL, kubectl, testKubeConfig, testKubeconfigPath, useTestNamespace, waitFor } from '../support/cluster.js';
 
 const fileStarted = new Date();
@@ -167,10 +168,48 @@ describe('startControlPlane', () => {
     }
   }, 60_000);
 
+  it('takes etcd and kube-apiserver down with the Node process that started them, even on SIGKILL', async () => {
+    const child = spawn(process.execPath, ['--no-warnings', join(import.meta.dirname, '..', 'support', 'controlPlaneChild.ts')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0] ?? '');
+        });
+        child.once('exit', (code) => reject(new Error(`the child exited early with code ${String(code)}`)));
+      });
+      const { pids, stateDir } = JSON.parse(line) as { pids: { etcd: number; apiserver: number }; stateDir: string };
+      expect(isRunning(pids.apiserver) && isRunning(pids.etcd)).toBe(true);
+
+      child.kill('SIGKILL');
+      await waitFor(() => !isRunning(pids.apiserver) && !isRunning(pids.etcd), { timeoutMs: 10_000, description: 'orphans to die' });
+
+      // The state directory of a dead owner is swept by the next start.
+      expect(existsSync(stateDir)).toBe(true);
+      sweepStaleStateDirs();
+      expect(existsSync(stateDir)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
+
   it('names the missing binary when the binary directory is wrong', async () => {
     await expect(startControlPlane({ binDir: '/nonexistent' })).rejects.toThrow('/nonexistent/etcd is missing or not executable');
   });
 });
+
+/** Alive and not a zombie (an orphan that died waits for init to reap it). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX] /.test(stat);
+  } catch {
+    return false;
+  }
+}
 
 /** Pids of kube-apiserver and etcd processes that are children of this jest worker. */
 function runningControlPlanePids(): number[] {
