@@ -1,0 +1,13 @@
+// The logging port of the runtime: the subset of pino's API it uses, so a pino logger can be passed as is.
+
+export interface Logger {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+const ignore = (): void => undefined;
+
+/** Discards everything. */
+export const noopLogger: Logger = { error: ignore, warn: ignore, info: ignore, debug: ignore };
