@@ -1,0 +1,7 @@
+// Public in-process API of the device simulator.
+export { Simulator, startSimulator } from './server.js';
+export type { AzureEndpoints, DeviceEndpoints, DeviceStateView, SimulatorEndpoints, SimulatorOptions } from './server.js';
+export type { AuditEntry, Violation } from './audit.js';
+export { DEFAULT_TIMINGS, ZERO_TIMINGS, normalizeConfig, parseConfigYaml } from './config.js';
+export type { DeviceConfig, FaultKind, FaultRule, ImageConfig, SimulatorConfig, SimulatorInput, TimingConfig } from './config.js';
+export { expectedGpuExtensionVersion } from './arm/compute.js';
