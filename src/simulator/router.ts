@@ -155,6 +155,10 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
       },
     };
   }
+  // The 2019-10-01 deployment operations path has no providers/Microsoft.Resources segment.
+  if (l[4] === 'deployments' && l.length === 7 && l[6] === 'operations') {
+    return routeDevice(device, { ...req, segments: [...s.slice(0, 4), 'providers', 'Microsoft.Resources', ...s.slice(4)] }, lroFor);
+  }
   if (l[4] !== 'providers' || l.length < 7) return noRoute(req);
   const ns = l[5] ?? '';
   const type = l[6] ?? '';

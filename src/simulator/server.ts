@@ -81,6 +81,8 @@ export interface SimulatorOptions {
   port?: number;
   /** Directory for ca.pem and credentials.json (not written when absent). */
   stateDir?: string;
+  /** Generate a new CA even if this process already has one (default: reuse). */
+  freshCertificates?: boolean;
 }
 
 export interface DeviceStateView {
@@ -95,6 +97,20 @@ export interface DeviceStateView {
 type ServerKind = { kind: 'azure' } | { kind: 'device'; device: DeviceState };
 
 const MAX_BODY = 4 * 1024 * 1024;
+
+let cachedCertificates: { caPem: string; leaf: { certificatePem: string; privateKeyPem: string } } | undefined;
+
+/**
+ * The CA and the loopback server certificate. Generated at the first start in a process and reused by
+ * later simulators of the same process (key generation and signing take seconds under test runners).
+ */
+function loopbackCertificates(fresh: boolean): { caPem: string; leaf: { certificatePem: string; privateKeyPem: string } } {
+  if (cachedCertificates === undefined || fresh) {
+    const ca = createCertificateAuthority('gpuvm-controller simulator root CA');
+    cachedCertificates = { caPem: ca.certificatePem, leaf: ca.issueServerCertificate(['localhost'], ['127.0.0.1']) };
+  }
+  return cachedCertificates;
+}
 
 export class Simulator {
   readonly config: SimulatorConfig;
@@ -150,9 +166,8 @@ export class Simulator {
   }
 
   private async listen(options: SimulatorOptions): Promise<void> {
-    const ca = createCertificateAuthority('gpuvm-controller simulator root CA');
-    const leaf = ca.issueServerCertificate(['localhost'], ['127.0.0.1']);
-    this.caPem = ca.certificatePem;
+    const { caPem, leaf } = loopbackCertificates(options.freshCertificates === true);
+    this.caPem = caPem;
     const kinds: ServerKind[] = [{ kind: 'azure' }, ...this.deviceStates.map((device) => ({ kind: 'device' as const, device }))];
     const basePort = options.port ?? 0;
     try {
