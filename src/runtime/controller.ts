@@ -1,0 +1,274 @@
+// A controller: informer events become keys in a work queue; N workers reconcile keys, never two at once for
+// the same key; every reconcile outcome is handled here, in one place:
+//   done          → forget the key's backoff
+//   requeueAfter  → forget the backoff, add the key again after the delay (polling)
+//   error / throw → add the key again with its per-key backoff (rate limited)
+import { systemClock, type Clock } from './clock.js';
+import { objectKey, type EventSource, type KubeObject } from './informer.js';
+import { noopLogger, type Logger } from './logger.js';
+import { WorkQueue, type WorkQueueOptions } from './workqueue.js';
+
+export type ReconcileOutcome = { kind: 'done' } | { kind: 'requeueAfter'; ms: number } | { kind: 'error'; error: unknown };
+
+/** The key is reconciled: nothing more to do until something changes. */
+export function done(): ReconcileOutcome {
+  return { kind: 'done' };
+}
+
+/** Reconcile the key again after `ms` (e.g. poll an operation at its Retry-After). */
+export function requeueAfter(ms: number): ReconcileOutcome {
+  return { kind: 'requeueAfter', ms };
+}
+
+/** The reconcile failed: retry with the key's exponential backoff. Throwing has the same effect. */
+export function failed(error: unknown): ReconcileOutcome {
+  return { kind: 'error', error };
+}
+
+export interface ReconcileContext {
+  /** Aborted when the controller stops: long operations may end early (the key is not retried then). */
+  signal: AbortSignal;
+  /** How many times the key failed since its last success. */
+  retries: number;
+}
+
+export type Reconciler = (key: string, context: ReconcileContext) => Promise<ReconcileOutcome>;
+
+/** Optional observer of reconciles (the prom-client controller metrics hang off this). */
+export interface ControllerMetrics {
+  reconciled?(outcome: ReconcileOutcome['kind'], durationMs: number): void;
+}
+
+export interface ControllerOptions {
+  /** Names the controller in logs and metrics, e.g. "gpuvm". */
+  name: string;
+  reconcile: Reconciler;
+  /** Workers reconciling different keys in parallel. Default 1. */
+  concurrency?: number;
+  logger?: Logger;
+  clock?: Clock;
+  /** A queue to use, or options for the one the controller creates. */
+  queue?: WorkQueue | Omit<WorkQueueOptions, 'clock'>;
+  metrics?: ControllerMetrics;
+}
+
+export type EventKind = 'add' | 'update' | 'delete';
+
+/** An informer event, as seen by watch predicates and mappers. */
+export interface WatchEvent<T> {
+  kind: EventKind;
+  object: T;
+  /** The previous state, for updates. */
+  oldObject?: T;
+}
+
+export interface WatchOptions<T> {
+  /**
+   * Keys to reconcile for an object (default: the object's own key). For updates it is called with the old and
+   * the new object and the keys of both are enqueued.
+   */
+  map?: (object: T, event: WatchEvent<T>) => Iterable<string> | string | undefined;
+  /** Events for which this returns false are ignored. */
+  predicate?: (event: WatchEvent<T>) => boolean;
+}
+
+/** Skips updates that did not change metadata.generation (status-only or metadata-only changes). */
+export function generationChanged<T extends { metadata?: { generation?: number } }>(event: WatchEvent<T>): boolean {
+  return event.kind !== 'update' || event.oldObject?.metadata?.generation !== event.object.metadata?.generation;
+}
+
+interface Watched {
+  source: EventSource<never>;
+  unsubscribe: (() => void) | undefined;
+}
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  private readonly reconcile: Reconciler;
+  private readonly concurrency: number;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly metrics: ControllerMetrics;
+  private readonly watched: Watched[] = [];
+  private readonly workers: Promise<void>[] = [];
+  private readonly inFlight = new Set<string>();
+  private readonly abort = new AbortController();
+  private state: State = 'new';
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: ControllerOptions) {
+    this.name = options.name;
+    this.reconcile = options.reconcile;
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    this.logger = options.logger ?? noopLogger;
+    this.clock = options.clock ?? systemClock;
+    this.metrics = options.metrics ?? {};
+    this.queue =
+      options.queue instanceof WorkQueue ? options.queue : new WorkQueue({ name: options.name, ...options.queue, clock: this.clock });
+  }
+
+  /**
+   * Reconciles keys derived from a source's events: by default the object's own key; with `map`, any keys
+   * (e.g. an EdgeDevice event → the keys of every GpuVm on that device, looked up in an informer index).
+   * Handlers are registered at once, so events arriving before start() are queued, not lost.
+   */
+  watches<T extends KubeObject>(source: EventSource<T>, options: WatchOptions<T> = {}): this {
+    const { predicate } = options;
+    const map = options.map ?? ((obj: T) => objectKey(obj));
+    const keysOf = (event: WatchEvent<T>, object: T, into: Set<string>): void => {
+      let keys: Iterable<string> | string | undefined;
+      try {
+        keys = map(object, event);
+      } catch (err) {
+        this.logger.error({ controller: this.name, source: source.name, key: objectKey(object), err }, 'watch mapping function threw');
+        return;
+      }
+      if (keys === undefined) return;
+      for (const key of typeof keys === 'string' ? [keys] : keys) if (key) into.add(key);
+    };
+    const handle = (event: WatchEvent<T>) => {
+      if (this.state === 'stopping' || this.state === 'stopped') return;
+      if (predicate) {
+        try {
+          if (!predicate(event)) return;
+        } catch (err) {
+          this.logger.error({ controller: this.name, source: source.name, err }, 'watch predicate threw');
+          return;
+        }
+      }
+      // One add per key and event: a worker waiting in get() takes the first add at once, so a second add of
+      // the same key would count as a change during processing and reconcile it twice.
+      const keys = new Set<string>();
+      if (event.oldObject && event.oldObject !== event.object) keysOf(event, event.oldObject, keys);
+      keysOf(event, event.object, keys);
+      for (const key of keys) this.queue.add(key);
+    };
+    const unsubscribe = source.addEventHandler({
+      onAdd: (object) => handle({ kind: 'add', object }),
+      onUpdate: (oldObject, object) => handle({ kind: 'update', object, oldObject }),
+      onDelete: (object) => handle({ kind: 'delete', object }),
+    });
+    this.watched.push({ source: source as unknown as EventSource<never>, unsubscribe });
+    return this;
+  }
+
+  /** Adds a key directly (e.g. from a timer or another controller). */
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  /**
+   * Waits until every watched source has synced (or stop() is called), then starts the workers.
+   * Resolves true once the workers run, false if the controller was stopped first.
+   */
+  async start(): Promise<boolean> {
+    if (this.state !== 'new') throw new Error(`controller ${this.name} was already started`);
+    this.state = 'starting';
+    const synced = await Promise.all(this.watched.map((w) => w.source.waitForSync(this.abort.signal)));
+    if (this.state !== 'starting' || synced.includes(false)) return false;
+    this.state = 'running';
+    for (let i = 0; i < this.concurrency; i++) this.workers.push(this.worker());
+    this.logger.info({ controller: this.name, concurrency: this.concurrency, sources: this.watched.map((w) => w.source.name) }, 'controller started');
+    return true;
+  }
+
+  /**
+   * Stops taking new work, aborts the reconcile signal, waits for the reconciles in flight to finish, and
+   * unsubscribes from the sources. Safe to call more than once.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Keys being reconciled right now. */
+  inFlightKeys(): string[] {
+    return [...this.inFlight];
+  }
+
+  private async doStop(): Promise<void> {
+    const inFlight = this.inFlight.size;
+    this.state = 'stopping';
+    this.abort.abort();
+    for (const w of this.watched) {
+      w.unsubscribe?.();
+      w.unsubscribe = undefined;
+    }
+    if (inFlight > 0) this.logger.info({ controller: this.name, inFlight }, 'controller stopping; waiting for reconciles in flight');
+    await this.queue.shutDownWithDrain();
+    await Promise.all(this.workers);
+    this.state = 'stopped';
+    this.logger.info({ controller: this.name }, 'controller stopped');
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.process(key);
+      } finally {
+        this.queue.done(key);
+      }
+      // A key requeued with no delay would otherwise loop on microtasks alone and starve I/O and timers.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    this.inFlight.add(key);
+    const started = this.clock.now();
+    const retries = this.queue.numRequeues(key);
+    let outcome: ReconcileOutcome;
+    try {
+      outcome = await this.reconcile(key, { signal: this.abort.signal, retries });
+      if (!isOutcome(outcome)) outcome = failed(new Error(`reconcile returned ${JSON.stringify(outcome)}, not an outcome`));
+    } catch (error) {
+      outcome = failed(error);
+    } finally {
+      this.inFlight.delete(key);
+    }
+    const durationMs = this.clock.now() - started;
+    this.metrics.reconciled?.(outcome.kind, durationMs);
+    this.handle(key, outcome, durationMs, retries);
+  }
+
+  private handle(key: string, outcome: ReconcileOutcome, durationMs: number, retries: number): void {
+    const fields = { controller: this.name, key, durationMs };
+    switch (outcome.kind) {
+      case 'done':
+        this.queue.forget(key);
+        this.logger.debug(fields, 'reconciled');
+        return;
+      case 'requeueAfter': {
+        this.queue.forget(key);
+        const ms = Number.isFinite(outcome.ms) ? Math.max(0, outcome.ms) : 0;
+        this.queue.addAfter(key, ms);
+        this.logger.debug({ ...fields, requeueAfterMs: ms }, 'reconciled; requeued');
+        return;
+      }
+      case 'error': {
+        if (this.abort.signal.aborted) {
+          this.logger.info({ ...fields, err: outcome.error }, 'reconcile ended by shutdown');
+          return;
+        }
+        const retryInMs = Math.round(this.queue.addRateLimited(key));
+        this.logger.error({ ...fields, err: outcome.error, retries: retries + 1, retryInMs }, 'reconcile failed');
+        return;
+      }
+    }
+  }
+}
+
+function isOutcome(value: unknown): value is ReconcileOutcome {
+  if (typeof value !== 'object' || value === null) return false;
+  const kind = (value as { kind?: unknown }).kind;
+  return kind === 'done' || kind === 'requeueAfter' || kind === 'error';
+}
