@@ -479,14 +479,15 @@ export class Simulator {
 
   private async runArm(kind: ServerKind, deviceName: string, req: SimRequest, route: Route, onFault: (name: string) => void): Promise<SimResponse> {
     const target = kind.kind === 'azure' ? 'azure' : kind.device.name;
+    const authorizationUri = kind.kind === 'azure' ? `${req.origin}/${this.config.azure.tenantId}` : `${req.origin}/adfs`;
     if (route.auth) {
       const header = req.headers.authorization;
       if (header === undefined || !/^Bearer\s+\S+$/i.test(header)) {
-        throw new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", undefined, undefined, { 'WWW-Authenticate': `Bearer authorization_uri="${req.origin}/adfs", error="invalid_token"` });
+        throw new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", undefined, undefined, { 'WWW-Authenticate': `Bearer authorization_uri="${authorizationUri}", error="invalid_token"` });
       }
       const verified = this.tokens.verify(header.replace(/^Bearer\s+/i, ''), target);
       if ('reason' in verified) {
-        throw new ArmError(401, 'InvalidAuthenticationToken', `The access token is invalid. ${verified.reason}`, undefined, undefined, { 'WWW-Authenticate': `Bearer authorization_uri="${req.origin}/adfs", error="invalid_token", error_description="${verified.reason}"` });
+        throw new ArmError(401, 'InvalidAuthenticationToken', `The access token is invalid. ${verified.reason}`, undefined, undefined, { 'WWW-Authenticate': `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="${verified.reason}"` });
       }
     }
     const isRead = req.method === 'GET' || req.method === 'HEAD';
