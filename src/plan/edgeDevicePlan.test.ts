@@ -135,7 +135,7 @@ describe('planEdgeDevice: device state', () => {
 
   it('removes the role for NotConfigured', () => {
     const p = plan({ device: device({ kubernetes: { state: 'NotConfigured' } }), azure: { role: { name: 'k8s', provisioningState: 'Created', gpus: 2 } } });
-    expect(p.action).toEqual({ kind: 'deleteKubernetesRole' });
+    expect(p.action).toEqual({ kind: 'deleteKubernetesRole', roleName: 'k8s' });
     expect(cond(p, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'Removing' });
   });
 

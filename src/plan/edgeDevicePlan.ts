@@ -47,7 +47,7 @@ export type EdgeDeviceAction =
   | { kind: 'addFinalizer' }
   | { kind: 'removeFinalizer' }
   | { kind: 'createKubernetesRole' }
-  | { kind: 'deleteKubernetesRole' };
+  | { kind: 'deleteKubernetesRole'; roleName: string };
 
 export interface EdgeDevicePlan {
   action: EdgeDeviceAction;
@@ -189,7 +189,7 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
     requeueAfterMs = settings.pollIntervalMs;
   } else {
     kubernetes = condition('KubernetesConfigured', 'False', 'Removing', `removing the Kubernetes role to free its ${kubernetesGpus} GPU(s)`);
-    action = { kind: 'deleteKubernetesRole' };
+    action = { kind: 'deleteKubernetesRole', roleName: role.name };
     requeueAfterMs = settings.pollIntervalMs;
     event = { type: 'Normal', reason: 'RemovingKubernetes', message: kubernetes.message };
   }

@@ -1,0 +1,89 @@
+import type { KubernetesRole } from '@azure/arm-databoxedge';
+import { isRestError } from '@azure/core-rest-pipeline';
+import type { AzureClients } from './azureClients.js';
+import type { AzureDevice, AzureDeviceFacts, AzureGpuCapacity, AzureKubernetesRole } from './azureDevice.js';
+import type { LroStarted } from './deviceArm.js';
+import { retryAfterCapture } from './retryAfter.js';
+
+/** Name given to the Kubernetes role the controller creates. */
+export const KUBERNETES_ROLE_NAME = 'kubernetes';
+
+export interface DeviceResource {
+  resourceGroup: string;
+  deviceName: string;
+}
+
+/** Splits /subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.DataBoxEdge/dataBoxEdgeDevices/<name>. */
+export function parseDeviceResourceId(resourceId: string): DeviceResource {
+  const match = /\/resourceGroups\/([^/]+)\/providers\/Microsoft\.DataBoxEdge\/dataBoxEdgeDevices\/([^/]+)$/i.exec(resourceId);
+  if (match?.[1] === undefined || match[2] === undefined) throw new Error(`not a DataBoxEdge device resource id: ${resourceId}`);
+  return { resourceGroup: match[1], deviceName: match[2] };
+}
+
+/** AzureDevice over @azure/arm-databoxedge and the deviceCapacityInfo request. */
+export class SdkAzureDevice implements AzureDevice {
+  private readonly device: DeviceResource;
+
+  constructor(
+    private readonly clients: AzureClients,
+    private readonly resourceId: string,
+  ) {
+    this.device = parseDeviceResourceId(resourceId);
+  }
+
+  async getDevice(): Promise<AzureDeviceFacts> {
+    const d = await this.clients.dataBoxEdge.devices.get(this.device.deviceName, this.device.resourceGroup);
+    const facts: AzureDeviceFacts = { configuredRoleTypes: [...(d.configuredRoleTypes ?? [])] };
+    if (d.sku?.name !== undefined) facts.sku = d.sku.name;
+    if (d.deviceSoftwareVersion !== undefined) facts.softwareVersion = d.deviceSoftwareVersion;
+    return facts;
+  }
+
+  async getGpuCapacity(): Promise<AzureGpuCapacity | undefined> {
+    try {
+      const c = await this.clients.getGpuCapacity(this.resourceId);
+      if (c.gpuTotalUnitsCount === 0) return undefined;
+      return { total: c.gpuTotalUnitsCount, used: c.gpuUsedUnitsCount, free: c.gpuFreeUnitsCount };
+    } catch (err) {
+      // Older device releases do not serve deviceCapacityInfo: fall back to the SKU.
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async getKubernetesRole(): Promise<AzureKubernetesRole | undefined> {
+    for await (const role of this.clients.dataBoxEdge.roles.listByDataBoxEdgeDevice(this.device.deviceName, this.device.resourceGroup)) {
+      if (role.kind !== 'Kubernetes') continue;
+      const k = role as KubernetesRole;
+      const result: AzureKubernetesRole = { name: k.name ?? KUBERNETES_ROLE_NAME, provisioningState: k.provisioningState ?? 'Invalid' };
+      if (k.roleStatus !== undefined) result.roleStatus = k.roleStatus;
+      return result;
+    }
+    return undefined;
+  }
+
+  async createKubernetesRole(): Promise<LroStarted> {
+    const capture = retryAfterCapture();
+    const role: KubernetesRole = {
+      kind: 'Kubernetes',
+      hostPlatform: 'KubernetesCluster',
+      kubernetesClusterInfo: { version: '' },
+      kubernetesRoleResources: { compute: { vmProfile: 'DBE_AKS_Small' } },
+      roleStatus: 'Enabled',
+    };
+    await this.clients.dataBoxEdge.roles.beginCreateOrUpdate(this.device.deviceName, KUBERNETES_ROLE_NAME, this.device.resourceGroup, role, {
+      onResponse: capture.onResponse,
+    });
+    return capture.started();
+  }
+
+  async deleteKubernetesRole(name: string): Promise<LroStarted> {
+    const capture = retryAfterCapture();
+    try {
+      await this.clients.dataBoxEdge.roles.beginDelete(this.device.deviceName, name, this.device.resourceGroup, { onResponse: capture.onResponse });
+    } catch (err) {
+      if (!(isRestError(err) && err.statusCode === 404)) throw err;
+    }
+    return capture.started();
+  }
+}

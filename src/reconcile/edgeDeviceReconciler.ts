@@ -1,0 +1,148 @@
+import { FINALIZER, type EdgeDevice } from '../api/types.js';
+import type { AzureDevice } from '../azure/azureDevice.js';
+import type { ArmVm, LroStarted } from '../azure/deviceArm.js';
+import { findCondition } from '../plan/conditions.js';
+import { planEdgeDevice, type AzureDeviceView, type EdgeDeviceAction, type EdgeDeviceObservation } from '../plan/edgeDevicePlan.js';
+import { OWNER_TAG } from '../plan/gpuVmPlan.js';
+import type { EventRecorder } from '../kube/eventRecorder.js';
+import type { KubeStatusWriter } from '../kube/kubeWriter.js';
+import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
+import { describeArmError } from './armErrors.js';
+import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
+
+export interface EdgeDeviceReconcilerSettings {
+  /** How often each device's VMs are listed (one call) for foreign VMs and drift. */
+  syncPeriodMs: number;
+  pollIntervalMs: number;
+}
+
+export interface EdgeDeviceReconcilerDeps {
+  caches: Caches;
+  connections: DeviceConnections;
+  writer: KubeStatusWriter;
+  events: EventRecorder;
+  clock: Clock;
+  log: Logger;
+  settings: EdgeDeviceReconcilerSettings;
+  /** Asks the GpuVm controller to look at a GpuVm again (drift found on the device). */
+  enqueueGpuVm(key: string): void;
+}
+
+interface DeviceListing {
+  at: number;
+  generation: number;
+  vms: ArmVm[];
+}
+
+/** EdgeDevice reconcile: the single writer of the device's allocation ledger, and its Kubernetes role. */
+export class EdgeDeviceReconciler {
+  private readonly listings = new Map<string, DeviceListing>();
+
+  constructor(private readonly deps: EdgeDeviceReconcilerDeps) {}
+
+  async reconcile(name: string): Promise<ReconcileOutcome> {
+    const device = this.deps.caches.devices.get(name);
+    if (device === undefined) {
+      this.listings.delete(name);
+      return done();
+    }
+    const now = new Date(this.deps.clock.now());
+    const gpuVms = this.deps.caches.gpuVms.byIndex(BY_DEVICE, name);
+    const obs: EdgeDeviceObservation = { now, device, connection: { connected: true }, gpuVms };
+
+    const arm = this.deps.connections.arm(device);
+    const listing = this.listings.get(name);
+    const listDue =
+      listing === undefined ||
+      listing.generation !== device.metadata.generation ||
+      now.getTime() - listing.at >= this.deps.settings.syncPeriodMs ||
+      findCondition(device.status?.conditions, 'Connected')?.status !== 'True';
+    if (!arm.ok) {
+      obs.connection = { connected: false, reason: arm.reason, message: arm.message };
+    } else if (listDue) {
+      try {
+        const vms = await arm.client.listVms();
+        this.listings.set(name, { at: now.getTime(), generation: device.metadata.generation ?? 0, vms });
+        obs.armVms = vms;
+        this.enqueueDrifted(device, vms);
+      } catch (err) {
+        obs.connection = { connected: false, reason: 'DeviceUnreachable', message: describeArmError(err) };
+      }
+    }
+
+    const azure = this.deps.connections.azure(device);
+    if (azure !== undefined) await this.observeAzure(azure, obs);
+
+    const plan = planEdgeDevice(obs, { pollIntervalMs: this.deps.settings.pollIntervalMs });
+    const started = await this.act(plan.action, device, azure);
+    if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, plan.action.kind, plan.event.message);
+    if (plan.action.kind !== 'addFinalizer' && plan.action.kind !== 'removeFinalizer') {
+      await this.deps.writer.writeEdgeDeviceStatus(device, plan.status);
+    }
+    if (plan.action.kind === 'addFinalizer') return requeueAfter(0);
+    if (plan.action.kind === 'removeFinalizer') return done();
+    return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? this.deps.settings.syncPeriodMs);
+  }
+
+  private async observeAzure(azure: Connected<AzureDevice>, obs: EdgeDeviceObservation): Promise<void> {
+    if (!azure.ok) {
+      obs.azureProblem = azure.message;
+      return;
+    }
+    try {
+      const [facts, capacity, role] = await Promise.all([
+        azure.client.getDevice(),
+        azure.client.getGpuCapacity(),
+        azure.client.getKubernetesRole(),
+      ]);
+      const view: AzureDeviceView = { role: null };
+      if (facts.sku !== undefined) view.sku = facts.sku;
+      if (facts.softwareVersion !== undefined) view.softwareVersion = facts.softwareVersion;
+      if (capacity !== undefined) view.totalGpus = capacity.total;
+      if (role !== undefined) {
+        view.role = { name: role.name, provisioningState: role.provisioningState };
+        // What Kubernetes holds is what the device counts as used beyond the GPU VMs that hold one.
+        if (capacity !== undefined && obs.armVms !== undefined) {
+          const vmHolders = obs.armVms.filter((v) => v.powerState !== 'deallocated' && (v.vmSize === 'Standard_NC4as_T4_v3' || v.vmSize === 'Standard_NC8as_T4_v3')).length;
+          view.role.gpus = Math.max(0, capacity.used - vmHolders);
+        }
+      }
+      obs.azure = view;
+    } catch (err) {
+      obs.azureProblem = `the device's Azure resource could not be read: ${describeArmError(err)}`;
+    }
+  }
+
+  /** GpuVms whose VM on the device no longer matches what their status says get reconciled again. */
+  private enqueueDrifted(device: EdgeDevice, vms: readonly ArmVm[]): void {
+    const byUid = new Map(vms.map((v) => [v.tags[OWNER_TAG], v]));
+    for (const g of this.deps.caches.gpuVms.byIndex(BY_DEVICE, device.metadata.name ?? '')) {
+      const recorded = g.status?.vm;
+      if (recorded?.resourceId === undefined) continue;
+      const actual = byUid.get(g.metadata.uid);
+      if (actual === undefined || actual.powerState !== recorded.powerState || actual.provisioningState !== recorded.provisioningState) {
+        this.deps.enqueueGpuVm(gpuVmKey(g));
+      }
+    }
+  }
+
+  private async act(action: EdgeDeviceAction, device: EdgeDevice, azure: Connected<AzureDevice> | undefined): Promise<LroStarted | undefined> {
+    switch (action.kind) {
+      case 'none':
+        return undefined;
+      case 'addFinalizer':
+        await this.deps.writer.setFinalizers(device, [...(device.metadata.finalizers ?? []), FINALIZER]);
+        return undefined;
+      case 'removeFinalizer':
+        await this.deps.writer.setFinalizers(device, (device.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+        return undefined;
+      case 'createKubernetesRole':
+      case 'deleteKubernetesRole': {
+        if (azure === undefined || !azure.ok) throw new Error(`${action.kind} needs the device's Azure resource`);
+        this.deps.log.info({ action: action.kind }, 'changing the Kubernetes role');
+        if (action.kind === 'createKubernetesRole') return azure.client.createKubernetesRole();
+        return azure.client.deleteKubernetesRole(action.roleName);
+      }
+    }
+  }
+}

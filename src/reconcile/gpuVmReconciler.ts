@@ -1,0 +1,222 @@
+import type { V1Secret } from '@kubernetes/client-node';
+import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
+import type { DeviceArm, LroStarted } from '../azure/deviceArm.js';
+import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
+import { compareQueueOrder } from '../plan/admission.js';
+import { findCondition } from '../plan/conditions.js';
+import {
+  GPU_EXTENSION_NAME,
+  OWNER_TAG,
+  driverDeploymentName,
+  effectivePowerState,
+  nicName,
+  planGpuVm,
+  vmDeploymentName,
+  type ArmView,
+  type DeviceView,
+  type GpuVmAction,
+  type GpuVmObservation,
+  type PlanSettings,
+  type SecretView,
+} from '../plan/gpuVmPlan.js';
+import type { KubeStatusWriter } from '../kube/kubeWriter.js';
+import type { EventRecorder } from '../kube/eventRecorder.js';
+import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
+import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type DeviceConnections, type Logger } from './ports.js';
+
+export interface GpuVmReconcilerDeps {
+  caches: Caches;
+  connections: DeviceConnections;
+  writer: KubeStatusWriter;
+  events: EventRecorder;
+  clock: Clock;
+  log: Logger;
+  settings: PlanSettings;
+}
+
+function decodeSecret(secret: V1Secret | undefined): { view: SecretView; credentials?: AdminCredentials } {
+  if (secret === undefined) return { view: { state: 'missing' } };
+  const read = (key: string): string | undefined => {
+    const data = secret.data?.[key];
+    if (data !== undefined) return Buffer.from(data, 'base64').toString('utf8');
+    return secret.stringData?.[key];
+  };
+  const username = read('username');
+  const password = read('password');
+  const sshPublicKey = read('sshPublicKey');
+  if (username === undefined || username === '') return { view: { state: 'invalid', problem: 'key username is missing or empty' } };
+  if ((password === undefined || password === '') && (sshPublicKey === undefined || sshPublicKey === '')) {
+    return { view: { state: 'invalid', problem: 'it needs a key password or sshPublicKey' } };
+  }
+  const credentials: AdminCredentials = { username };
+  if (password !== undefined && password !== '') credentials.password = password;
+  if (sshPublicKey !== undefined && sshPublicKey !== '') credentials.sshPublicKey = sshPublicKey;
+  return { view: { state: 'ok' }, credentials };
+}
+
+const deleting = (o: { metadata: { deletionTimestamp?: Date | null } }): boolean =>
+  o.metadata.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null;
+
+/** GpuVm reconcile: observe (cache + the few ARM reads this state needs) → plan → act. */
+export class GpuVmReconciler {
+  constructor(private readonly deps: GpuVmReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileOutcome> {
+    const gpuVm = this.deps.caches.gpuVms.get(key);
+    if (gpuVm === undefined) return done();
+    const device = this.deps.caches.devices.get(gpuVm.spec.deviceRef.name);
+    const secret = decodeSecret(this.deps.caches.secrets.get(`${gpuVm.metadata.namespace}/${gpuVm.spec.adminCredentialsSecretRef.name}`));
+    const deviceView = device === undefined ? undefined : this.deviceView(gpuVm, device);
+    const connection = device === undefined ? undefined : this.deps.connections.arm(device);
+    const arm = connection?.ok === true ? connection.client : undefined;
+
+    const obs: GpuVmObservation = { now: new Date(this.deps.clock.now()), gpuVm, secret: secret.view };
+    if (deviceView !== undefined) obs.device = deviceView;
+    if (arm !== undefined && deviceView?.connected === true) {
+      obs.arm = await this.observeArm(gpuVm, deviceView, secret.view, arm);
+    }
+
+    const plan = planGpuVm(obs, this.deps.settings);
+    const started = await this.act(plan.action, gpuVm, device, arm, secret.credentials);
+    if (plan.event !== undefined) {
+      this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, plan.action.kind, plan.event.message);
+    }
+    if (plan.action.kind !== 'addFinalizer' && plan.action.kind !== 'removeFinalizer') {
+      const wrote = await this.deps.writer.writeGpuVmStatus(gpuVm, plan.status);
+      if (wrote) this.deps.log.debug({ phase: plan.status.phase, action: plan.action.kind }, 'status written');
+    }
+    if (plan.action.kind === 'addFinalizer') return requeueAfter(0);
+    const wait = started?.retryAfterMs ?? plan.requeueAfterMs;
+    return wait === undefined ? done() : requeueAfter(started?.retryAfterMs !== undefined ? Math.max(started.retryAfterMs, 0) : wait);
+  }
+
+  private deviceView(gpuVm: GpuVm, device: EdgeDevice): DeviceView {
+    const status = device.status ?? {};
+    const uid = gpuVm.metadata.uid ?? '';
+    const connected = findCondition(status.conditions, 'Connected');
+    const allocations = status.allocations ?? [];
+    const reservation = allocations.find((a) => a.uid === uid)?.state;
+    const view: DeviceView = {
+      name: device.metadata.name ?? '',
+      connected: connected?.status === 'True',
+      connectionMessage: connected?.message ?? 'the device has not been contacted yet',
+      kubernetesConfigured: status.kubernetes?.state === 'Configured',
+      kubernetesGpus: status.kubernetes?.gpus ?? 0,
+      totalGpus: status.gpus?.total ?? device.spec.gpus ?? 0,
+      freeGpus: status.gpus?.free ?? 0,
+      drain: device.spec.drain === true,
+      holders: allocations.map((a) => a.gpuVm),
+    };
+    if (status.softwareVersion !== undefined) view.softwareVersion = status.softwareVersion;
+    if (reservation !== undefined) {
+      view.reservation = reservation;
+    } else {
+      // Same order as the device's admission queue: the GpuVms of the device that want a GPU and have none.
+      const allocated = new Set(allocations.map((a) => a.uid));
+      const queue = this.deps.caches.gpuVms
+        .byIndex(BY_DEVICE, view.name)
+        .filter((g) => !deleting(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated')
+        .map((g) => ({ key: gpuVmKey(g), creationTimestamp: new Date(g.metadata.creationTimestamp ?? 0).toISOString() }))
+        .sort(compareQueueOrder);
+      const position = queue.findIndex((q) => q.key === gpuVmKey(gpuVm));
+      if (position >= 0) view.queuePosition = position + 1;
+    }
+    return view;
+  }
+
+  /** Reads only what the planner needs for this GpuVm's state; each read is one ARM GET. */
+  private async observeArm(gpuVm: GpuVm, device: DeviceView, secret: SecretView, arm: DeviceArm): Promise<ArmView> {
+    const uid = gpuVm.metadata.uid ?? '';
+    const name = gpuVm.metadata.name ?? '';
+    const view: ArmView = {};
+    const hasFinalizer = (gpuVm.metadata.finalizers ?? []).includes(FINALIZER);
+    if (!hasFinalizer) return view;
+
+    if (deleting(gpuVm)) {
+      if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan') return view;
+      view.vm = (await arm.getVm(name)) ?? null;
+      if (view.vm !== null) return view;
+      view.nicExists = await arm.nicExists(nicName(name));
+      if (view.nicExists) return view;
+      view.vmDeployment = (await arm.getDeployment(vmDeploymentName(uid))) ?? null;
+      view.extensionDeployment = (await arm.getDeployment(driverDeploymentName(uid))) ?? null;
+      return view;
+    }
+
+    if (secret.state !== 'ok') return view;
+    const mayHaveVm = device.reservation !== undefined || gpuVm.status?.vm?.resourceId !== undefined || gpuVm.status?.operation !== undefined;
+    if (!mayHaveVm) return view;
+
+    const vm = (await arm.getVm(name)) ?? null;
+    view.vm = vm;
+    if (vm === null || vm.provisioningState === 'Failed' || vm.provisioningState === 'Creating') {
+      const deployment = (await arm.getDeployment(vmDeploymentName(uid))) ?? null;
+      view.vmDeployment = deployment;
+      if (deployment?.provisioningState === 'Failed') view.vmDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
+      if (deployment === null || deployment.provisioningState === 'Succeeded' || deployment.provisioningState === 'Failed') {
+        view.imageExists = await arm.imageExists(gpuVm.spec.image.name);
+      }
+      return view;
+    }
+    if (vm.tags[OWNER_TAG] !== uid) return view;
+
+    const driverInstalled = findCondition(gpuVm.status?.conditions, 'GpuDriverInstalled')?.status === 'True';
+    if ((gpuVm.spec.gpuDriver?.install ?? true) && !driverInstalled) {
+      const extension = (await arm.getExtension(name, GPU_EXTENSION_NAME)) ?? null;
+      view.extension = extension;
+      if (extension === null || extension.provisioningState !== 'Succeeded') {
+        const deployment = (await arm.getDeployment(driverDeploymentName(uid))) ?? null;
+        view.extensionDeployment = deployment;
+        if (deployment?.provisioningState === 'Failed') view.extensionDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
+      }
+    }
+    const knownIp = gpuVm.status?.vm?.ipAddress;
+    const nicId = vm.nicIds[0];
+    if ((knownIp === undefined || knownIp === '') && nicId !== undefined) {
+      const ip = await arm.getNicPrivateIp(nicId);
+      if (ip !== undefined) view.nicIp = ip;
+    }
+    return view;
+  }
+
+  private async act(
+    action: GpuVmAction,
+    gpuVm: GpuVm,
+    device: EdgeDevice | undefined,
+    arm: DeviceArm | undefined,
+    credentials: AdminCredentials | undefined,
+  ): Promise<LroStarted | undefined> {
+    const name = gpuVm.metadata.name ?? '';
+    const log = this.deps.log;
+    if (action.kind === 'none') return undefined;
+    if (action.kind === 'addFinalizer') {
+      await this.deps.writer.setFinalizers(gpuVm, [...(gpuVm.metadata.finalizers ?? []), FINALIZER]);
+      return undefined;
+    }
+    if (action.kind === 'removeFinalizer') {
+      await this.deps.writer.setFinalizers(gpuVm, (gpuVm.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+      return undefined;
+    }
+    if (arm === undefined || device === undefined) throw new Error(`action ${action.kind} needs a connected device`);
+    log.info({ action: action.kind }, 'acting on device');
+    switch (action.kind) {
+      case 'deployVm':
+        if (credentials === undefined) throw new Error('deployVm needs admin credentials');
+        return arm.putDeployment(action.deploymentName, buildCreateVmDeployment(gpuVm, credentials));
+      case 'deployGpuDriver':
+        return arm.putDeployment(action.deploymentName, buildGpuDriverDeployment(gpuVm, action.driver));
+      case 'startVm':
+        return arm.startVm(name);
+      case 'powerOffVm':
+        return arm.powerOffVm(name);
+      case 'deallocateVm':
+        return arm.deallocateVm(name);
+      case 'deleteVm':
+        return arm.deleteVm(name);
+      case 'deleteNic':
+        return arm.deleteNic(action.nicName);
+      case 'deleteDeployment':
+        return arm.deleteDeployment(action.deploymentName);
+    }
+  }
+}
