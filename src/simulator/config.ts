@@ -188,7 +188,7 @@ export function normalizeFault(rule: FaultRule, where = 'fault'): FaultRule {
 
 /** Fills defaults and validates; throws ConfigError naming the offending field. */
 export function normalizeConfig(input: SimulatorInput = {}): SimulatorConfig {
-  const devicesIn = input.devices ?? [{ name: 'dev-a', gpus: 2 }];
+  const devicesIn = input.devices ?? [{ name: 'dev-a', gpus: 2 }, { name: 'dev-b', gpus: 1 }];
   if (!Array.isArray(devicesIn) || devicesIn.length === 0) fail('devices: at least one device is required');
   const seen = new Set<string>();
   const devices = devicesIn.map((d, i): DeviceConfig => {

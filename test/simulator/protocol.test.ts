@@ -166,3 +166,24 @@ describe('ARM protocol', () => {
     expect((await raw.request(`${admin}/violations`, 'GET')).json).toEqual({ value: [] });
   });
 });
+
+describe('ARM request budget', () => {
+  it('reports the remaining budget and, when enforced, throttles with 429 and Retry-After', async () => {
+    const sim = await startSim({ devices: [{ name: 'dev', gpus: 1 }], enforceRateLimits: true });
+    const raw = new RawClient(sim.caCertificatePem, 32);
+    try {
+      const token = await raw.deviceToken(sim, 'dev');
+      const d = sim.device('dev');
+      const url = `${d.armEndpoint}/subscriptions/${d.subscriptionId}/resourcegroups?api-version=2019-10-01`;
+      const responses = await Promise.all(Array.from({ length: 300 }, () => raw.request(url, 'GET', { token })));
+      const throttled = responses.filter((r) => r.status === 429);
+      expect(throttled.length).toBeGreaterThan(0);
+      expect(Number(throttled[0]?.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(errorCode(throttled[0] as (typeof responses)[number])).toBe('TooManyRequests');
+      expect(responses.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(240);
+    } finally {
+      raw.close();
+      await sim.stop();
+    }
+  });
+});
