@@ -91,6 +91,21 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
       },
     };
   }
+  // Every VM of the subscription (one call for all resource groups); statusOnly=true adds instance views.
+  if (l[2] === 'providers' && l[3] === 'microsoft.compute' && l[4] === 'virtualmachines' && l.length === 5) {
+    return {
+      operation: 'vm.listAll',
+      apiVersions: DEVICE_API_VERSIONS.compute,
+      typeName: 'virtualMachines',
+      auth: true,
+      run: () => {
+        subscriptionOk();
+        if (m !== 'GET') methodNotAllowed(req);
+        const expand = (req.query.get('statusOnly') ?? '').toLowerCase() === 'true' || (req.query.get('$expand') ?? '').toLowerCase() === 'instanceview';
+        return list([...device.vms.values()].map((v) => serializeVm(device, v, expand)));
+      },
+    };
+  }
   if (l[2] !== 'resourcegroups') return noRoute(req);
   const rgLro = lroFor('Microsoft.Resources');
   if (l.length === 3) {
@@ -202,7 +217,8 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
     }
     if (type === 'virtualmachines') {
       if (l.length === 7) {
-        return { ...base, typeName: 'virtualMachines', operation: 'vm.list', run: () => withRg(() => (m === 'GET' ? list([...device.vms.values()].filter((v) => v.resourceGroup.toLowerCase() === rg.toLowerCase()).map((v) => serializeVm(device, v, false))) : methodNotAllowed(req))) };
+        const expand = (req.query.get('$expand') ?? '').toLowerCase() === 'instanceview';
+        return { ...base, typeName: 'virtualMachines', operation: 'vm.list', run: () => withRg(() => (m === 'GET' ? list([...device.vms.values()].filter((v) => v.resourceGroup.toLowerCase() === rg.toLowerCase()).map((v) => serializeVm(device, v, expand))) : methodNotAllowed(req))) };
       }
       if (l.length === 8) {
         const verb = m === 'PUT' ? 'put' : m === 'DELETE' ? 'delete' : m === 'GET' ? 'get' : m.toLowerCase();

@@ -3,6 +3,7 @@
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
 import { createPipelineRequest } from '@azure/core-rest-pipeline';
+import { ClientSecretCredential } from '@azure/identity';
 import { createDeviceCredential } from '../../src/azure/deviceClients.js';
 import type { DeviceClients } from '../../src/azure/deviceClients.js';
 import type { Simulator } from '../../src/simulator/index.js';
@@ -102,6 +103,8 @@ describe('SDK conformance', () => {
     expect(vm.provisioningState).toBe('Succeeded');
     expect(vm.instanceView?.statuses?.map((s) => s.code)).toEqual(['ProvisioningState/succeeded', 'PowerState/running']);
     expect((await collect(c.compute.virtualMachines.list(rg))).map((v) => v.name)).toEqual(['vm1']);
+    const all = await collect(c.compute.virtualMachines.listAll({ statusOnly: 'true' }));
+    expect(all.map((v) => [v.name, v.instanceView?.statuses?.[1]?.code])).toEqual([['vm1', 'PowerState/running']]);
     const power = async (): Promise<string | undefined> => (await c.compute.virtualMachines.get(rg, 'vm1', { expand: 'instanceView' })).instanceView?.statuses?.[1]?.code;
     await throttled('vm.powerOff', 'dev', () => c.compute.virtualMachines.powerOff(rg, 'vm1', FAST_POLL));
     expect(await power()).toBe('PowerState/stopped');
@@ -215,6 +218,15 @@ describe('SDK conformance', () => {
     const res = await c.resources.sendRequest(createPipelineRequest({ url: `${d.armEndpoint}/subscriptions/${d.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Network/networkInterfaces?api-version=2023-09-01`, method: 'GET' }));
     expect(res.status).toBe(400);
     expect(JSON.parse(res.bodyAsText ?? '{}')).toMatchObject({ error: { code: 'NoRegisteredProviderFound' } });
+  });
+
+  it('issues tokens to a service principal (client credentials) on the device ADFS', async () => {
+    const d = sim.device('dev');
+    const credential = new ClientSecretCredential('adfs', d.servicePrincipal.clientId, d.servicePrincipal.clientSecret, { authorityHost: d.loginEndpoint, tlsOptions: { ca: sim.caCertificatePem } });
+    const token = await credential.getToken(`${d.armEndpoint}/.default`);
+    expect(token.token.split('.')).toHaveLength(3);
+    const bad = new ClientSecretCredential('adfs', d.servicePrincipal.clientId, 'nope', { authorityHost: d.loginEndpoint, tlsOptions: { ca: sim.caCertificatePem } });
+    await expect(bad.getToken(`${d.armEndpoint}/.default`)).rejects.toThrow(/invalid_client|secret/i);
   });
 
   it('refuses a wrong EdgeArmUser password at the token endpoint', async () => {

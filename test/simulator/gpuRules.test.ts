@@ -116,6 +116,24 @@ describe('GPU ordering rule (domain.md scenarios)', () => {
   });
 });
 
+describe('many GPU VMs at once', () => {
+  it('gives exactly as many VMs a GPU as the device has; the rest fail with AllocationFailed', async () => {
+    const sim = await startSim({ devices: [{ name: 'two', gpus: 2 }] });
+    try {
+      const clients = deviceClientsFor(sim, 'two');
+      const rg = sim.device('two').resourceGroup;
+      const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => deployVm(clients, rg, `burst${i}`)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+      const state = sim.deviceState('two');
+      expect(state.vms.filter((v) => v.holdsGpu)).toHaveLength(2);
+      expect(state.vms.filter((v) => v.provisioningState === 'Failed')).toHaveLength(8);
+      expect(sim.violations()).toEqual([]);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
 describe('deallocation on a Kubernetes-configured device', () => {
   it.each([
     [true, 'Kubernetes claims the freed GPU and the VM cannot start again'],
