@@ -147,6 +147,9 @@ export class Simulator {
     this.deviceStates = config.devices.map((d) => new DeviceState(d, d.password ?? randomBytes(12).toString('base64url'), ctx));
     for (const d of this.deviceStates) this.servicePrincipals.set(d.name, { clientId: randomUUID(), clientSecret: randomBytes(18).toString('base64url') });
     this.azureSecret = config.azure.clientSecret ?? randomBytes(18).toString('base64url');
+    this.operations.onSettled = () => {
+      for (const device of this.deviceStates) device.checkInvariants(this.auditLog);
+    };
     this.azureSide = {
       config: config.azure,
       devices: this.deviceStates,
@@ -385,6 +388,7 @@ export class Simulator {
       response = { status: err.status, headers: err.headers, body: { error: err.body() } };
     }
     if (kind.kind === 'device') kind.device.checkInvariants(this.auditLog);
+    else for (const device of this.deviceStates) device.checkInvariants(this.auditLog);
     const headers: Record<string, string> = { 'x-ms-request-id': requestId, 'x-ms-correlation-request-id': requestId, ...(response.headers ?? {}) };
     const body = response.body === undefined ? '' : JSON.stringify(response.body);
     if (body !== '') headers['Content-Type'] = 'application/json; charset=utf-8';

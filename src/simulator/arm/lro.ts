@@ -23,6 +23,9 @@ export class OperationRegistry {
   private readonly operations = new Map<string, Operation>();
   private readonly order: string[] = [];
 
+  /** Called after every operation settles (the simulator checks its invariants there). */
+  onSettled: (() => void) | undefined;
+
   constructor(private readonly capacity = 20_000) {}
 
   /** Registers an operation whose outcome is the job's. */
@@ -38,6 +41,7 @@ export class OperationRegistry {
       () => {
         op.status = 'Succeeded';
         op.endTime = new Date().toISOString();
+        this.onSettled?.();
       },
       (err: unknown) => {
         const armError = toArmError(err);
@@ -45,6 +49,7 @@ export class OperationRegistry {
         op.error = armError.body();
         op.errorStatus = armError.status >= 400 && armError.status !== 404 ? armError.status : 409;
         op.endTime = new Date().toISOString();
+        this.onSettled?.();
       },
     );
     return op;
