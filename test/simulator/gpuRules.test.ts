@@ -192,6 +192,9 @@ describe('GPU driver extension rules', () => {
       expect(inner?.code).toBe('VMExtensionProvisioningError');
       const ext = await clients.compute.virtualMachineExtensions.get(rg, vm, 'gpu');
       expect(ext.provisioningState).toBe('Failed');
+      const failedVm = await clients.compute.virtualMachines.get(rg, vm, { expand: 'instanceView' });
+      expect(failedVm.provisioningState).toBe('Failed');
+      expect(failedVm.instanceView?.statuses?.[0]?.code).toBe('ProvisioningState/failed/VMExtensionProvisioningError');
       return inner?.message;
     }
   }
@@ -212,6 +215,7 @@ describe('GPU driver extension rules', () => {
     await deployVm(deviceClientsFor(sim, 'old'), oldRg, 'lin-old');
     expect(await extensionError('old', 'lin-old', 'NvidiaGpuDriverLinux', '1.8')).toMatch(/use 1.3/);
     expect(await extensionError('old', 'lin-old', 'NvidiaGpuDriverLinux', '1.3')).toBeUndefined();
+    expect((await deviceClientsFor(sim, 'old').compute.virtualMachines.get(oldRg, 'lin-old')).provisioningState).toBe('Succeeded');
   });
 
   it('fails on a VM size without GPU', async () => {

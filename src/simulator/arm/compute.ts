@@ -69,11 +69,22 @@ const POWER_DISPLAY: Record<VmRecord['power'], string> = {
   deallocated: 'VM deallocated',
 };
 
+/**
+ * The provisioning state ARM reports: a VM whose extension failed reads Failed (with the extension's
+ * error) until the extension succeeds or is removed, while staying usable (power actions, re-PUTs).
+ */
+export function effectiveVmState(vm: VmRecord): { state: VmRecord['provisioningState']; error?: ArmErrorBody } {
+  if (vm.provisioningState !== 'Succeeded') return { state: vm.provisioningState, ...(vm.error !== undefined ? { error: vm.error } : {}) };
+  const failed = [...vm.extensions.values()].find((e) => e.provisioningState === 'Failed');
+  return failed?.error !== undefined ? { state: 'Failed', error: failed.error } : { state: 'Succeeded' };
+}
+
 export function vmInstanceView(device: DeviceState, vm: VmRecord): Record<string, unknown> {
   const time = new Date().toISOString();
+  const effective = effectiveVmState(vm);
   const statuses: Record<string, unknown>[] = [
-    vm.provisioningState === 'Failed'
-      ? { code: `ProvisioningState/failed/${vm.error?.code ?? 'InternalError'}`, level: 'Error', displayStatus: 'Provisioning failed', message: vm.error?.message ?? '', time }
+    effective.state === 'Failed'
+      ? { code: `ProvisioningState/failed/${effective.error?.code ?? 'InternalError'}`, level: 'Error', displayStatus: 'Provisioning failed', message: effective.error?.message ?? '', time }
       : vm.provisioningState === 'Succeeded'
         ? { code: 'ProvisioningState/succeeded', level: 'Info', displayStatus: 'Provisioning succeeded', time }
         : { code: `ProvisioningState/${vm.provisioningState.toLowerCase()}`, level: 'Info', displayStatus: `Provisioning ${vm.provisioningState.toLowerCase()}` },
@@ -95,7 +106,6 @@ export function vmInstanceView(device: DeviceState, vm: VmRecord): Record<string
       ],
     })),
     statuses,
-    ...(device.ledger.holdsVm(device.vmId(vm)) ? {} : {}),
   };
 }
 
@@ -113,7 +123,7 @@ export function serializeVm(device: DeviceState, vm: VmRecord, expandInstanceVie
     },
     osProfile,
     networkProfile: { networkInterfaces: vm.nicIds.map((id, i) => ({ id, properties: { primary: i === 0 } })) },
-    provisioningState: vm.provisioningState,
+    provisioningState: effectiveVmState(vm).state,
   };
   if (expandInstanceView) properties['instanceView'] = vmInstanceView(device, vm);
   const out: Record<string, unknown> = {
