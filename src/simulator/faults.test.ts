@@ -18,4 +18,10 @@ describe('FaultInjector', () => {
     expect(run().reduce((a, b) => a + b, 0)).toBe(3);
     expect(new FaultInjector([rule], 42).take('vm.put', 'b', ['error500'])).toHaveLength(0);
   });
+
+  it('matches any of several target names', () => {
+    const faults = new FaultInjector([{ operation: 'role.put', kind: 'error503', device: 'dev-a' }], 1);
+    expect(faults.take('role.put', ['azure', 'dev-b'], ['error503'])).toHaveLength(0);
+    expect(faults.take('role.put', ['azure', 'DEV-A'], ['error503'])).toHaveLength(1);
+  });
 });

@@ -50,13 +50,17 @@ export class FaultInjector {
     return this.rules.map((r) => ({ rule: r.rule, seen: r.seen, injected: r.injected }));
   }
 
-  /** The faults of the given kinds that fire for this operation now (each matching rule advances). */
-  take(operation: string, device: string, kinds: readonly FaultKind[]): InjectedFault[] {
+  /**
+   * The faults of the given kinds that fire for this operation now (each matching rule advances).
+   * `device` names the request's target: a device, "azure", or both for Azure-side device requests.
+   */
+  take(operation: string, device: string | readonly string[], kinds: readonly FaultKind[]): InjectedFault[] {
     const fired: InjectedFault[] = [];
+    const devices = (typeof device === 'string' ? [device] : device).map((d) => d.toLowerCase());
     for (const state of this.rules) {
       const { rule } = state;
       if (!kinds.includes(rule.kind)) continue;
-      if (rule.device !== undefined && rule.device.toLowerCase() !== device.toLowerCase()) continue;
+      if (rule.device !== undefined && !devices.includes(rule.device.toLowerCase())) continue;
       if (!operationMatches(rule.operation, operation)) continue;
       if (rule.count !== undefined && state.injected >= rule.count) continue;
       const index = state.seen++;

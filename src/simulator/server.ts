@@ -460,7 +460,7 @@ export class Simulator {
     return undefined;
   }
 
-  private async withFaults(route: Route, device: string, run: () => SimResponse | Promise<SimResponse>, onFault?: (name: string) => void): Promise<SimResponse> {
+  private async withFaults(route: Route, device: string | string[], run: () => SimResponse | Promise<SimResponse>, onFault?: (name: string) => void): Promise<SimResponse> {
     const fired = this.faults.take(route.operation, device, ['latency', 'throttle', 'error500', 'error503']);
     for (const f of fired) {
       if (f.kind === 'latency') await this.clock.delay(f.rule.latencyMs ?? 100);
@@ -514,7 +514,9 @@ export class Simulator {
       }
     }
     try {
-      const response = await this.withFaults(route, deviceName, route.run, onFault);
+      // Azure-side requests about a device match fault rules for "azure" and for that device.
+      const targets = kind.kind === 'azure' && req.segments[7] !== undefined ? [deviceName, req.segments[7]] : deviceName;
+      const response = await this.withFaults(route, targets, route.run, onFault);
       return { ...response, headers: { ...budgetHeader, ...(response.headers ?? {}) } };
     } catch (e) {
       const err = toArmError(e);
