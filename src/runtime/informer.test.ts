@@ -46,7 +46,7 @@ describe('Informer: list and watch', () => {
     expect(s.events).toEqual(['add ns/a', 'add ns/b']);
     expect(s.informer.keys().sort()).toEqual(['ns/a', 'ns/b']);
     expect(s.lw.watches).toHaveLength(1);
-    expect(s.lw.watches[0]?.request).toEqual({ resourceVersion: s.lw.resourceVersion, timeoutSeconds: 300, inactivityTimeoutMs: 185_000 });
+    expect(s.lw.watches[0]?.request).toEqual({ resourceVersion: s.lw.resourceVersion, timeoutSeconds: 300, inactivityTimeoutMs: 365_000 });
     expect(s.informer.lastSyncTime?.getTime()).toBe(s.clock.now());
     expect(s.informer.isHealthy()).toBe(true);
   });
@@ -97,7 +97,7 @@ describe('Informer: list and watch', () => {
     expect(s.events).toEqual(['add ns/a', 'add ns/b', 'add ns/c']);
   });
 
-  it('spreads watch timeouts over [300, 600) seconds by default', async () => {
+  it('spreads watch timeouts over [120, 240) seconds by default', async () => {
     const clock = new FakeClock();
     const lw = new FakeListerWatcher<Obj>();
     const values = [0, 0.5, 0.999];
@@ -110,7 +110,7 @@ describe('Informer: list and watch', () => {
     await clock.advanceAsync(2000);
     lw.current?.close();
     await flushPromises();
-    expect(lw.watches.map((w) => w.request.timeoutSeconds)).toEqual([300, 450, 599]);
+    expect(lw.watches.map((w) => w.request.timeoutSeconds)).toEqual([120, 180, 239]);
     informer.stop();
   });
 
@@ -235,10 +235,11 @@ describe('Informer: recovery', () => {
     expect(s.informer.keys().sort()).toEqual(['ns/a', 'ns/b']);
   });
 
-  it('restarts a watch that goes silent (no events, no bookmarks) for the stall timeout', async () => {
-    const s = setup([obj('a')], { stallTimeoutMs: 60_000 });
+  it('restarts an open watch that stays silent past its timeoutSeconds plus the stall timeout', async () => {
+    const s = setup([obj('a')], { stallTimeoutMs: 60_000, watchTimeoutSeconds: 300 });
     await started(s);
-    await s.clock.advanceAsync(59_999);
+    // The server should end the watch after 300 s; it stays silent (a dead connection) instead.
+    await s.clock.advanceAsync(359_999);
     expect(s.informer.stats().stalls).toBe(0);
     s.lw.remove('ns/a', { silent: true });
     await s.clock.advanceAsync(1);
@@ -248,6 +249,30 @@ describe('Informer: recovery', () => {
     expect(s.lw.listCalls).toBe(2);
     expect(s.events).toEqual(['add ns/a', 'delete ns/a']);
     expect(s.lw.current).toBeDefined();
+    expect(s.warnings).toEqual(['warn informer stall failed; re-listing after backoff']);
+  });
+
+  it('gives an open watch at least the stall timeout after its last event', async () => {
+    const s = setup([obj('a')], { stallTimeoutMs: 60_000, watchTimeoutSeconds: 300 });
+    await started(s);
+    await s.clock.advanceAsync(350_000);
+    s.lw.apply(obj('b'));
+    await s.clock.advanceAsync(59_999);
+    expect(s.informer.stats().stalls).toBe(0);
+    await s.clock.advanceAsync(1);
+    expect(s.informer.stats().stalls).toBe(1);
+  });
+
+  it('measures the stall window of each watch from its own start', async () => {
+    const s = setup([obj('a')], { stallTimeoutMs: 10_000, watchTimeoutSeconds: 100 });
+    await started(s);
+    await s.clock.advanceAsync(100_000);
+    s.lw.current?.close(); // normal roll-over
+    await flushPromises();
+    await s.clock.advanceAsync(109_999);
+    expect(s.informer.stats().stalls).toBe(0);
+    await s.clock.advanceAsync(1);
+    expect(s.informer.stats().stalls).toBe(1);
   });
 
   it('does not restart a quiet watch that receives bookmarks', async () => {
@@ -319,18 +344,18 @@ describe('Informer: recovery', () => {
     expect(s.lw.listCalls).toBe(lists + 1);
   });
 
-  it('reports unhealthy when it makes no progress for long', async () => {
-    const s = setup([obj('a')], { stallTimeoutMs: 60_000 });
+  it('reports unhealthy when it makes no progress for longer than a watch window plus two stall timeouts', async () => {
+    const s = setup([obj('a')], { stallTimeoutMs: 60_000, watchTimeoutSeconds: 300 });
     expect(s.informer.isHealthy()).toBe(false);
     await started(s);
     expect(s.informer.isHealthy()).toBe(true);
-    for (let i = 0; i < 20; i++) s.lw.listFailures.push(new Error('down'));
+    for (let i = 0; i < 50; i++) s.lw.listFailures.push(new Error('down'));
     s.lw.current?.close(new Error('down'));
-    await s.clock.advanceAsync(120_000);
+    await s.clock.advanceAsync(420_000);
     expect(s.informer.isHealthy()).toBe(true);
     await s.clock.advanceAsync(1);
     expect(s.informer.isHealthy()).toBe(false);
-    expect(s.informer.isHealthy(10 * 60_000)).toBe(true);
+    expect(s.informer.isHealthy(30 * 60_000)).toBe(true);
   });
 });
 

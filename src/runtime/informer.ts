@@ -2,9 +2,12 @@
 // in-memory store and calling event handlers. Unlike client-node's informer it never gives up:
 // - a watch that ends normally (the server's timeoutSeconds) is re-opened from the last resourceVersion;
 // - 410 Gone (on the watch request or as an ERROR event) re-lists at once;
-// - any other error, a watch that closes right after opening, or a silent stall (no event, no successful list
-//   and no watch (re)established within stallTimeoutMs) re-lists after an exponential backoff;
-// - bookmarks are requested (allowWatchBookmarks) and move the resourceVersion forward;
+// - any other error, a watch that closes right after opening, or a silent stall re-lists after an exponential
+//   backoff. A stall: a list or watch request without an answer within stallTimeoutMs, or an open watch that
+//   neither delivers anything nor ends within its timeoutSeconds + stallTimeoutMs (the apiserver ends every
+//   watch at its timeoutSeconds, so a live watch always shows progress by then);
+// - bookmarks are requested (allowWatchBookmarks) and move the resourceVersion forward. (kube-apiserver 1.35
+//   sends a quiet watch its bookmark only about a second before the watch's deadline, not periodically.)
 // - a re-list synthesizes delete events for objects that vanished and update events for changed ones.
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -25,7 +28,7 @@ export interface WatchRequest {
   resourceVersion: string;
   /** Server-side duration of the watch; the server then ends it and the informer re-opens it. */
   timeoutSeconds: number;
-  /** The client gives up on a watch with no bytes for this long (a dead connection). */
+  /** The client may give up on a watch with no bytes for this long (a dead connection). */
   inactivityTimeoutMs: number;
 }
 
@@ -74,12 +77,15 @@ export interface InformerOptions<T> {
   clock?: Clock;
   random?: () => number;
   logger?: Logger;
-  /** Server-side watch timeout, in seconds; default: random in [300, 600) per watch so watches roll over spread out. */
+  /**
+   * Server-side watch timeout, in seconds: the apiserver ends the watch then and the informer re-opens it from
+   * the last resourceVersion. Default: random in [120, 240) per watch, so roll-overs spread out. It also bounds
+   * how long a silently dead connection goes unnoticed (timeout + stallTimeoutMs).
+   */
   watchTimeoutSeconds?: number | (() => number);
   /**
-   * A list or watch with no progress (no event or bookmark, no successful list, no watch opened) for this long is
-   * considered stalled and restarted with a re-list. Default 180000 (the apiserver sends a bookmark about every
-   * minute on a watch that asked for them).
+   * Stall bound: a list or watch request without an answer for this long, or an open watch silent for this long
+   * past its timeoutSeconds, is abandoned and the informer re-lists. Default 60000.
    */
   stallTimeoutMs?: number;
   /** A list taking longer is abandoned and retried. Default 60000. */
@@ -143,8 +149,8 @@ interface Index<T> {
 
 /** An error that marks the informer's own stall detection. */
 export class WatchStalledError extends Error {
-  constructor(ms: number) {
-    super(`no progress for ${ms} ms`);
+  constructor(phase: string, sinceProgressMs: number) {
+    super(`${phase}: no progress for ${sinceProgressMs} ms`);
     this.name = 'WatchStalledError';
   }
 }
@@ -194,8 +200,10 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
   private retryTimer: TimerHandle | undefined;
   private watchdogTimer: TimerHandle | undefined;
   private resyncTimer: TimerHandle | undefined;
-  /** Last progress of the current attempt (start of the attempt, list success, watch opened, event). */
-  private lastActivity = 0;
+  /** The current attempt counts as stalled if it makes no progress by then (see armWatchdog). */
+  private stallDeadline = 0;
+  /** timeoutSeconds of the most recent watch, in ms. */
+  private lastWatchTimeoutMs = 0;
   private lastProgress: number | undefined;
   private lastList: number | undefined;
   private readonly counters: InformerStats = { lists: 0, watches: 0, events: 0, bookmarks: 0, failures: 0, stalls: 0, expired: 0 };
@@ -208,8 +216,8 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     this.logger = options.logger ?? noopLogger;
     const timeout = options.watchTimeoutSeconds;
     this.watchTimeout =
-      typeof timeout === 'function' ? timeout : typeof timeout === 'number' ? () => timeout : () => Math.floor(300 + 300 * this.random());
-    this.stallTimeoutMs = options.stallTimeoutMs ?? 180_000;
+      typeof timeout === 'function' ? timeout : typeof timeout === 'number' ? () => timeout : () => Math.floor(120 + 120 * this.random());
+    this.stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
     this.listTimeoutMs = options.listTimeoutMs ?? 60_000;
     this.minWatchDurationMs = options.minWatchDurationMs ?? 1_000;
     this.backoff = { baseMs: 1_000, maxMs: 30_000, jitter: 0.2, ...options.backoff };
@@ -282,10 +290,11 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
   }
 
   /**
-   * Running, synced, and progress within `maxStalenessMs` (default twice the stall timeout: a healthy watch
-   * makes progress at least every stall timeout, since a stall is restarted).
+   * Running, synced, and progress within `maxStalenessMs`. The default is the latest watch timeout plus twice the
+   * stall timeout: a live informer makes progress at least once per watch (it ends and is re-opened), and a
+   * stalled one is restarted within a stall timeout past that.
    */
-  isHealthy(maxStalenessMs = 2 * this.stallTimeoutMs): boolean {
+  isHealthy(maxStalenessMs = this.lastWatchTimeoutMs + 2 * this.stallTimeoutMs): boolean {
     return (
       this.state !== 'stopped' &&
       this.synced &&
@@ -443,7 +452,7 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
   private async run(relist: boolean): Promise<void> {
     const epoch = ++this.epoch;
     this.clearTimer('retryTimer');
-    this.touch();
+    this.stallDeadline = this.clock.now() + this.stallTimeoutMs;
     this.armWatchdog();
 
     if (relist || !this.resourceVersion) {
@@ -461,6 +470,7 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
       this.counters.lists++;
       this.lastList = this.clock.now();
       this.progress();
+      this.extendDeadline(this.stallTimeoutMs);
       if (!this.synced) {
         this.synced = true;
         const waiters = this.syncWaiters;
@@ -475,9 +485,12 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     this.watchEstablishedAt = undefined;
     let closedEarly = false;
     let handle: WatchHandle;
+    const timeoutSeconds = this.watchTimeout();
+    const windowMs = timeoutSeconds * 1000 + this.stallTimeoutMs;
+    this.lastWatchTimeoutMs = timeoutSeconds * 1000;
     try {
       handle = await this.lw.watch(
-        { resourceVersion: this.resourceVersion, timeoutSeconds: this.watchTimeout(), inactivityTimeoutMs: this.stallTimeoutMs + 5_000 },
+        { resourceVersion: this.resourceVersion, timeoutSeconds, inactivityTimeoutMs: windowMs + 5_000 },
         (type, object) => this.onWatchEvent(epoch, type, object),
         (error) => {
           if (epoch !== this.epoch) return;
@@ -497,6 +510,7 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     this.watchEstablishedAt = this.clock.now();
     this.counters.watches++;
     this.progress();
+    this.extendDeadline(windowMs);
   }
 
   private listWithTimeout(): Promise<ListResult<T>> {
@@ -518,6 +532,7 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
   private onWatchEvent(epoch: number, type: string, object: unknown): void {
     if (epoch !== this.epoch) return;
     this.progress();
+    this.extendDeadline(this.stallTimeoutMs);
     this.consecutiveFailures = 0;
     const obj = object as T;
     switch (type as WatchEventType) {
@@ -612,30 +627,29 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     }
   }
 
-  private touch(): void {
-    this.lastActivity = this.clock.now();
-  }
-
   private progress(): void {
-    this.lastActivity = this.clock.now();
-    this.lastProgress = this.lastActivity;
+    this.lastProgress = this.clock.now();
   }
 
-  /** One timer per attempt, re-armed lazily: fires at lastActivity + stallTimeoutMs. */
+  /** Moves the stall deadline to at least `ms` from now (never earlier: an event does not shorten a watch's window). */
+  private extendDeadline(ms: number): void {
+    this.stallDeadline = Math.max(this.stallDeadline, this.clock.now() + ms);
+  }
+
+  /** One timer per attempt, re-armed lazily when the deadline moved: fires at stallDeadline. */
   private armWatchdog(): void {
     this.clearTimer('watchdogTimer');
-    const due = this.lastActivity + this.stallTimeoutMs - this.clock.now();
     this.watchdogTimer = this.clock.setTimeout(() => {
       this.watchdogTimer = undefined;
       if (this.state !== 'listing' && this.state !== 'watching') return;
-      const idle = this.clock.now() - this.lastActivity;
-      if (idle < this.stallTimeoutMs) {
+      const now = this.clock.now();
+      if (now < this.stallDeadline) {
         this.armWatchdog();
         return;
       }
       this.counters.stalls++;
-      this.fail(new WatchStalledError(idle), 'stall');
-    }, due);
+      this.fail(new WatchStalledError(this.state, now - (this.lastProgress ?? now)), 'stall');
+    }, this.stallDeadline - this.clock.now());
   }
 
   private armResync(): void {
