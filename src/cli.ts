@@ -12,6 +12,7 @@ commands:
 type CommandMain = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<CommandMain>> = {
+  run: async () => (await import('./commands/run.js')).main,
   simulate: async () => (await import('./simulator/cli.js')).main,
 };
 

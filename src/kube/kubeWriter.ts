@@ -13,10 +13,10 @@ import {
 
 /** The Kubernetes writes reconcilers make: status through the status subresource, and finalizers. */
 export interface KubeStatusWriter {
-  /** Writes the status if it differs from the object's; returns whether it wrote. Conflicts throw. */
-  writeGpuVmStatus(gpuVm: GpuVm, status: GpuVmStatus): Promise<boolean>;
-  writeEdgeDeviceStatus(device: EdgeDevice, status: EdgeDeviceStatus): Promise<boolean>;
-  setFinalizers(object: GpuVm | EdgeDevice, finalizers: string[]): Promise<void>;
+  /** Writes the status if it differs from the object's; returns the updated object, or undefined when unchanged. Conflicts throw. */
+  writeGpuVmStatus(gpuVm: GpuVm, status: GpuVmStatus): Promise<GpuVm | undefined>;
+  writeEdgeDeviceStatus(device: EdgeDevice, status: EdgeDeviceStatus): Promise<EdgeDevice | undefined>;
+  setFinalizers<T extends GpuVm | EdgeDevice>(object: T, finalizers: string[]): Promise<T>;
 }
 
 export function statusUnchanged<T>(current: T | undefined, next: T): boolean {
@@ -32,44 +32,41 @@ export class ApiServerWriter implements KubeStatusWriter {
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
-  async writeGpuVmStatus(gpuVm: GpuVm, status: GpuVmStatus): Promise<boolean> {
-    if (statusUnchanged(gpuVm.status, status)) return false;
+  async writeGpuVmStatus(gpuVm: GpuVm, status: GpuVmStatus): Promise<GpuVm | undefined> {
+    if (statusUnchanged(gpuVm.status, status)) return undefined;
     // A full replace with the cached resourceVersion: a stale view fails with 409 instead of overwriting.
-    await this.api.replaceNamespacedCustomObjectStatus({
+    return (await this.api.replaceNamespacedCustomObjectStatus({
       group: GROUP,
       version: VERSION,
       plural: GPUVM_PLURAL,
       namespace: gpuVm.metadata.namespace ?? '',
       name: gpuVm.metadata.name ?? '',
       body: { apiVersion: gpuVm.apiVersion, kind: gpuVm.kind, metadata: gpuVm.metadata, spec: gpuVm.spec, status },
-    });
-    return true;
+    })) as GpuVm;
   }
 
-  async writeEdgeDeviceStatus(device: EdgeDevice, status: EdgeDeviceStatus): Promise<boolean> {
-    if (statusUnchanged(device.status, status)) return false;
+  async writeEdgeDeviceStatus(device: EdgeDevice, status: EdgeDeviceStatus): Promise<EdgeDevice | undefined> {
+    if (statusUnchanged(device.status, status)) return undefined;
     // The allocation ledger lives here: the resourceVersion precondition keeps a stale reconcile from
     // granting a GPU twice.
-    await this.api.replaceClusterCustomObjectStatus({
+    return (await this.api.replaceClusterCustomObjectStatus({
       group: GROUP,
       version: VERSION,
       plural: EDGEDEVICE_PLURAL,
       name: device.metadata.name ?? '',
       body: { apiVersion: device.apiVersion, kind: device.kind, metadata: device.metadata, spec: device.spec, status },
-    });
-    return true;
+    })) as EdgeDevice;
   }
 
-  async setFinalizers(object: GpuVm | EdgeDevice, finalizers: string[]): Promise<void> {
+  async setFinalizers<T extends GpuVm | EdgeDevice>(object: T, finalizers: string[]): Promise<T> {
     const body = { metadata: { finalizers, resourceVersion: object.metadata.resourceVersion } };
     const common = { group: GROUP, version: VERSION, name: object.metadata.name ?? '', body };
     if (object.kind === 'GpuVm') {
-      await this.api.patchNamespacedCustomObject(
+      return (await this.api.patchNamespacedCustomObject(
         { ...common, plural: GPUVM_PLURAL, namespace: object.metadata.namespace ?? '' },
         mergePatch,
-      );
-    } else {
-      await this.api.patchClusterCustomObject({ ...common, plural: EDGEDEVICE_PLURAL }, mergePatch);
+      )) as T;
     }
+    return (await this.api.patchClusterCustomObject({ ...common, plural: EDGEDEVICE_PLURAL }, mergePatch)) as T;
   }
 }

@@ -222,6 +222,17 @@ describe('planGpuVm: GPU driver', () => {
     expect(cond(p, 'GpuDriverInstalled')).toMatchObject({ status: 'False', reason: 'InstallingDriver' });
   });
 
+  it('waits for an extension that is still installing even when its deployment already finished', () => {
+    const p = plan({ arm: { vm: vm(), extension: { ...installed, provisioningState: 'Creating' }, extensionDeployment: deployment(name, 'Succeeded') } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'GpuDriverInstalled')).toMatchObject({ status: 'False', reason: 'InstallingDriver' });
+  });
+
+  it('reinstalls an extension removed outside the controller', () => {
+    const p = plan({ arm: { vm: vm(), extension: null, extensionDeployment: deployment(name, 'Succeeded') } });
+    expect(p.action).toMatchObject({ kind: 'deployGpuDriver' });
+  });
+
   it('uses a pinned typeHandlerVersion', () => {
     const p = plan({ gpuVm: gpuVm({ spec: { gpuDriver: { install: true, typeHandlerVersion: '1.6' } } }), arm: { vm: vm(), extension: null, extensionDeployment: null } });
     expect(p.action).toMatchObject({ driver: { typeHandlerVersion: '1.6', basis: 'spec.gpuDriver.typeHandlerVersion' } });

@@ -480,6 +480,17 @@ function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, 
   };
 
   const extensionFailed = extension !== null && extension.provisioningState === 'Failed';
+  if (extension !== null && !extensionFailed) {
+    // The extension exists and is still installing, whatever its deployment says: never start a second install.
+    conditions.GpuDriverInstalled = installing(`${extension.type} ${extension.typeHandlerVersion} is ${extension.provisioningState.toLowerCase()}`);
+    return {
+      action: { kind: 'none' },
+      phase: 'InstallingDriver',
+      conditions,
+      operation: op?.deploymentName === name ? op : { kind: 'InstallGpuDriver', deploymentName: name, startedAt: rfc3339(obs.now), attempts: 1 },
+      requeueAfterMs: settings.pollIntervalMs,
+    };
+  }
   const deployment = obs.arm?.extensionDeployment;
   if (deployment === undefined && !extensionFailed) {
     return { action: { kind: 'none' }, phase: 'InstallingDriver', conditions, requeueAfterMs: 0 };

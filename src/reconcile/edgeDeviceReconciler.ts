@@ -8,6 +8,8 @@ import type { EventRecorder } from '../kube/eventRecorder.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
 import { describeArmError } from './armErrors.js';
+import { CONFLICT_RETRY_MS, isConflict } from './conflicts.js';
+import { FreshObjects } from './freshObjects.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 
 export interface EdgeDeviceReconcilerSettings {
@@ -40,12 +42,25 @@ export class EdgeDeviceReconciler {
 
   constructor(private readonly deps: EdgeDeviceReconcilerDeps) {}
 
+  private readonly fresh = new FreshObjects<EdgeDevice>();
+
   async reconcile(name: string): Promise<ReconcileOutcome> {
-    const device = this.deps.caches.devices.get(name);
-    if (device === undefined) {
+    const cached = this.deps.caches.devices.get(name);
+    if (cached === undefined) {
       this.listings.delete(name);
+      this.fresh.forget(name);
       return done();
     }
+    try {
+      return await this.reconcileObject(name, this.fresh.resolve(name, cached));
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      this.deps.log.debug({ key: name }, 'conflict writing the EdgeDevice; retrying with the current version');
+      return requeueAfter(CONFLICT_RETRY_MS);
+    }
+  }
+
+  private async reconcileObject(name: string, device: EdgeDevice): Promise<ReconcileOutcome> {
     const now = new Date(this.deps.clock.now());
     const gpuVms = this.deps.caches.gpuVms.byIndex(BY_DEVICE, name);
     const obs: EdgeDeviceObservation = { now, device, connection: { connected: true }, gpuVms };
@@ -74,13 +89,16 @@ export class EdgeDeviceReconciler {
     if (azure !== undefined) await this.observeAzure(azure, obs);
 
     const plan = planEdgeDevice(obs, { pollIntervalMs: this.deps.settings.pollIntervalMs });
-    const started = await this.act(plan.action, device, azure);
-    if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, plan.action.kind, plan.event.message);
-    if (plan.action.kind !== 'addFinalizer' && plan.action.kind !== 'removeFinalizer') {
-      await this.deps.writer.writeEdgeDeviceStatus(device, plan.status);
+    const { action } = plan;
+    if (action.kind === 'addFinalizer' || action.kind === 'removeFinalizer') {
+      const finalizers = (device.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+      const updated = await this.deps.writer.setFinalizers(device, action.kind === 'addFinalizer' ? [...finalizers, FINALIZER] : finalizers);
+      this.fresh.remember(name, device, updated);
+      return action.kind === 'addFinalizer' ? requeueAfter(0) : done();
     }
-    if (plan.action.kind === 'addFinalizer') return requeueAfter(0);
-    if (plan.action.kind === 'removeFinalizer') return done();
+    const started = await this.act(action, azure);
+    if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, action.kind, plan.event.message);
+    this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
     return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? this.deps.settings.syncPeriodMs);
   }
 
@@ -126,15 +144,12 @@ export class EdgeDeviceReconciler {
     }
   }
 
-  private async act(action: EdgeDeviceAction, device: EdgeDevice, azure: Connected<AzureDevice> | undefined): Promise<LroStarted | undefined> {
+  private async act(
+    action: Exclude<EdgeDeviceAction, { kind: 'addFinalizer' | 'removeFinalizer' }>,
+    azure: Connected<AzureDevice> | undefined,
+  ): Promise<LroStarted | undefined> {
     switch (action.kind) {
       case 'none':
-        return undefined;
-      case 'addFinalizer':
-        await this.deps.writer.setFinalizers(device, [...(device.metadata.finalizers ?? []), FINALIZER]);
-        return undefined;
-      case 'removeFinalizer':
-        await this.deps.writer.setFinalizers(device, (device.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
         return undefined;
       case 'createKubernetesRole':
       case 'deleteKubernetesRole': {

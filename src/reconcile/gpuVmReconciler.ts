@@ -22,6 +22,8 @@ import {
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
+import { CONFLICT_RETRY_MS, isConflict } from './conflicts.js';
+import { FreshObjects } from './freshObjects.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type DeviceConnections, type Logger } from './ports.js';
 
 export interface GpuVmReconcilerDeps {
@@ -61,9 +63,25 @@ const deleting = (o: { metadata: { deletionTimestamp?: Date | null } }): boolean
 export class GpuVmReconciler {
   constructor(private readonly deps: GpuVmReconcilerDeps) {}
 
+  private readonly fresh = new FreshObjects<GpuVm>();
+
   async reconcile(key: string): Promise<ReconcileOutcome> {
-    const gpuVm = this.deps.caches.gpuVms.get(key);
-    if (gpuVm === undefined) return done();
+    const cached = this.deps.caches.gpuVms.get(key);
+    if (cached === undefined) {
+      this.fresh.forget(key);
+      return done();
+    }
+    try {
+      return await this.reconcileObject(key, this.fresh.resolve(key, cached));
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      // Someone (often the user) changed the object since our cache saw it: look again with the new version.
+      this.deps.log.debug({ key }, 'conflict writing the GpuVm; retrying with the current version');
+      return requeueAfter(CONFLICT_RETRY_MS);
+    }
+  }
+
+  private async reconcileObject(key: string, gpuVm: GpuVm): Promise<ReconcileOutcome> {
     const device = this.deps.caches.devices.get(gpuVm.spec.deviceRef.name);
     const secret = decodeSecret(this.deps.caches.secrets.get(`${gpuVm.metadata.namespace}/${gpuVm.spec.adminCredentialsSecretRef.name}`));
     const deviceView = device === undefined ? undefined : this.deviceView(gpuVm, device);
@@ -77,17 +95,23 @@ export class GpuVmReconciler {
     }
 
     const plan = planGpuVm(obs, this.deps.settings);
-    const started = await this.act(plan.action, gpuVm, device, arm, secret.credentials);
+    const { action } = plan;
+    if (action.kind === 'addFinalizer' || action.kind === 'removeFinalizer') {
+      const finalizers = (gpuVm.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+      const updated = await this.deps.writer.setFinalizers(gpuVm, action.kind === 'addFinalizer' ? [...finalizers, FINALIZER] : finalizers);
+      this.fresh.remember(key, gpuVm, updated);
+      return action.kind === 'addFinalizer' ? requeueAfter(0) : done();
+    }
+    const started = await this.act(action, gpuVm, device, arm, secret.credentials);
     if (plan.event !== undefined) {
-      this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, plan.action.kind, plan.event.message);
+      this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     }
-    if (plan.action.kind !== 'addFinalizer' && plan.action.kind !== 'removeFinalizer') {
-      const wrote = await this.deps.writer.writeGpuVmStatus(gpuVm, plan.status);
-      if (wrote) this.deps.log.debug({ phase: plan.status.phase, action: plan.action.kind }, 'status written');
-    }
-    if (plan.action.kind === 'addFinalizer') return requeueAfter(0);
+    const written = await this.deps.writer.writeGpuVmStatus(gpuVm, plan.status);
+    if (written !== undefined) this.deps.log.debug({ key, phase: plan.status.phase, action: action.kind }, 'status written');
+    this.fresh.remember(key, gpuVm, written);
+    // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
     const wait = started?.retryAfterMs ?? plan.requeueAfterMs;
-    return wait === undefined ? done() : requeueAfter(started?.retryAfterMs !== undefined ? Math.max(started.retryAfterMs, 0) : wait);
+    return wait === undefined ? done() : requeueAfter(wait);
   }
 
   private deviceView(gpuVm: GpuVm, device: EdgeDevice): DeviceView {
@@ -180,7 +204,7 @@ export class GpuVmReconciler {
   }
 
   private async act(
-    action: GpuVmAction,
+    action: Exclude<GpuVmAction, { kind: 'addFinalizer' | 'removeFinalizer' }>,
     gpuVm: GpuVm,
     device: EdgeDevice | undefined,
     arm: DeviceArm | undefined,
@@ -189,16 +213,8 @@ export class GpuVmReconciler {
     const name = gpuVm.metadata.name ?? '';
     const log = this.deps.log;
     if (action.kind === 'none') return undefined;
-    if (action.kind === 'addFinalizer') {
-      await this.deps.writer.setFinalizers(gpuVm, [...(gpuVm.metadata.finalizers ?? []), FINALIZER]);
-      return undefined;
-    }
-    if (action.kind === 'removeFinalizer') {
-      await this.deps.writer.setFinalizers(gpuVm, (gpuVm.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-      return undefined;
-    }
     if (arm === undefined || device === undefined) throw new Error(`action ${action.kind} needs a connected device`);
-    log.info({ action: action.kind }, 'acting on device');
+    log.info({ key: gpuVmKey(gpuVm), device: device.metadata.name, action: action.kind }, 'acting on device');
     switch (action.kind) {
       case 'deployVm':
         if (credentials === undefined) throw new Error('deployVm needs admin credentials');

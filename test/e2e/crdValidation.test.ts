@@ -52,7 +52,7 @@ function without(obj: Json, path: string): Json {
   const last = keys.pop() as string;
   let cursor = copy;
   for (const key of keys) cursor = cursor[key] as Json;
-  delete cursor[last];
+  Reflect.deleteProperty(cursor, last);
   return copy;
 }
 

@@ -1,0 +1,194 @@
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from './api/types.js';
+import { KubeEventRecorder } from './kube/eventRecorder.js';
+import { ApiServerWriter } from './kube/kubeWriter.js';
+import type { PlanSettings } from './plan/gpuVmPlan.js';
+import { SecretBackedConnections } from './reconcile/deviceConnections.js';
+import { EdgeDeviceReconciler } from './reconcile/edgeDeviceReconciler.js';
+import { GpuVmReconciler } from './reconcile/gpuVmReconciler.js';
+import { BY_DEVICE, type Logger } from './reconcile/ports.js';
+import { Controller, type ControllerMetrics, type WatchEvent } from './runtime/controller.js';
+import { systemClock } from './runtime/clock.js';
+import { Informer, stripManagedFields } from './runtime/informer.js';
+import { customResourceListerWatcher, secretListerWatcher } from './runtime/kubeListerWatcher.js';
+import type { WorkQueueMetrics } from './runtime/workqueue.js';
+
+export interface ManagerOptions {
+  kubeConfig: KubeConfig;
+  log: Logger & { child?(bindings: object): Logger };
+  /** Parallel reconciles per controller. */
+  concurrency: number;
+  /** Device VM listing (drift, foreign VMs) period. */
+  syncPeriodMs: number;
+  plan: PlanSettings;
+  /** Identity written into Events (pod name). */
+  instance: string;
+  /** Only GpuVms and Secrets of this namespace (default: all namespaces). */
+  namespace?: string;
+  /** Only EdgeDevices matching this label selector. */
+  deviceSelector?: string;
+  controllerMetrics?: (controller: string) => ControllerMetrics;
+  queueMetrics?: (controller: string) => WorkQueueMetrics;
+}
+
+const BY_SECRET = 'secret';
+
+const isDeleting = (o: { metadata?: { deletionTimestamp?: unknown } }): boolean =>
+  o.metadata?.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null;
+
+/** Spec, deletion, finalizers or annotations changed: status-only updates (our own writes) are skipped. */
+function desiredChanged<T extends GpuVm | EdgeDevice>(event: WatchEvent<T>): boolean {
+  if (event.kind !== 'update' || event.oldObject === undefined) return true;
+  const a = event.oldObject.metadata;
+  const b = event.object.metadata;
+  return (
+    a.generation !== b.generation ||
+    isDeleting(event.oldObject) !== isDeleting(event.object) ||
+    !isDeepStrictEqual(a.finalizers ?? [], b.finalizers ?? []) ||
+    !isDeepStrictEqual(a.annotations ?? {}, b.annotations ?? {})
+  );
+}
+
+/** What GpuVms read from their device's status: allocations, capacity, connection, Kubernetes, release. */
+function deviceViewChanged(event: WatchEvent<EdgeDevice>): boolean {
+  if (event.kind !== 'update' || event.oldObject === undefined) return true;
+  const pick = (d: EdgeDevice) => ({
+    spec: d.spec,
+    allocations: d.status?.allocations,
+    gpus: d.status?.gpus,
+    kubernetes: d.status?.kubernetes,
+    softwareVersion: d.status?.softwareVersion,
+    connected: d.status?.conditions?.find((c) => c.type === 'Connected')?.status,
+  });
+  return !isDeepStrictEqual(pick(event.oldObject), pick(event.object));
+}
+
+/** What the device ledger reads from a GpuVm: its VM's existence and power, deletion, desired power. */
+function ledgerInputChanged(event: WatchEvent<GpuVm>): boolean {
+  if (event.kind !== 'update' || event.oldObject === undefined) return true;
+  const pick = (g: GpuVm) => ({
+    deleting: isDeleting(g),
+    power: g.spec.powerState,
+    vm: g.status?.vm?.resourceId,
+    vmPower: g.status?.vm?.powerState,
+  });
+  return !isDeepStrictEqual(pick(event.oldObject), pick(event.object));
+}
+
+function deviceSecretKeys(d: EdgeDevice): string[] {
+  const refs = [d.spec.arm.credentialsSecretRef, d.spec.arm.caBundleSecretRef, d.spec.azure?.credentialsSecretRef];
+  return refs.filter((r) => r !== undefined).map((r) => `${r.namespace ?? 'gpuvm-system'}/${r.name}`);
+}
+
+/** Owns the informers and both controllers of one controller process. */
+export class Manager {
+  readonly gpuVms: Informer<GpuVm>;
+  readonly devices: Informer<EdgeDevice>;
+  readonly secrets: Informer<V1Secret>;
+  readonly gpuVmController: Controller;
+  readonly deviceController: Controller;
+  private started = false;
+
+  constructor(private readonly options: ManagerOptions) {
+    const { kubeConfig, log } = options;
+    const child = (name: string): Logger => log.child?.({ controller: name }) ?? log;
+    this.gpuVms = new Informer<GpuVm>({
+      listerWatcher: customResourceListerWatcher<GpuVm>(kubeConfig, {
+        group: GROUP,
+        version: VERSION,
+        plural: GPUVM_PLURAL,
+        ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+      }),
+      transform: stripManagedFields,
+      logger: child('informer'),
+    });
+    this.devices = new Informer<EdgeDevice>({
+      listerWatcher: customResourceListerWatcher<EdgeDevice>(kubeConfig, {
+        group: GROUP,
+        version: VERSION,
+        plural: EDGEDEVICE_PLURAL,
+        ...(options.deviceSelector !== undefined ? { labelSelector: options.deviceSelector } : {}),
+      }),
+      transform: stripManagedFields,
+      logger: child('informer'),
+    });
+    this.secrets = new Informer<V1Secret>({
+      listerWatcher: secretListerWatcher(kubeConfig, options.namespace !== undefined ? { namespace: options.namespace } : {}),
+      transform: stripManagedFields,
+      logger: child('informer'),
+    });
+    this.gpuVms.addIndex(BY_DEVICE, (g) => [g.spec.deviceRef.name]);
+    this.gpuVms.addIndex(BY_SECRET, (g) => [`${g.metadata.namespace}/${g.spec.adminCredentialsSecretRef.name}`]);
+    this.devices.addIndex(BY_SECRET, deviceSecretKeys);
+
+    const caches = { gpuVms: this.gpuVms, devices: this.devices, secrets: this.secrets };
+    const connections = new SecretBackedConnections(this.secrets, { userAgentPrefix: 'gpuvm-controller' });
+    const writer = new ApiServerWriter(kubeConfig);
+    const events = new KubeEventRecorder(kubeConfig, {
+      controller: 'gpuvm.io/gpuvm-controller',
+      instance: options.instance,
+      onError: (err) => log.warn({ err: String(err) }, 'event not recorded'),
+    });
+
+    const gpuVmReconciler = new GpuVmReconciler({ caches, connections, writer, events, clock: systemClock, log: child('gpuvm'), settings: options.plan });
+    this.gpuVmController = new Controller({
+      name: 'gpuvm',
+      concurrency: options.concurrency,
+      logger: child('gpuvm'),
+      reconcile: (key) => gpuVmReconciler.reconcile(key),
+      ...(options.controllerMetrics ? { metrics: options.controllerMetrics('gpuvm') } : {}),
+      ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('gpuvm') } } : {}),
+    });
+    const deviceReconciler = new EdgeDeviceReconciler({
+      caches,
+      connections,
+      writer,
+      events,
+      clock: systemClock,
+      log: child('edgedevice'),
+      settings: { syncPeriodMs: options.syncPeriodMs, pollIntervalMs: options.plan.pollIntervalMs },
+      enqueueGpuVm: (key) => this.gpuVmController.enqueue(key),
+    });
+    this.deviceController = new Controller({
+      name: 'edgedevice',
+      concurrency: options.concurrency,
+      logger: child('edgedevice'),
+      reconcile: (key) => deviceReconciler.reconcile(key),
+      ...(options.controllerMetrics ? { metrics: options.controllerMetrics('edgedevice') } : {}),
+      ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('edgedevice') } } : {}),
+    });
+
+    this.gpuVmController
+      .watches(this.gpuVms, { predicate: desiredChanged })
+      .watches(this.devices, { predicate: deviceViewChanged, map: (d) => this.gpuVms.indexKeys(BY_DEVICE, d.metadata.name ?? '') })
+      .watches(this.secrets, { map: (s) => this.gpuVms.indexKeys(BY_SECRET, `${s.metadata?.namespace}/${s.metadata?.name}`) });
+    this.deviceController
+      .watches(this.devices, { predicate: desiredChanged })
+      .watches(this.gpuVms, { predicate: ledgerInputChanged, map: (g) => g.spec.deviceRef.name })
+      .watches(this.secrets, { map: (s) => this.devices.indexKeys(BY_SECRET, `${s.metadata?.namespace}/${s.metadata?.name}`) });
+  }
+
+  /** Starts the informers and, once their caches are synced, the controllers. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const informer of [this.secrets, this.devices, this.gpuVms]) informer.start();
+    const [a, b] = await Promise.all([this.deviceController.start(), this.gpuVmController.start()]);
+    if (!a || !b) throw new Error('informer caches did not sync');
+    this.options.log.info({ concurrency: this.options.concurrency }, 'controllers started');
+  }
+
+  hasSynced(): boolean {
+    return this.gpuVms.hasSynced() && this.devices.hasSynced() && this.secrets.hasSynced();
+  }
+
+  informersHealthy(): boolean {
+    return [this.gpuVms, this.devices, this.secrets].every((i) => i.isHealthy());
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.gpuVmController.stop(), this.deviceController.stop()]);
+    for (const informer of [this.gpuVms, this.devices, this.secrets]) informer.stop();
+  }
+}
