@@ -116,6 +116,24 @@ describe('GPU ordering rule (domain.md scenarios)', () => {
   });
 });
 
+describe('a device configured with Kubernetes at start', () => {
+  it('reports the role and holds every GPU, so a GPU VM fails', async () => {
+    const sim = await startSim({ devices: [{ name: 'k', gpus: 2, kubernetes: true }] });
+    try {
+      const azure = azureClientsFor(sim);
+      const arg = sim.endpoints().azure.resourceGroup;
+      const roles = [];
+      for await (const r of azure.dataBoxEdge.roles.listByDataBoxEdgeDevice('k', arg)) roles.push(r);
+      expect(roles.map((r) => [r.kind, (r as { provisioningState?: string }).provisioningState])).toEqual([['Kubernetes', 'Created']]);
+      expect(await capacity(sim, 'k')).toEqual({ used: 2, free: 0, total: 2 });
+      const { codes } = await deployExpectingFailure(sim, 'k', 'vm1');
+      expect(codes.at(-1)).toBe('AllocationFailed');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
 describe('many GPU VMs at once', () => {
   it('gives exactly as many VMs a GPU as the device has; the rest fail with AllocationFailed', async () => {
     const sim = await startSim({ devices: [{ name: 'two', gpus: 2 }] });
