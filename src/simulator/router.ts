@@ -171,7 +171,7 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
     };
   }
   // The 2019-10-01 deployment operations path has no providers/Microsoft.Resources segment.
-  if (l[4] === 'deployments' && l.length === 7 && l[6] === 'operations') {
+  if (l[4] === 'deployments' && (l.length === 7 || l.length === 8) && l[6] === 'operations') {
     return routeDevice(device, { ...req, segments: [...s.slice(0, 4), 'providers', 'Microsoft.Resources', ...s.slice(4)] }, lroFor);
   }
   if (l[4] !== 'providers' || l.length < 7) return noRoute(req);
@@ -367,6 +367,20 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
               return job === undefined ? { status: 204 } : locationAccepted(rgLro, 'DELETE', job);
             }
             return methodNotAllowed(req);
+          }),
+      };
+    }
+    if (l.length === 10 && l[8] === 'operations') {
+      return {
+        ...base,
+        operation: 'deployment.operations',
+        run: () =>
+          withRg(() => {
+            if (m !== 'GET') methodNotAllowed(req);
+            const d = findDeployment(device, rg, name);
+            const op = d.operations.find((o) => o.operationId.toLowerCase() === l[9]);
+            if (op === undefined) throw new ArmError(404, 'DeploymentOperationNotFound', `Operation '${s[9] ?? ''}' of deployment '${d.name}' could not be found.`);
+            return ok(serializeOperation(device, d, op));
           }),
       };
     }

@@ -158,6 +158,9 @@ describe('SDK conformance', () => {
       ['Microsoft.Network/networkInterfaces', 'Succeeded'],
       ['Microsoft.Compute/virtualMachines', 'Succeeded'],
     ]);
+    const single = await c.resources.deploymentOperations.get(rg, 'createvm-dvm', ops[1]?.operationId ?? '');
+    expect(single.properties?.targetResource?.resourceName).toBe('dvm');
+    await expect(c.resources.deploymentOperations.get(rg, 'createvm-dvm', 'NOPE')).rejects.toMatchObject({ statusCode: 404 });
     const nicIp = (await c.network.networkInterfaces.get(rg, 'dvm-nic')).ipConfigurations?.[0]?.privateIPAddress;
     expect(nicIp).toMatch(/^10\.57\.48\./);
     await c.resources.deployments.beginDeleteAndWait(rg, 'createvm-dvm', FAST_POLL);
