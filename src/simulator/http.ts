@@ -96,13 +96,18 @@ export function operationAnswer(operations: OperationRegistry, kind: string, id:
   const op = operations.get(id);
   if (op === undefined) throw new ArmError(404, 'OperationNotFound', `The operation '${id}' was not found.`);
   if (kind === 'operations') {
-    return ok({
+    const headers: Record<string, string> = op.status === 'InProgress' ? { 'Retry-After': String(retryAfterSeconds) } : {};
+    return {
+      status: 200,
+      headers,
+      body: {
       name: op.id,
       status: op.status,
       startTime: op.startTime,
       ...(op.endTime !== undefined ? { endTime: op.endTime } : {}),
       ...(op.error !== undefined ? { error: op.error } : {}),
-    });
+      },
+    };
   }
   if (op.status === 'InProgress') return { status: 202, headers: { 'Retry-After': String(retryAfterSeconds) } };
   if (op.status === 'Failed') {

@@ -89,7 +89,7 @@ describe('ARM protocol', () => {
     const again = await put(`${rgPath}/providers/Microsoft.Resources/deployments/d-pvm`, body, '2019-10-01');
     expect([again.status, errorCode(again)]).toEqual([409, 'DeploymentActive']);
     const running = await get(statusUrl);
-    expect([running.status, (running.json as { status: string }).status]).toEqual([200, 'InProgress']);
+    expect([running.status, (running.json as { status: string }).status, running.headers['retry-after']]).toEqual([200, 'InProgress', '1']);
     await sleep(400);
     const done = await get(statusUrl);
     expect([done.status, (done.json as { status: string }).status]).toEqual([200, 'Succeeded']);
