@@ -9,7 +9,7 @@ import {
   deleteExtension, deleteVm, findExtension, findVm, putExtension, putImage, putVm, removeVmNow, requireResourceGroup,
   serializeExtension, serializeImage, serializeVm, vmAction, vmInstanceView,
 } from './arm/compute.js';
-import { deleteDeployment, deploymentsOf, findDeployment, putDeployment, serializeDeployment, serializeOperation } from './arm/deployments.js';
+import { cancelDeployment, deleteDeployment, deploymentsOf, findDeployment, putDeployment, serializeDeployment, serializeOperation } from './arm/deployments.js';
 import { ArmError, badRequest, notFound } from './arm/errors.js';
 import { deleteNic, findNic, findVnet, putNic, serializeNic, serializeSubnet, serializeVnet } from './arm/network.js';
 
@@ -367,6 +367,18 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
               return job === undefined ? { status: 204 } : locationAccepted(rgLro, 'DELETE', job);
             }
             return methodNotAllowed(req);
+          }),
+      };
+    }
+    if (l.length === 9 && l[8] === 'cancel') {
+      return {
+        ...base,
+        operation: 'deployment.cancel',
+        run: () =>
+          withRg(() => {
+            if (m !== 'POST') methodNotAllowed(req);
+            cancelDeployment(device, rg, name);
+            return { status: 204 };
           }),
       };
     }

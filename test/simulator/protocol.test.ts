@@ -100,6 +100,27 @@ describe('ARM protocol', () => {
     expect(vm.text).not.toContain('S3cret-password!');
   });
 
+  it('cancels a running deployment before its next resource', async () => {
+    sim.setTimings({ nicCreateMs: 200 });
+    try {
+      const body = { properties: { mode: 'Incremental', template: createVmTemplate(), parameters: createVmParameters('cvm') } };
+      const started = await put(`${rgPath}/providers/Microsoft.Resources/deployments/d-cvm`, body, '2019-10-01');
+      expect(started.status).toBe(201);
+      const cancel = await raw.request(`${base}${rgPath}/providers/Microsoft.Resources/deployments/d-cvm/cancel?api-version=2019-10-01`, 'POST', { token });
+      expect(cancel.status).toBe(204);
+      await sleep(400);
+      const status = await get(String(started.headers['azure-asyncoperation']));
+      expect((status.json as { status: string }).status).toBe('Canceled');
+      const d = await get(`${base}${rgPath}/providers/Microsoft.Resources/deployments/d-cvm?api-version=2019-10-01`);
+      expect(d.json).toMatchObject({ properties: { provisioningState: 'Canceled' } });
+      expect(sim.deviceState('dev').vms.map((v) => v.name)).not.toContain('cvm');
+      const again = await raw.request(`${base}${rgPath}/providers/Microsoft.Resources/deployments/d-cvm/cancel?api-version=2019-10-01`, 'POST', { token });
+      expect([again.status, errorCode(again)]).toEqual([409, 'DeploymentCannotBeCancelled']);
+    } finally {
+      sim.setTimings({ nicCreateMs: 0 });
+    }
+  });
+
   it('POST actions and DELETE: 202 + Location answering 202, then 200 (POST) or 204 (DELETE)', async () => {
     const vmPath = `${rgPath}/providers/Microsoft.Compute/virtualMachines/pvm`;
     const off = await raw.request(`${base}${vmPath}/powerOff?api-version=2020-06-01`, 'POST', { token });

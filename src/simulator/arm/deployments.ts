@@ -37,7 +37,11 @@ export interface DeploymentRecord {
   error?: ArmErrorBody;
   operations: DeploymentOperation[];
   outputResources: string[];
+  /** POST .../cancel arrived: no further resource starts. */
+  cancelRequested?: boolean;
 }
+
+const canceled = (): ArmError => new ArmError(409, 'DeploymentCanceled', 'The deployment was canceled.');
 
 /** api-versions a template may pin, per provider, and the resource api-profiles it may name. */
 const TEMPLATE_API_VERSIONS: Record<string, string[]> = {
@@ -161,6 +165,7 @@ async function execute(device: DeviceState, d: DeploymentRecord, rg: string, pre
   await device.ctx.clock.delay(0);
   d.state = 'Running';
   for (const r of prepared.resources) {
+    if (d.cancelRequested === true) throw canceled();
     const op: DeploymentOperation = {
       operationId: randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase(),
       provisioningState: 'Running',
@@ -248,6 +253,11 @@ export function putDeployment(device: DeviceState, rg: string, name: string, bod
       record.durationMs = Date.now() - record.startedAt;
     },
     (e: unknown) => {
+      record.durationMs = Date.now() - record.startedAt;
+      if (e instanceof ArmError && e.code === 'DeploymentCanceled') {
+        record.state = 'Canceled';
+        throw e;
+      }
       const failedOp = record.operations.find((o) => o.provisioningState === 'Failed');
       const inner = failedOp?.error ?? toArmError(e).body();
       record.state = 'Failed';
@@ -257,6 +267,15 @@ export function putDeployment(device: DeviceState, rg: string, name: string, bod
     },
   );
   return { status: existing === undefined ? 201 : 200, record, job };
+}
+
+/** POST deployments/{name}/cancel: stops a running deployment before its next resource. */
+export function cancelDeployment(device: DeviceState, rg: string, name: string): void {
+  const d = findDeployment(device, rg, name);
+  if (d.state !== 'Running' && d.state !== 'Accepted') {
+    throw conflict('DeploymentCannotBeCancelled', `Deployment '${d.name}' cannot be canceled: it is ${d.state}.`);
+  }
+  d.cancelRequested = true;
 }
 
 export function deleteDeployment(device: DeviceState, rg: string, name: string): Promise<void> | undefined {

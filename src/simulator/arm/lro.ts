@@ -45,7 +45,7 @@ export class OperationRegistry {
       },
       (err: unknown) => {
         const armError = toArmError(err);
-        op.status = 'Failed';
+        op.status = armError.code === 'DeploymentCanceled' ? 'Canceled' : 'Failed';
         op.error = armError.body();
         op.errorStatus = armError.status >= 400 && armError.status !== 404 ? armError.status : 409;
         op.endTime = new Date().toISOString();
