@@ -271,6 +271,26 @@ describe('Controller', () => {
     s.informer.stop();
   });
 
+  it('stop(timeoutMs) gives up waiting for a reconcile that ignores the signal, and logs the key', async () => {
+    const never = deferred<ReconcileOutcome>();
+    const s = setup(() => never.promise, {}, [vm('stuck')]);
+    s.informer.start();
+    await s.controller.start();
+    await flushPromises();
+    const stopping = s.controller.stop(5000);
+    await s.clock.advanceAsync(4999);
+    let result: boolean | undefined;
+    void stopping.then((r) => (result = r));
+    await flushPromises();
+    expect(result).toBeUndefined();
+    await s.clock.advanceAsync(1);
+    expect(await stopping).toBe(false);
+    expect(s.lines.find((l) => l.msg === 'controller stop timed out with reconciles in flight')?.obj).toMatchObject({ inFlight: ['ns/stuck'] });
+    never.resolve(done());
+    expect(await s.controller.stop()).toBe(true);
+    s.informer.stop();
+  });
+
   it('start() resolves false when stopped before its sources sync, and refuses a second start', async () => {
     const s = setup(async () => done());
     const started = s.controller.start();

@@ -3,7 +3,7 @@
 //   done          → forget the key's backoff
 //   requeueAfter  → forget the backoff, add the key again after the delay (polling)
 //   error / throw → add the key again with its per-key backoff (rate limited)
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { objectKey, type EventSource, type KubeObject } from './informer.js';
 import { noopLogger, type Logger } from './logger.js';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.js';
@@ -176,12 +176,24 @@ export class Controller {
   }
 
   /**
-   * Stops taking new work, aborts the reconcile signal, waits for the reconciles in flight to finish, and
-   * unsubscribes from the sources. Safe to call more than once.
+   * Stops taking new work, aborts the reconcile signal, unsubscribes from the sources and waits for the
+   * reconciles in flight to finish. Resolves true once they have, or false when `timeoutMs` passes first (the
+   * keys still in flight are logged). Safe to call more than once.
    */
-  stop(): Promise<void> {
+  stop(timeoutMs = Infinity): Promise<boolean> {
     this.stopping ??= this.doStop();
-    return this.stopping;
+    const drained = this.stopping.then(() => true);
+    if (!Number.isFinite(timeoutMs)) return drained;
+    let timer: TimerHandle | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = this.clock.setTimeout(() => {
+        this.logger.warn({ controller: this.name, inFlight: this.inFlightKeys(), timeoutMs }, 'controller stop timed out with reconciles in flight');
+        resolve(false);
+      }, timeoutMs);
+    });
+    return Promise.race([drained, timedOut]).finally(() => {
+      if (timer !== undefined) this.clock.clearTimeout(timer);
+    });
   }
 
   isRunning(): boolean {

@@ -434,6 +434,19 @@ describe('Informer: handlers', () => {
     expect(late).toEqual(['ns/a', 'ns/b', 'ns/c']);
   });
 
+  it('offers onAdd/onUpdate/onDelete shorthands', async () => {
+    const s = setup([obj('a')]);
+    const seen: string[] = [];
+    s.informer.onAdd((o) => seen.push(`add ${o.metadata.name}`));
+    s.informer.onUpdate((_old, o) => seen.push(`update ${o.metadata.name}`));
+    const off = s.informer.onDelete((o) => seen.push(`delete ${o.metadata.name}`));
+    await started(s);
+    s.lw.apply(obj('a', 'dev-a', 1));
+    off();
+    s.lw.remove('ns/a');
+    expect(seen).toEqual(['add a', 'update a']);
+  });
+
   it('keeps calling other handlers when one throws, and logs it', async () => {
     const s = setup([obj('a')]);
     s.informer.addEventHandler({

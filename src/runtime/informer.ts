@@ -313,7 +313,9 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
   }
 
   // ---- store ----
+  // Objects are shared with every caller and handler: treat them as read-only (copy before changing one).
 
+  /** The object with key `namespace/name` (or `name` when cluster-scoped). */
   get(key: string): T | undefined {
     return this.store.get(key);
   }
@@ -353,9 +355,24 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
 
   // ---- handlers ----
 
+  /** Shorthand for addEventHandler({ onAdd }). */
+  onAdd(fn: (obj: T) => void): () => void {
+    return this.addEventHandler({ onAdd: fn });
+  }
+
+  /** Shorthand for addEventHandler({ onUpdate }). */
+  onUpdate(fn: (oldObj: T, newObj: T) => void): () => void {
+    return this.addEventHandler({ onUpdate: fn });
+  }
+
+  /** Shorthand for addEventHandler({ onDelete }). */
+  onDelete(fn: (obj: T) => void): () => void {
+    return this.addEventHandler({ onDelete: fn });
+  }
+
   addEventHandler(handlers: EventHandlers<T>): () => void {
     this.handlers.add(handlers);
-    for (const obj of this.store.values()) this.call(handlers, 'onAdd', () => handlers.onAdd?.(obj));
+    for (const obj of this.store.values()) this.call('onAdd', () => handlers.onAdd?.(obj));
     return () => {
       this.handlers.delete(handlers);
     };
@@ -363,13 +380,13 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
 
   private emit(event: 'add' | 'update' | 'delete', obj: T, old?: T): void {
     for (const h of [...this.handlers]) {
-      if (event === 'add') this.call(h, 'onAdd', () => h.onAdd?.(obj));
-      else if (event === 'update') this.call(h, 'onUpdate', () => h.onUpdate?.(old ?? obj, obj));
-      else this.call(h, 'onDelete', () => h.onDelete?.(obj));
+      if (event === 'add') this.call('onAdd', () => h.onAdd?.(obj));
+      else if (event === 'update') this.call('onUpdate', () => h.onUpdate?.(old ?? obj, obj));
+      else this.call('onDelete', () => h.onDelete?.(obj));
     }
   }
 
-  private call(_handlers: EventHandlers<T>, what: string, fn: () => void): void {
+  private call(what: string, fn: () => void): void {
     try {
       fn();
     } catch (err) {
