@@ -33,6 +33,11 @@ seed: 3
     expect(() => parseConfigYaml('- 1')).toThrow(/mapping/);
   });
 
+  it('is idempotent', () => {
+    const once = parseConfigYaml('devices: [{name: a, gpus: 1, images: [{name: i, osType: Windows}]}]\nfaults: [{operation: "*", kind: latency}]');
+    expect(normalizeConfig(once)).toEqual(once);
+  });
+
   it('reads the release from a software version', () => {
     expect(releaseOf('2.2.2205.5015')).toBe(2205);
     expect(releaseOf('2403')).toBe(2403);

@@ -3,5 +3,5 @@ export { Simulator, startSimulator } from './server.js';
 export type { AzureEndpoints, DeviceEndpoints, DeviceStateView, SimulatorEndpoints, SimulatorOptions } from './server.js';
 export type { AuditEntry, Violation } from './audit.js';
 export { DEFAULT_TIMINGS, ZERO_TIMINGS, normalizeConfig, parseConfigYaml } from './config.js';
-export type { DeviceConfig, FaultKind, FaultRule, ImageConfig, SimulatorConfig, SimulatorInput, TimingConfig } from './config.js';
+export type { AzureSideConfig, DeviceConfig, DeviceInput, FaultKind, FaultRule, ImageConfig, OsType, SimulatorConfig, SimulatorInput, TimingConfig } from './config.js';
 export { expectedGpuExtensionVersion } from './arm/compute.js';

@@ -160,9 +160,8 @@ export class Simulator {
 
   /** Starts a simulator: generates its CA, listens on loopback and (with stateDir) writes ca.pem and credentials.json. */
   static async start(input: SimulatorInput | SimulatorConfig = {}, options: SimulatorOptions = {}): Promise<Simulator> {
-    const config = 'auditCapacity' in input && Array.isArray(input.devices) && input.devices.every((d) => 'subnetPrefix' in d)
-      ? (input as SimulatorConfig)
-      : normalizeConfig(input as SimulatorInput);
+    // normalizeConfig is idempotent: a parsed YAML config goes through it again unchanged.
+    const config = normalizeConfig(input as SimulatorInput);
     const sim = new Simulator(config);
     await sim.listen(options);
     return sim;
