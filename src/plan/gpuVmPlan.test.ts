@@ -245,6 +245,15 @@ describe('planGpuVm: GPU driver', () => {
     expect(cond(p, 'Ready')?.reason).toBe('InstallingDriver');
   });
 
+  it('keeps a VM that a failed extension marked Failed, and does not redeploy it', () => {
+    const p = plan({
+      arm: { vm: vm({ provisioningState: 'Failed' }), vmDeployment: deployment(vmDeploymentName(UID), 'Succeeded'), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: deployment(name, 'Failed') },
+    });
+    expect(p.action.kind).not.toBe('deployVm');
+    expect(cond(p, 'VmProvisioned')?.status).toBe('True');
+    expect(cond(p, 'GpuDriverInstalled')?.reason).toBe('DriverInstallFailed');
+  });
+
   it('reports a failed install and retries it after a backoff', () => {
     const op = { kind: 'InstallGpuDriver', deploymentName: name, startedAt: '2026-03-01T11:59:58Z', attempts: 1 };
     const failed = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'VMExtensionProvisioningError', message: 'driver download failed' }] } });

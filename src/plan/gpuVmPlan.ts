@@ -300,7 +300,10 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     // ARM was not read (the reconciler only reads once the GPU is reserved): look again soon.
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: 0 };
   }
-  if (vm === null || vm.provisioningState === 'Failed' || vm.provisioningState === 'Creating') {
+  // A VM whose own deployment failed is retried as a deployment; a VM that turned Failed later (a failed
+  // extension marks its VM Failed) is provisioned, and the driver logic below deals with the cause.
+  const vmDeploymentFailed = arm.vmDeployment?.provisioningState === 'Failed' || arm.vmDeployment?.provisioningState === 'Canceled';
+  if (vm === null || vm.provisioningState === 'Creating' || (vm.provisioningState === 'Failed' && vmDeploymentFailed)) {
     return decideVmDeployment(obs, conditions, settings);
   }
 

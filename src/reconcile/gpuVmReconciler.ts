@@ -177,10 +177,13 @@ export class GpuVmReconciler {
       const deployment = (await arm.getDeployment(vmDeploymentName(uid))) ?? null;
       view.vmDeployment = deployment;
       if (deployment?.provisioningState === 'Failed') view.vmDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
-      if (deployment === null || deployment.provisioningState === 'Succeeded' || deployment.provisioningState === 'Failed') {
-        view.imageExists = await arm.imageExists(gpuVm.spec.image.name);
+      const deploymentFailed = deployment?.provisioningState === 'Failed' || deployment?.provisioningState === 'Canceled';
+      if (vm === null || vm.provisioningState === 'Creating' || deploymentFailed) {
+        if (deployment === null || deployment.provisioningState === 'Succeeded' || deploymentFailed) {
+          view.imageExists = await arm.imageExists(gpuVm.spec.image.name);
+        }
+        return view;
       }
-      return view;
     }
     if (vm.tags[OWNER_TAG] !== uid) return view;
 
