@@ -8,6 +8,7 @@ import { ArmError, badRequest, conflict } from './arm/errors.js';
 import type { Route } from './router.js';
 import type { AzureSideConfig } from './config.js';
 import type { OperationRegistry } from './arm/lro.js';
+import { injectedProvisioningFailure } from './faults.js';
 
 export const DATABOXEDGE_API_VERSIONS = ['2021-02-01', '2021-06-01', '2022-03-01', '2023-01-01-preview', '2023-07-01', '2023-12-01'];
 export const CAPACITY_API_VERSIONS = ['2023-12-01'];
@@ -183,22 +184,28 @@ export function routeAzure(side: AzureSide, req: SimRequest, lro: LroTarget): Ro
 function putRole(side: AzureSide, device: DeviceState, name: string, role: RoleRecord | undefined, body: Record<string, unknown>, ms: number, lro: LroTarget): SimResponse {
   if (body['kind'] !== 'Kubernetes') throw badRequest('InvalidInput', `Only roles of kind 'Kubernetes' are supported by this device (got '${String(body['kind'])}').`, 'kind');
   const props = isRecord(body['properties']) ? body['properties'] : {};
-  if (device.role !== undefined && role === undefined) {
+  if (device.role !== undefined && role === undefined && device.role.provisioningState !== 'Failed') {
     throw conflict('RoleAlreadyExists', `Device '${device.name}' already has the Kubernetes role '${device.role.name}'.`);
   }
   const { provisioningState: _p, roleStatus: _r, ...rest } = props;
-  if (role !== undefined) {
+  if (role !== undefined && role.provisioningState !== 'Failed') {
     if (role.provisioningState !== 'Created') throw conflict('ConflictingOperation', `The role '${role.name}' is ${role.provisioningState.toLowerCase()}; retry when it finishes.`);
     role.properties = { ...role.properties, ...rest };
     return asyncAccepted(lro, 200, serializeRole(side, device, role), Promise.resolve());
   }
+  const status = role === undefined && device.role === undefined ? 201 : 200;
   const created = kubernetesRole(name, 'Creating', rest);
   device.role = created;
   const job = (async () => {
     await device.ctx.clock.delay(ms);
     if (device.role !== created) return;
+    const failure = injectedProvisioningFailure(device.ctx.faults, 'role.create', ['azure', device.name]);
+    if (failure !== undefined) {
+      created.provisioningState = 'Failed';
+      throw new ArmError(409, failure.code, failure.message);
+    }
     created.provisioningState = 'Created';
     device.ledger.claimFreeForKubernetes();
   })();
-  return asyncAccepted(lro, 201, serializeRole(side, device, created), job);
+  return asyncAccepted(lro, status, serializeRole(side, device, created), job);
 }

@@ -50,7 +50,7 @@ export interface TimingConfig {
   retryAfterSeconds: number;
 }
 
-export type FaultKind = 'throttle' | 'error500' | 'error503' | 'allocationFailed' | 'extensionFailure' | 'latency';
+export type FaultKind = 'throttle' | 'error500' | 'error503' | 'allocationFailed' | 'extensionFailure' | 'provisioningFailed' | 'latency';
 
 export interface FaultRule {
   /** Operation name, e.g. "vm.get", "deployment.put", "vm.create", "extension.install", or "*" for any request. */
@@ -68,6 +68,9 @@ export interface FaultRule {
   retryAfterSeconds?: number;
   /** Added latency for kind latency. */
   latencyMs?: number;
+  /** Error code and message of a provisioningFailed fault (default InternalOperationError). */
+  code?: string;
+  message?: string;
 }
 
 export interface AzureSideConfig {
@@ -175,7 +178,7 @@ function normalizeImage(input: Partial<ImageConfig>, where: string): ImageConfig
   return image;
 }
 
-const FAULT_KINDS: FaultKind[] = ['throttle', 'error500', 'error503', 'allocationFailed', 'extensionFailure', 'latency'];
+const FAULT_KINDS: FaultKind[] = ['throttle', 'error500', 'error503', 'allocationFailed', 'extensionFailure', 'provisioningFailed', 'latency'];
 
 export function normalizeFault(rule: FaultRule, where = 'fault'): FaultRule {
   if (typeof rule !== 'object' || rule === null) fail(`${where}: must be an object`);

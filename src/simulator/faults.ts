@@ -75,3 +75,10 @@ export class FaultInjector {
     return fired;
   }
 }
+
+/** The error of a provisioningFailed fault, when one fires for this operation. */
+export function injectedProvisioningFailure(faults: FaultInjector, operation: string, device: string | readonly string[]): { code: string; message: string } | undefined {
+  const fired = faults.take(operation, device, ['provisioningFailed'])[0];
+  if (fired === undefined) return undefined;
+  return { code: fired.rule.code ?? 'InternalOperationError', message: fired.rule.message ?? `The operation failed (injected fault on ${operation}).` };
+}

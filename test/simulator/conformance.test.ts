@@ -82,6 +82,12 @@ describe('SDK conformance', () => {
     await expect(
       c.network.networkInterfaces.beginCreateOrUpdateAndWait(rg, 'nic2', { location: 'dbelocal', ipConfigurations: [{ name: 'ip', subnet: { id: `${subnetId}x` } }] }, FAST_POLL),
     ).rejects.toMatchObject({ code: 'InvalidResourceReference' });
+    sim.faults.add({ operation: 'nic.create', kind: 'provisioningFailed', sequence: [true], code: 'SubnetBusy', message: 'The subnet is busy.' });
+    await expect(
+      c.network.networkInterfaces.beginCreateOrUpdateAndWait(rg, 'nic3', { location: 'dbelocal', ipConfigurations: [{ name: 'ip', subnet: { id: subnetId } }] }, FAST_POLL),
+    ).rejects.toThrow(/SubnetBusy/);
+    expect((await c.network.networkInterfaces.get(rg, 'nic3')).provisioningState).toBe('Failed');
+    await c.network.networkInterfaces.beginDeleteAndWait(rg, 'nic3', FAST_POLL);
     await c.network.networkInterfaces.beginDeleteAndWait(rg, 'nic1', FAST_POLL);
     await expect(c.network.networkInterfaces.get(rg, 'nic1')).rejects.toMatchObject({ statusCode: 404 });
   });
@@ -195,6 +201,14 @@ describe('SDK conformance', () => {
     await expect(a.dataBoxEdge.roles.beginCreateOrUpdateAndWait('dev', 'other', arg, kubernetesRoleBody, FAST_POLL)).rejects.toMatchObject({ code: 'RoleAlreadyExists' });
     await a.dataBoxEdge.roles.beginDeleteAndWait('dev', 'k8s', arg, FAST_POLL);
     await expect(a.dataBoxEdge.roles.get('dev', 'k8s', arg)).rejects.toMatchObject({ statusCode: 404 });
+    // LRO failure: the role ends Failed without GPUs; a re-PUT retries it.
+    sim.faults.add({ operation: 'role.create', kind: 'provisioningFailed', device: 'dev', sequence: [true] });
+    await expect(a.dataBoxEdge.roles.beginCreateOrUpdateAndWait('dev', 'k8s', arg, kubernetesRoleBody, FAST_POLL)).rejects.toThrow(/InternalOperationError/);
+    expect((await a.dataBoxEdge.roles.get('dev', 'k8s', arg)) as { provisioningState?: string }).toMatchObject({ provisioningState: 'Failed' });
+    expect(sim.deviceState('dev').gpus.kubernetes).toBe(0);
+    expect((await a.dataBoxEdge.devices.get('dev', arg)).configuredRoleTypes).toEqual([]);
+    await a.dataBoxEdge.roles.beginCreateOrUpdateAndWait('dev', 'k8s', arg, kubernetesRoleBody, FAST_POLL);
+    await a.dataBoxEdge.roles.beginDeleteAndWait('dev', 'k8s', arg, FAST_POLL);
     await expect(a.dataBoxEdge.devices.get('nope', arg)).rejects.toMatchObject({ statusCode: 404 });
   });
 

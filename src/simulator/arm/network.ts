@@ -3,7 +3,8 @@ import type { DeviceState, NicRecord, VnetRecord } from '../device.js';
 import { LOCATION, key } from '../device.js';
 import { checkLocation, isRecord, tagsOf } from '../http.js';
 import { parseResourceId, requireResourceGroup } from './compute.js';
-import { badRequest, notFound } from './errors.js';
+import { ArmError, badRequest, notFound } from './errors.js';
+import { injectedProvisioningFailure } from '../faults.js';
 
 const NETWORK = 'Microsoft.Network';
 
@@ -138,6 +139,11 @@ export function putNic(device: DeviceState, rg: string, name: string, body: Reco
   device.nics.set(key(rgName, name), nic);
   const job = (async () => {
     await device.ctx.clock.delay(device.ctx.timings().nicCreateMs);
+    const failure = injectedProvisioningFailure(device.ctx.faults, 'nic.create', device.name);
+    if (failure !== undefined) {
+      nic.provisioningState = 'Failed';
+      throw new ArmError(409, failure.code, failure.message);
+    }
     nic.provisioningState = 'Succeeded';
   })();
   return { status: existing === undefined ? 201 : 200, nic, job };
