@@ -60,8 +60,12 @@ export class FakeListerWatcher<T extends KubeObject> implements ListerWatcher<T>
     return last?.open ? last : undefined;
   }
 
-  list(): Promise<ListResult<T>> {
+  /** The signal of every list() call, oldest first. */
+  readonly listSignals: (AbortSignal | undefined)[] = [];
+
+  list(signal?: AbortSignal): Promise<ListResult<T>> {
     this.listCalls++;
+    this.listSignals.push(signal);
     const failure = this.listFailures.shift();
     if (failure === 'hang') return new Promise(() => undefined);
     if (failure) return Promise.reject(failure);

@@ -292,9 +292,11 @@ describe('Informer: recovery', () => {
     await started(s);
     await s.clock.advanceAsync(10_000);
     expect(s.informer.hasSynced()).toBe(false);
+    expect(s.lw.listSignals[0]?.aborted).toBe(true);
     await s.clock.advanceAsync(1000);
     expect(s.informer.hasSynced()).toBe(true);
     expect(s.lw.listCalls).toBe(2);
+    expect(s.lw.listSignals[1]?.aborted).toBe(false);
   });
 
   it('detects a watch request that never answers as a stall', async () => {
@@ -378,6 +380,14 @@ describe('Informer: lifecycle', () => {
     await flushPromises();
     expect(s.lw.listCalls).toBe(2);
     expect(s.events).toEqual(['add ns/a', 'delete ns/a']);
+  });
+
+  it('stop() aborts a list in progress', async () => {
+    const s = setup();
+    s.lw.listFailures.push('hang');
+    await started(s);
+    s.informer.stop();
+    expect(s.lw.listSignals[0]?.aborted).toBe(true);
   });
 
   it('stop() during a backoff cancels the retry', async () => {

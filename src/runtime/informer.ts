@@ -47,7 +47,8 @@ export interface WatchHandle {
 export interface ListerWatcher<T> {
   /** Names the resource in logs, e.g. "gpuvms.gpuvm.io in namespace a". */
   readonly description: string;
-  list(): Promise<ListResult<T>>;
+  /** The whole collection (all pages). The informer aborts `signal` when it gives up on the list. */
+  list(signal?: AbortSignal): Promise<ListResult<T>>;
   watch(request: WatchRequest, onEvent: (type: string, object: unknown) => void, onClose: (error?: unknown) => void): Promise<WatchHandle>;
 }
 
@@ -194,6 +195,7 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
   private synced = false;
   private consecutiveFailures = 0;
   private watchHandle: WatchHandle | undefined;
+  private listAbort: AbortController | undefined;
   private watchOpenedAt = 0;
   /** When the current watch was established (undefined while none is). */
   private watchEstablishedAt: number | undefined;
@@ -530,10 +532,16 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     this.extendDeadline(windowMs);
   }
 
+  /** Lists, giving up (and aborting the request) after listTimeoutMs or when the attempt is abandoned. */
   private listWithTimeout(): Promise<ListResult<T>> {
-    return new Promise((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => reject(new Error(`list did not complete within ${this.listTimeoutMs} ms`)), this.listTimeoutMs);
-      this.lw.list().then(
+    const abort = new AbortController();
+    this.listAbort = abort;
+    return new Promise<ListResult<T>>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        reject(new Error(`list did not complete within ${this.listTimeoutMs} ms`));
+        abort.abort();
+      }, this.listTimeoutMs);
+      this.lw.list(abort.signal).then(
         (result) => {
           this.clock.clearTimeout(timer);
           resolve(result);
@@ -543,6 +551,8 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
           reject(err instanceof Error ? err : new Error(String(err)));
         },
       );
+    }).finally(() => {
+      if (this.listAbort === abort) this.listAbort = undefined;
     });
   }
 
@@ -633,7 +643,10 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     }, delay);
   }
 
+  /** Closes the current watch and aborts a list in progress. */
   private closeWatch(): void {
+    this.listAbort?.abort();
+    this.listAbort = undefined;
     const handle = this.watchHandle;
     this.watchHandle = undefined;
     if (!handle) return;

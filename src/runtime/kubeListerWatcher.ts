@@ -1,8 +1,10 @@
 // ListerWatchers on @kubernetes/client-node: paginated lists through the generated API clients, watches through
 // its Watch class (with bookmarks, a server-side timeout and an inactivity timeout matching the informer's).
-import { CoreV1Api, CustomObjectsApi, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-// The typed model (de)serializer is not re-exported from the package root; the package has no "exports" map.
+import { CoreV1Api, CustomObjectsApi, Watch, type ConfigurationOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+// Not re-exported from the package root (which has no "exports" map): the typed model (de)serializer and the
+// Observable helper middlewares return.
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import type { ListResult, ListerWatcher, WatchHandle, WatchRequest } from './informer.js';
 
 export interface Selectors {
@@ -25,27 +27,46 @@ export interface KubeListerWatcherOptions<T> extends Selectors {
   description: string;
   /** API path of the collection, e.g. /apis/gpuvm.io/v1alpha1/namespaces/team-a/gpuvms. */
   path: string;
-  /** One page of the list. */
-  listPage(request: ListPageRequest): Promise<ListPage<T>>;
+  /** One page of the list; pass `options` to the generated API call (it carries the abort signal). */
+  listPage(request: ListPageRequest, options?: ConfigurationOptions): Promise<ListPage<T>>;
   /** Turns a raw watch object into the list's representation (default: as is). */
   decode?(raw: unknown): T;
   /** Page size of lists. Default 500. */
   pageSize?: number;
 }
 
+/** Request options that make a generated API call abortable with `signal`. */
+export function abortable(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
+  if (!signal) return undefined;
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(signal);
+          return of(context);
+        },
+        post: (response) => of(response),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
 /** A ListerWatcher from a list function and a watch path. */
 export function kubeListerWatcher<T>(options: KubeListerWatcherOptions<T>): ListerWatcher<T> {
-  const { kubeConfig, path, labelSelector, fieldSelector } = options;
+  const { kubeConfig, path, labelSelector, fieldSelector, listPage } = options;
   const decode = options.decode ?? ((raw: unknown) => raw as T);
   const pageSize = options.pageSize ?? 500;
   return {
     description: options.description,
-    async list(): Promise<ListResult<T>> {
+    async list(signal?: AbortSignal): Promise<ListResult<T>> {
+      const requestOptions = abortable(signal);
       const items: T[] = [];
       let cont: string | undefined;
       let resourceVersion: string;
       do {
-        const page = await options.listPage({ limit: pageSize, _continue: cont, labelSelector, fieldSelector });
+        signal?.throwIfAborted();
+        const page = await listPage({ limit: pageSize, _continue: cont, labelSelector, fieldSelector }, requestOptions);
         items.push(...(page.items ?? []));
         resourceVersion = page.metadata?.resourceVersion ?? '';
         cont = page.metadata?._continue ?? page.metadata?.continue;
@@ -95,10 +116,10 @@ export function customResourceListerWatcher<T>(kubeConfig: KubeConfig, ref: Cust
     labelSelector: ref.labelSelector,
     fieldSelector: ref.fieldSelector,
     pageSize: ref.pageSize,
-    listPage: (page) =>
+    listPage: (page, options) =>
       (namespace
-        ? api.listNamespacedCustomObject({ group, version, plural, namespace, ...page })
-        : api.listClusterCustomObject({ group, version, plural, ...page })) as Promise<ListPage<T>>,
+        ? api.listNamespacedCustomObject({ group, version, plural, namespace, ...page }, options)
+        : api.listClusterCustomObject({ group, version, plural, ...page }, options)) as Promise<ListPage<T>>,
   });
 }
 
@@ -119,7 +140,8 @@ export function secretListerWatcher(kubeConfig: KubeConfig, ref: SecretsRef = {}
     labelSelector: ref.labelSelector,
     fieldSelector: ref.fieldSelector,
     pageSize: ref.pageSize,
-    listPage: (page) => (namespace ? api.listNamespacedSecret({ namespace, ...page }) : api.listSecretForAllNamespaces(page)),
+    listPage: (page, options) =>
+      namespace ? api.listNamespacedSecret({ namespace, ...page }, options) : api.listSecretForAllNamespaces(page, options),
     decode: (raw) => ObjectSerializer.deserialize(raw, 'V1Secret', '') as V1Secret,
   });
 }

@@ -18,6 +18,8 @@ class FaultyProxy {
   private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
   private readonly frozen = new Set<{ client: Socket; upstream: Socket }>();
   connections = 0;
+  /** New connections are accepted but nothing is forwarded. */
+  blackhole = false;
 
   private constructor(
     private readonly server: Server,
@@ -29,10 +31,15 @@ class FaultyProxy {
     const server = createServer((client) => {
       const upstream = connect(Number(target.port), target.hostname);
       const pair = { client, upstream };
-      holder.proxy?.pairs.add(pair);
       if (holder.proxy) holder.proxy.connections++;
-      client.pipe(upstream);
-      upstream.pipe(client);
+      if (holder.proxy?.blackhole) {
+        client.pause();
+        holder.proxy.frozen.add(pair);
+      } else {
+        holder.proxy?.pairs.add(pair);
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
       const close = () => {
         holder.proxy?.pairs.delete(pair);
         client.destroy();
@@ -274,6 +281,31 @@ describe('runtime informer against the apiserver', () => {
       expect(Date.now() - frozenAt).toBeGreaterThanOrEqual(1000);
       expect(informer.stats().stalls).toBeGreaterThanOrEqual(1);
       expect(logLines.some((l) => l.startsWith('warn informer stall failed'))).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  }, TIMEOUT);
+
+  it('aborts a list request that hangs', async () => {
+    const proxy = await FaultyProxy.start(new URL(testKubeConfig().getCurrentCluster()?.server ?? ''));
+    try {
+      const lw = customResourceListerWatcher<GpuVm>(kubeConfigVia(proxy), {
+        group: GROUP,
+        version: VERSION,
+        plural: GPUVM_PLURAL,
+        namespace: namespace(),
+        labelSelector: `${TEST_LABEL}=${testId}`,
+      });
+      await expect(lw.list()).resolves.toMatchObject({ items: [] });
+      proxy.cutAll();
+      proxy.blackhole = true;
+      const abort = new AbortController();
+      const started = Date.now();
+      const listing = lw.list(abort.signal);
+      setTimeout(() => abort.abort(), 500);
+      await expect(listing).rejects.toThrow(/abort/i);
+      expect(Date.now() - started).toBeLessThan(5000);
+      await expect(lw.list(AbortSignal.abort())).rejects.toThrow(/abort/i);
     } finally {
       await proxy.close();
     }
