@@ -5,6 +5,16 @@ import { createVmParameters, createVmTemplate, startSim } from './support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Polls until the predicate holds (operations here take ~1 s; generous timeout for a loaded machine). */
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(50);
+  }
+}
+
 describe('ARM protocol', () => {
   let sim: Simulator;
   let raw: RawClient;
@@ -13,7 +23,7 @@ describe('ARM protocol', () => {
   let rgPath: string;
 
   beforeAll(async () => {
-    sim = await startSim({ devices: [{ name: 'dev', gpus: 2 }, { name: 'other', gpus: 1 }], timings: { vmCreateMs: 150, powerActionMs: 150, deleteMs: 150, nicCreateMs: 0, extensionMs: 0, roleMs: 150, retryAfterSeconds: 1 } });
+    sim = await startSim({ devices: [{ name: 'dev', gpus: 2 }, { name: 'other', gpus: 1 }], timings: { vmCreateMs: 1000, powerActionMs: 1000, deleteMs: 1000, nicCreateMs: 0, extensionMs: 0, roleMs: 1000, retryAfterSeconds: 1 } });
     raw = new RawClient(sim.caCertificatePem);
     token = await raw.deviceToken(sim, 'dev');
     const d = sim.device('dev');
@@ -90,8 +100,7 @@ describe('ARM protocol', () => {
     expect([again.status, errorCode(again)]).toEqual([409, 'DeploymentActive']);
     const running = await get(statusUrl);
     expect([running.status, (running.json as { status: string }).status, running.headers['retry-after']]).toEqual([200, 'InProgress', '1']);
-    await sleep(400);
-    const done = await get(statusUrl);
+    const done = await until(() => get(statusUrl), (r) => (r.json as { status: string }).status !== 'InProgress');
     expect([done.status, (done.json as { status: string }).status]).toEqual([200, 'Succeeded']);
     const deployment = await get(`${base}${rgPath}/providers/Microsoft.Resources/deployments/d-pvm?api-version=2019-10-01`);
     expect(deployment.json).toMatchObject({ properties: { provisioningState: 'Succeeded', parameters: { Password: { type: 'SecureString' } } } });
@@ -101,15 +110,14 @@ describe('ARM protocol', () => {
   });
 
   it('cancels a running deployment before its next resource', async () => {
-    sim.setTimings({ nicCreateMs: 200 });
+    sim.setTimings({ nicCreateMs: 1000 });
     try {
       const body = { properties: { mode: 'Incremental', template: createVmTemplate(), parameters: createVmParameters('cvm') } };
       const started = await put(`${rgPath}/providers/Microsoft.Resources/deployments/d-cvm`, body, '2019-10-01');
       expect(started.status).toBe(201);
       const cancel = await raw.request(`${base}${rgPath}/providers/Microsoft.Resources/deployments/d-cvm/cancel?api-version=2019-10-01`, 'POST', { token });
       expect(cancel.status).toBe(204);
-      await sleep(400);
-      const status = await get(String(started.headers['azure-asyncoperation']));
+      const status = await until(() => get(String(started.headers['azure-asyncoperation'])), (r) => (r.json as { status: string }).status !== 'InProgress');
       expect((status.json as { status: string }).status).toBe('Canceled');
       const d = await get(`${base}${rgPath}/providers/Microsoft.Resources/deployments/d-cvm?api-version=2019-10-01`);
       expect(d.json).toMatchObject({ properties: { provisioningState: 'Canceled' } });
@@ -128,8 +136,7 @@ describe('ARM protocol', () => {
     const location = String(off.headers['location']);
     expect(location.startsWith('https://')).toBe(true);
     expect((await get(location)).status).toBe(202);
-    await sleep(300);
-    expect((await get(location)).status).toBe(200);
+    expect((await until(() => get(location), (r) => r.status !== 202)).status).toBe(200);
     const view = await get(`${base}${vmPath}?api-version=2020-06-01&$expand=instanceView`);
     const codes = (view.json as { properties: { instanceView: { statuses: { code: string }[] } } }).properties.instanceView.statuses.map((x) => x.code);
     expect(codes).toEqual(['ProvisioningState/succeeded', 'PowerState/stopped']);
@@ -137,8 +144,7 @@ describe('ARM protocol', () => {
     expect(del.status).toBe(202);
     const delLocation = String(del.headers['location']);
     expect((await get(delLocation)).status).toBe(202);
-    await sleep(300);
-    expect((await get(delLocation)).status).toBe(204);
+    expect((await until(() => get(delLocation), (r) => r.status !== 202)).status).toBe(204);
     expect((await get(`${base}${vmPath}?api-version=2020-06-01`)).status).toBe(404);
     const absent = await raw.request(`${base}${vmPath}?api-version=2020-06-01`, 'DELETE', { token });
     expect(absent.status).toBe(204);
@@ -151,8 +157,7 @@ describe('ARM protocol', () => {
     const role = await raw.request(`${devicePath}/roles/k8s?api-version=2021-06-01`, 'PUT', { token: azureToken, body: JSON.stringify({ kind: 'Kubernetes', properties: {} }) });
     expect(role.status).toBe(201);
     expect(role.json).toMatchObject({ kind: 'Kubernetes', properties: { provisioningState: 'Creating' } });
-    await sleep(300);
-    const status = await raw.request(String(role.headers['azure-asyncoperation']), 'GET', { token: azureToken });
+    const status = await until(() => raw.request(String(role.headers['azure-asyncoperation']), 'GET', { token: azureToken }), (r) => (r.json as { status: string }).status !== 'InProgress');
     expect((status.json as { status: string }).status).toBe('Succeeded');
     const cap = await raw.request(`${devicePath}/deviceCapacityInfo/default?api-version=2023-12-01`, 'GET', { token: azureToken });
     expect(cap.json).toMatchObject({ properties: { clusterComputeCapacityInfo: { gpuCapacity: { gpuTotalUnitsCount: 2, gpuFreeUnitsCount: 0, gpuUsedUnitsCount: 2 } } } });
@@ -162,8 +167,7 @@ describe('ARM protocol', () => {
     expect(deviceTokenOnAzure.status).toBe(401);
     const del = await raw.request(`${devicePath}/roles/k8s?api-version=2021-06-01`, 'DELETE', { token: azureToken });
     expect(del.status).toBe(202);
-    await sleep(300);
-    expect((await raw.request(String(del.headers['location']), 'GET', { token: azureToken })).status).toBe(204);
+    expect((await until(() => raw.request(String(del.headers['location']), 'GET', { token: azureToken }), (r) => r.status !== 202)).status).toBe(204);
     expect(sim.deviceState('dev').gpus.kubernetes).toBe(0);
   });
 
