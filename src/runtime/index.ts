@@ -1,4 +1,16 @@
-// The controller runtime: work queue, informers, controllers.
+// The controller runtime: work queue, informers, controllers. Typical wiring:
+//
+//   const gpuVms = new Informer<GpuVm>({ listerWatcher: customResourceListerWatcher(kc, { group: GROUP, version: VERSION,
+//     plural: GPUVM_PLURAL }), transform: stripManagedFields, logger });
+//   gpuVms.addIndex('device', (vm) => [vm.spec.deviceRef.name]);
+//   const devices = new Informer<EdgeDevice>({ listerWatcher: customResourceListerWatcher(kc, { group: GROUP,
+//     version: VERSION, plural: EDGEDEVICE_PLURAL }), logger });
+//   const controller = new Controller({ name: 'gpuvm', concurrency: 4, logger, reconcile: async (key, { signal }) => {
+//     const vm = gpuVms.get(key); if (!vm) return done(); …; return requeueAfter(retryAfterMs); } })
+//     .watches(gpuVms)
+//     .watches(devices, { map: (d) => gpuVms.indexKeys('device', d.metadata.name ?? '') });
+//   gpuVms.start(); devices.start(); await controller.start();   // workers start once every source has synced
+//   …; await controller.stop(25_000); gpuVms.stop(); devices.stop();
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { FakeClock, flushPromises, systemClock, type Clock, type TimerHandle } from './clock.js';
 export {
