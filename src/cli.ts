@@ -14,6 +14,7 @@ type CommandMain = (args: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<CommandMain>> = {
   run: async () => (await import('./commands/run.js')).main,
   simulate: async () => (await import('./simulator/cli.js')).main,
+  demo: async () => (await import('./commands/demo.js')).main,
 };
 
 async function main(argv: string[]): Promise<number> {

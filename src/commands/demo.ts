@@ -1,0 +1,380 @@
+// `gpuvm-controller demo`: a local control plane, the device simulator with two devices, the controller
+// in-process and the demo manifests, with a live view of every GpuVm and EdgeDevice until they settle.
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { crdFileNames } from '../api/crdFiles.js';
+import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from '../api/types.js';
+import { startControlPlane, type ControlPlane } from '../devenv/controlPlane.js';
+import { Manager } from '../manager.js';
+import { createLogger } from '../observability/logger.js';
+import { DEFAULT_PLAN_SETTINGS } from '../plan/gpuVmPlan.js';
+import { Simulator, type TimingConfig } from '../simulator/index.js';
+import {
+  DEMO_DEVICES,
+  DEMO_GPUVMS,
+  DEMO_NAMESPACE,
+  deviceManifests,
+  gpuVmManifests,
+  namespaceManifests,
+  simulatorDevices,
+} from './demoManifests.js';
+import { auditEntries, explain, formatEntry, renderTables, Timeline, verdict, type Snapshot } from './demoView.js';
+import { parseDuration } from './duration.js';
+
+export const DEMO_USAGE = `usage: gpuvm-controller demo [flags]
+
+Starts a local Kubernetes control plane, the Azure Stack Edge simulator with two devices (edge-2gpu with
+2 GPUs and Kubernetes to configure, edge-1gpu with 1 GPU), the controller, and four GpuVms; shows them
+converge, explains what happened, and keeps running until Ctrl-C. No configuration needed.
+
+  --exit-when-settled   stop everything and exit once every GpuVm is Ready or waits for a stated reason
+  --timeout DURATION    fail (exit code 1) if that takes longer than this once the controller runs (default 5m)
+`;
+
+/** Long enough to watch phases change, short enough to settle in well under a minute. */
+const DEMO_TIMINGS: TimingConfig = {
+  vmCreateMs: 4000,
+  nicCreateMs: 500,
+  extensionMs: 3000,
+  powerActionMs: 1500,
+  roleMs: 4000,
+  deleteMs: 1500,
+  retryAfterSeconds: 1,
+};
+
+const REFRESH_MS = 1000;
+const KEEP_DEMO_DIRS = 5;
+const DEMO_DIR_PREFIX = 'gpuvm-demo-';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'exit-when-settled': { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '5m' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(DEMO_USAGE);
+    return 0;
+  }
+  const timeoutMs = parseDuration(values.timeout, '--timeout');
+  const demo = new Demo({ exitWhenSettled: values['exit-when-settled'], timeoutMs });
+  return demo.run();
+}
+
+interface DemoOptions {
+  exitWhenSettled: boolean;
+  timeoutMs: number;
+}
+
+class Interrupted extends Error {}
+
+class Demo {
+  private readonly out = process.stdout;
+  private readonly tty = process.stdout.isTTY;
+  private plane: ControlPlane | undefined;
+  private sim: Simulator | undefined;
+  private manager: Manager | undefined;
+  private closeLog: (() => Promise<void>) | undefined;
+  private interrupted: NodeJS.Signals | undefined;
+  private wake: (() => void) | undefined;
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    if (this.interrupted !== undefined) {
+      this.print(`\n${signal} again: exiting now (child processes are killed)`);
+      process.exit(130);
+    }
+    this.interrupted = signal;
+    this.wake?.();
+  };
+
+  constructor(private readonly options: DemoOptions) {}
+
+  private print(text: string): void {
+    this.out.write(`${text}\n`);
+  }
+
+  async run(): Promise<number> {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    try {
+      return await this.runUntilDone();
+    } catch (error) {
+      if (!(error instanceof Interrupted)) throw error;
+      return 130;
+    } finally {
+      await this.shutdown();
+      process.off('SIGINT', this.onSignal);
+      process.off('SIGTERM', this.onSignal);
+    }
+  }
+
+  /** Waits for `step`, but gives up (throwing Interrupted) at Ctrl-C. */
+  private async step<T>(step: Promise<T>): Promise<T> {
+    const result = await step;
+    if (this.interrupted !== undefined) throw new Interrupted();
+    return result;
+  }
+
+  /** Sleeps, waking early at Ctrl-C. */
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
+  private async runUntilDone(): Promise<number> {
+    const demoDir = makeDemoDir();
+    this.print(`gpuvm-controller demo — logs in ${demoDir}`);
+
+    this.print('starting the local Kubernetes control plane (etcd + kube-apiserver; the first run on a machine builds them, ~5 min)…');
+    const plane = await this.step(startControlPlane({ logDir: demoDir }).then((p) => (this.plane = p)));
+    this.print(`  ${plane.server} ready in ${(plane.timings.readyMs / 1000).toFixed(1)}s (etcd pid ${plane.pids.etcd}, kube-apiserver pid ${plane.pids.apiserver})`);
+
+    this.print('installing the CRDs…');
+    const crds = await this.step(installCrds(plane));
+    this.print(`  ${crds.join(', ')} Established`);
+
+    this.print('starting the Azure Stack Edge simulator…');
+    const sim = await this.step(Simulator.start({ devices: simulatorDevices(), timings: DEMO_TIMINGS }).then((s) => (this.sim = s)));
+    for (const d of DEMO_DEVICES) this.print(`  ${d.name}: ${d.gpus} GPU(s), local ARM ${sim.device(d.name).armEndpoint}`);
+
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromString(plane.kubeconfigYaml);
+    const controllerLog = join(demoDir, 'controller.log');
+    const logStream = createWriteStream(controllerLog, { flags: 'a' });
+    this.closeLog = () => new Promise((resolve) => logStream.end(resolve));
+    const manager = new Manager({
+      kubeConfig,
+      log: createLogger('info', logStream),
+      concurrency: 4,
+      syncPeriodMs: 30_000,
+      plan: { ...DEFAULT_PLAN_SETTINGS, pollIntervalMs: 1000, retryBaseMs: 1000, retryMaxMs: 30_000, recheckMs: 5000 },
+      instance: 'demo',
+    });
+    this.manager = manager;
+    this.print('starting the controller (in this process)…');
+    await this.step(manager.start());
+    const controllerStarted = performance.now();
+    const controllerStartedAt = Date.now();
+    const deadline = controllerStarted + this.options.timeoutMs;
+
+    const applied = await this.step(applyAll(plane, namespaceManifests()));
+    if (applied !== '') throw new Error(`creating the namespaces failed: ${applied}`);
+    // GpuVms first: a device with kubernetes.state Configured and no GpuVm in sight would create the
+    // Kubernetes role at once, and the role claims every free GPU.
+    this.print(`applying 4 GpuVms in namespace ${DEMO_NAMESPACE} (2 for edge-2gpu, 2 for the 1-GPU edge-1gpu), then the 2 EdgeDevices…`);
+    const gvmError = await this.step(applyAll(plane, gpuVmManifests()));
+    if (gvmError !== '') throw new Error(`applying the GpuVms failed: ${gvmError}`);
+    await this.step(this.waitUntilObserved(kubeConfig, deadline));
+    const edevError = await this.step(applyAll(plane, deviceManifests(sim)));
+    if (edevError !== '') throw new Error(`applying the EdgeDevices failed: ${edevError}`);
+
+    const hint = [
+      'Poke around while it runs (in another terminal):',
+      `  export KUBECONFIG=${plane.kubeconfigPath}`,
+      `  alias kubectl=${plane.kubectlPath}   # unless kubectl is installed`,
+      `  kubectl get gvm -n ${DEMO_NAMESPACE}; kubectl get edev; kubectl describe gvm train-2 -n ${DEMO_NAMESPACE}`,
+      `  logs: ${demoDir} (controller.log, kube-apiserver.log, etcd.log)`,
+    ].join('\n');
+    return this.watch(kubeConfig, hint, { started: controllerStarted, startedAt: controllerStartedAt }, deadline);
+  }
+
+  /** Waits until the controller has written a status on every GpuVm (it has them in its cache). */
+  private async waitUntilObserved(kubeConfig: KubeConfig, deadline: number): Promise<void> {
+    for (;;) {
+      const gpuVms = await listGpuVms(kubeConfig).catch(() => []);
+      if (DEMO_GPUVMS.every((vm) => gpuVms.some((g) => g.metadata.name === vm.name && g.status?.phase !== undefined))) return;
+      if (performance.now() > deadline) throw new Error('the controller did not pick up the GpuVms in time (see controller.log)');
+      await this.pause(200);
+      if (this.interrupted !== undefined) throw new Interrupted();
+    }
+  }
+
+  /** The live view: refreshes every second until settled (then explains), the timeout, or Ctrl-C. */
+  private async watch(kubeConfig: KubeConfig, hint: string, clock: { started: number; startedAt: number }, deadline: number): Promise<number> {
+    const { started } = clock;
+    const timeline = new Timeline();
+    let auditSeq = 0;
+    const expectedGpuVms = DEMO_GPUVMS.map((g) => g.name);
+    const expectedDevices = DEMO_DEVICES.map((d) => d.name);
+    let lastTables = '';
+    let settledPolls = 0;
+    let settled: { elapsedS: number; code: number; problems: string } | undefined;
+    if (this.tty) this.out.write('\x1b[2J');
+    else this.print(`\n${hint}\n`);
+
+    for (;;) {
+      let snapshot: Snapshot;
+      let problem = '';
+      try {
+        const [gpuVms, devices] = await Promise.all([listGpuVms(kubeConfig), listDevices(kubeConfig)]);
+        snapshot = { elapsedS: (performance.now() - started) / 1000, gpuVms, devices };
+      } catch (error) {
+        problem = `(cannot list objects: ${error instanceof Error ? error.message : String(error)})`;
+        snapshot = { elapsedS: (performance.now() - started) / 1000, gpuVms: [], devices: [] };
+      }
+      const audit = this.sim?.audit({ since: auditSeq }) ?? [];
+      auditSeq = audit.at(-1)?.seq ?? auditSeq;
+      const fresh = [...timeline.add(auditEntries(audit, snapshot.gpuVms, clock.startedAt)), ...(problem === '' ? timeline.update(snapshot) : [])];
+
+      const v = problem === '' ? verdict(snapshot, expectedGpuVms, expectedDevices) : { settled: false as const, pending: [problem] };
+      settledPolls = v.settled ? settledPolls + 1 : 0;
+      const settledNow = settled === undefined && v.settled && settledPolls >= 2;
+      if (settledNow) {
+        const violations = this.sim?.violations() ?? [];
+        const failed = [...v.failed, ...violations.map((x) => `simulator invariant violated: ${JSON.stringify(x)}`)];
+        settled = {
+          elapsedS: snapshot.elapsedS,
+          code: failed.length === 0 ? 0 : 1,
+          problems:
+            failed.length === 0
+              ? 'Simulator invariant checks: no violation (never more GPU holders than GPUs on any device).'
+              : `Problems:\n${failed.map((f) => `  ${f}`).join('\n')}`,
+        };
+      }
+      const explanation = (): string =>
+        settled === undefined ? '' : [`Settled in ${settled.elapsedS.toFixed(1)}s after the controller started.`, '', explain(snapshot, timeline.entries), '', settled.problems].join('\n');
+
+      if (this.tty) {
+        // Redrawn in place; the explanation follows the objects (e.g. after a kubectl delete).
+        const head = [hint, '', `+${snapshot.elapsedS.toFixed(0)}s  ${settled === undefined ? 'converging…' : 'settled'}  (Ctrl-C stops everything)`, ''];
+        const body = [problem === '' ? renderTables(snapshot, { why: settled === undefined }) : problem, '', ...(settled !== undefined ? [explanation(), '', keepRunningHint(snapshot)] : [])];
+        const lines = [...head, ...body.join('\n').split('\n')];
+        const rows = (this.out.rows > 0 ? this.out.rows : 50) - 1;
+        const room = rows - lines.length - 2;
+        if (room > 0) lines.push('', 'timeline:', ...timeline.entries.slice(-Math.min(room, 12)).map(formatEntry));
+        this.out.write(`\x1b[H${lines.slice(0, rows).join('\x1b[K\n')}\x1b[K\x1b[J`);
+      } else {
+        const tables = problem === '' ? renderTables(snapshot) : problem;
+        for (const entry of fresh) this.print(formatEntry(entry));
+        if (tables !== lastTables) this.print(`\n--- +${snapshot.elapsedS.toFixed(1)}s\n${tables}\n`);
+        lastTables = tables;
+        if (settledNow) this.print(`\n${explanation()}\n`);
+      }
+
+      if (settled !== undefined && this.options.exitWhenSettled) {
+        if (this.tty) this.print('');
+        return settled.code;
+      }
+      if (settledNow && !this.tty) this.print(`${keepRunningHint(snapshot)}\n`);
+      if (settled === undefined && performance.now() > deadline) {
+        const pending = v.settled ? [] : v.pending;
+        this.print(`\nnot settled within ${(this.options.timeoutMs / 1000).toFixed(0)}s; still waiting for:\n${pending.map((p) => `  ${p}`).join('\n')}`);
+        return 1;
+      }
+      await this.pause(REFRESH_MS);
+      if (this.interrupted !== undefined) {
+        this.print(`\n${this.interrupted}: stopping…`);
+        return settled === undefined ? 130 : settled.code;
+      }
+    }
+  }
+
+  /** Controller, then simulator, then control plane; each step bounded so Ctrl-C always ends. */
+  private async shutdown(): Promise<void> {
+    const bounded = async (what: string, stop: () => Promise<void>, ms: number): Promise<void> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([stop(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000}s`)), ms)))]);
+      } catch (error) {
+        this.print(`  stopping the ${what}: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const stopped: string[] = [];
+    if (this.manager !== undefined) {
+      const manager = this.manager;
+      await bounded('controller', () => manager.stop(), 15_000);
+      stopped.push('controller');
+    }
+    if (this.sim !== undefined) {
+      const sim = this.sim;
+      await bounded('simulator', () => sim.stop(), 10_000);
+      stopped.push('simulator');
+    }
+    if (this.plane !== undefined) {
+      const plane = this.plane;
+      await bounded('control plane', () => plane.stop(), 30_000);
+      stopped.push('control plane');
+    }
+    await this.closeLog?.();
+    if (stopped.length > 0) this.print(`stopped: ${stopped.join(', ')}`);
+  }
+}
+
+function keepRunningHint(s: Snapshot): string {
+  const waiting = s.gpuVms.find((g) => g.status?.phase === 'WaitingForGpu');
+  const holder = waiting && s.gpuVms.find((g) => g !== waiting && g.spec.deviceRef.name === waiting.spec.deviceRef.name && g.status?.phase === 'Ready');
+  const tryThis =
+    waiting !== undefined && holder !== undefined
+      ? ` Try: kubectl delete gvm ${holder.metadata.name ?? ''} -n ${DEMO_NAMESPACE}   (${waiting.metadata.name ?? ''} then takes its GPU).`
+      : '';
+  return `Still running.${tryThis} Ctrl-C stops everything.`;
+}
+
+async function listGpuVms(kubeConfig: KubeConfig): Promise<GpuVm[]> {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const list = (await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: GPUVM_PLURAL, namespace: DEMO_NAMESPACE })) as { items: GpuVm[] };
+  return list.items;
+}
+
+async function listDevices(kubeConfig: KubeConfig): Promise<EdgeDevice[]> {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const list = (await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL })) as { items: EdgeDevice[] };
+  return list.items;
+}
+
+/** `kubectl apply` of a multi-document manifest; resolves with kubectl's error output, or '' on success. */
+async function applyAll(plane: ControlPlane, manifest: string): Promise<string> {
+  const result = await plane.kubectl(['apply', '-f', '-'], { input: manifest });
+  return result.code === 0 ? '' : `${result.stderr}${result.stdout}`.trim();
+}
+
+/** Applies crds/*.yaml and waits until each CRD is Established and its resources are served. */
+async function installCrds(plane: ControlPlane): Promise<string[]> {
+  const files = crdFileNames();
+  const apply = await plane.kubectl(['apply', '--server-side', ...files.flatMap((f) => ['-f', f]), '-o', 'name']);
+  if (apply.code !== 0) throw new Error(`installing the CRDs failed:\n${apply.stderr}${apply.stdout}`);
+  const names = apply.stdout.split('\n').filter((n) => n.trim() !== '');
+  const established = await plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]);
+  if (established.code !== 0) throw new Error(`the CRDs did not become Established:\n${established.stderr}${established.stdout}`);
+  const deadline = Date.now() + 30_000;
+  for (const plural of [GPUVM_PLURAL, EDGEDEVICE_PLURAL]) {
+    for (;;) {
+      const discovery = await plane.kubectl(['get', '--raw', `/apis/${GROUP}/${VERSION}`]);
+      if (discovery.code === 0 && discovery.stdout.includes(`"name":"${plural}"`)) break;
+      if (Date.now() > deadline) throw new Error(`the apiserver does not serve ${plural}.${GROUP}/${VERSION}`);
+      await sleep(100);
+    }
+  }
+  return names.map((n) => n.replace(/^.*\//, ''));
+}
+
+/** A fresh directory for this run's logs; older runs beyond the last few are removed. */
+function makeDemoDir(): string {
+  const root = tmpdir();
+  try {
+    const old = readdirSync(root)
+      .filter((n) => n.startsWith(DEMO_DIR_PREFIX))
+      .map((n) => ({ path: join(root, n), mtime: statSync(join(root, n)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime);
+    for (const dir of old.slice(KEEP_DEMO_DIRS - 1)) rmSync(dir.path, { recursive: true, force: true });
+  } catch {
+    // pruning is best effort
+  }
+  return mkdtempSync(join(root, DEMO_DIR_PREFIX));
+}

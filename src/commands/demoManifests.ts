@@ -1,0 +1,133 @@
+// The demo's world: two simulated Azure Stack Edge devices and four GpuVms, as Kubernetes manifests that
+// point at the in-process simulator (local ARM endpoints, the simulator's CA, its Azure side).
+import { randomBytes } from 'node:crypto';
+import { stringify } from 'yaml';
+import { API_VERSION } from '../api/types.js';
+import type { DeviceInput, Simulator } from '../simulator/index.js';
+
+export const DEMO_NAMESPACE = 'demo';
+/** Where the device Secrets live (the default namespace of EdgeDevice Secret references). */
+export const DEVICE_SECRET_NAMESPACE = 'gpuvm-system';
+
+const LINUX_IMAGE = { name: 'ubuntu1804-gen1', osType: 'Linux' as const, os: { name: 'Ubuntu', version: '18.04' } };
+const WINDOWS_IMAGE = { name: 'ws2019-gen1', osType: 'Windows' as const, os: { name: 'WindowsServer', version: '2019' } };
+
+export interface DemoDevice {
+  name: string;
+  gpus: 1 | 2;
+  kubernetes: 'Unmanaged' | 'Configured';
+}
+
+export interface DemoGpuVm {
+  name: string;
+  device: string;
+  os: 'Linux' | 'Windows';
+}
+
+export const DEMO_DEVICES: readonly DemoDevice[] = [
+  { name: 'edge-2gpu', gpus: 2, kubernetes: 'Configured' },
+  { name: 'edge-1gpu', gpus: 1, kubernetes: 'Unmanaged' },
+];
+
+/** Applied in this order; on edge-1gpu the first one takes the only GPU and the second one waits. */
+export const DEMO_GPUVMS: readonly DemoGpuVm[] = [
+  { name: 'vision-linux', device: 'edge-2gpu', os: 'Linux' },
+  { name: 'cad-windows', device: 'edge-2gpu', os: 'Windows' },
+  { name: 'train-1', device: 'edge-1gpu', os: 'Linux' },
+  { name: 'train-2', device: 'edge-1gpu', os: 'Linux' },
+];
+
+/** The simulator's devices: the demo's, with the images the GpuVms use. */
+export function simulatorDevices(): DeviceInput[] {
+  return DEMO_DEVICES.map((d) => ({ name: d.name, gpus: d.gpus, softwareVersion: '3.2.2403.1234', images: [LINUX_IMAGE, WINDOWS_IMAGE] }));
+}
+
+const yaml = (docs: object[]): string => docs.map((doc) => stringify(doc)).join('---\n');
+
+export function namespaceManifests(): string {
+  return yaml([DEMO_NAMESPACE, DEVICE_SECRET_NAMESPACE].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })));
+}
+
+/** Secrets (device ARM user, device CA, Azure service principal) + EdgeDevice for each demo device. */
+export function deviceManifests(sim: Simulator): string {
+  const azure = sim.endpoints().azure;
+  const ns = DEVICE_SECRET_NAMESPACE;
+  return yaml(
+    DEMO_DEVICES.flatMap((device) => {
+      const d = sim.device(device.name);
+      return [
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${device.name}-arm`, namespace: ns }, stringData: { username: d.username, password: d.password } },
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${device.name}-ca`, namespace: ns }, stringData: { 'ca.crt': sim.caCertificatePem } },
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: `${device.name}-azure`, namespace: ns },
+          stringData: { tenantId: azure.tenantId, clientId: azure.clientId, clientSecret: azure.clientSecret },
+        },
+        {
+          apiVersion: API_VERSION,
+          kind: 'EdgeDevice',
+          metadata: { name: device.name },
+          spec: {
+            arm: {
+              endpoint: d.armEndpoint,
+              loginEndpoint: d.loginEndpoint,
+              subscriptionId: d.subscriptionId,
+              resourceGroup: d.resourceGroup,
+              credentialsSecretRef: { name: `${device.name}-arm`, namespace: ns },
+              caBundleSecretRef: { name: `${device.name}-ca`, namespace: ns, key: 'ca.crt' },
+            },
+            azure: {
+              resourceId: d.azureResourceId,
+              endpoint: azure.endpoint,
+              authorityHost: azure.authorityHost,
+              credentialsSecretRef: { name: `${device.name}-azure`, namespace: ns },
+            },
+            kubernetes: { state: device.kubernetes },
+          },
+        },
+      ];
+    }),
+  );
+}
+
+/** Admin Secret + GpuVm for each demo GpuVm (in the demo namespace), shaped like manifests/samples. */
+export function gpuVmManifests(): string {
+  return yaml(
+    DEMO_GPUVMS.flatMap((vm) => {
+      const windows = vm.os === 'Windows';
+      return [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: `${vm.name}-admin`, namespace: DEMO_NAMESPACE },
+          stringData: { username: windows ? 'azureadmin' : 'azureuser', password: `Demo-${randomBytes(9).toString('base64url')}1!` },
+        },
+        {
+          apiVersion: API_VERSION,
+          kind: 'GpuVm',
+          metadata: { name: vm.name, namespace: DEMO_NAMESPACE },
+          spec: {
+            deviceRef: { name: vm.device },
+            size: windows ? 'Standard_NC8as_T4_v3' : 'Standard_NC4as_T4_v3',
+            image: windows ? WINDOWS_IMAGE : LINUX_IMAGE,
+            adminCredentialsSecretRef: { name: `${vm.name}-admin` },
+            network: { virtualNetwork: 'ASEVNET', virtualNetworkResourceGroup: 'ASERG', subnet: 'ASEVNETsubNet' },
+            gpuDriver: windows
+              ? {
+                  install: true,
+                  settings: {
+                    DriverURL: 'https://go.microsoft.com/fwlink/?linkid=874181',
+                    DriverCertificateUrl: 'https://go.microsoft.com/fwlink/?linkid=871664',
+                    DriverType: 'CUDA',
+                  },
+                }
+              : { install: true },
+            powerState: 'Running',
+            deletionPolicy: 'Delete',
+          },
+        },
+      ];
+    }),
+  );
+}

@@ -1,0 +1,105 @@
+// `gpuvm-controller demo` as a user runs it: its own control plane, simulator and controller in a child
+// process; the output must tell the story and nothing may outlive it.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { CLI } from '../support/controllerHarness.js';
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+/** Starts the demo; `onOutput` sees the output so far on every chunk and may signal the child. */
+function runDemo(args: string[], timeoutMs: number, onOutput?: (output: string, pid: number) => void): Promise<Run> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (scripts/test does)`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString('utf8');
+      if (child.pid !== undefined) onOutput?.(output, child.pid);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    });
+  });
+}
+
+/** The etcd and kube-apiserver pids the demo reported. */
+function controlPlanePids(output: string): number[] {
+  const match = /etcd pid (\d+), kube-apiserver pid (\d+)/.exec(output);
+  if (match === null) throw new Error(`the demo did not report its control plane:\n${output}`);
+  return [Number(match[1]), Number(match[2])];
+}
+
+/** Still running as etcd or kube-apiserver (a pid reused by something else does not count). */
+function stillRunning(pid: number): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return /etcd|kube-apiserver/.test(cmdline);
+  } catch {
+    return false;
+  }
+}
+
+interface Entry {
+  t: number;
+  subject: string;
+  change: string;
+}
+
+/** Timeline lines: `  +12.3s  gpuvm train-1   phase Ready ip 10.57.48.10`. */
+function timeline(output: string): Entry[] {
+  return [...output.matchAll(/^\s*\+(\d+\.\d)s\s{2}(\w+ \S+)\s+(.+)$/gm)].map((m) => ({ t: Number(m[1]), subject: m[2] ?? '', change: m[3] ?? '' }));
+}
+
+test('demo --exit-when-settled: GpuVms converge, one waits for a GPU, Kubernetes comes after the VMs; exit 0 and no process left', async () => {
+  const run = await runDemo(['--exit-when-settled', '--timeout', '3m'], 240_000);
+  const explain = `exit ${String(run.code)} ${String(run.signal)}\n${run.output}`;
+  expect({ code: run.code, explain }).toEqual({ code: 0, explain });
+
+  const entries = timeline(run.output);
+  const ready = entries.filter((e) => e.subject.startsWith('gpuvm ') && e.change.startsWith('phase Ready ip '));
+  expect(ready.map((e) => e.subject).sort()).toEqual(['gpuvm cad-windows', 'gpuvm train-1', 'gpuvm vision-linux']);
+  expect(entries).toContainEqual(expect.objectContaining({ subject: 'gpuvm train-2', change: 'phase WaitingForGpu (InsufficientGpus)' }));
+  expect(run.output).toMatch(/train-2 \(Linux\) waits: GpuReserved=False, reason InsufficientGpus: position 1 in the queue/);
+
+  // edge-2gpu: the ordering gate held the role back, both CreateVM deployments came before the role, and
+  // the role ended up with no GPU (had it come first, it would have claimed both).
+  expect(entries).toContainEqual(expect.objectContaining({ subject: 'edgedevice edge-2gpu', change: 'kubernetes NotConfigured (WaitingForGpuVms)' }));
+  const createVm = entries.filter((e) => e.subject === 'arm edge-2gpu' && e.change.startsWith('CreateVM deployment for '));
+  expect(createVm.map((e) => e.change).sort()).toEqual(['CreateVM deployment for cad-windows', 'CreateVM deployment for vision-linux']);
+  const roleCreate = entries.filter((e) => e.subject === 'azure edge-2gpu' && e.change.startsWith('Kubernetes role create'));
+  expect(roleCreate.length).toBeGreaterThanOrEqual(1);
+  expect(roleCreate[0]?.t).toBeGreaterThanOrEqual(Math.max(...createVm.map((e) => e.t)));
+  const configured = entries.find((e) => e.subject === 'edgedevice edge-2gpu' && e.change.startsWith('kubernetes Configured'));
+  expect(configured?.change).toBe('kubernetes Configured holding 0 GPU(s)');
+  expect(entries.some((e) => e.subject === 'azure edge-1gpu')).toBe(false);
+
+  expect(run.output).toMatch(/Settled in \d+\.\ds after the controller started/);
+  expect(run.output).toContain('Simulator invariant checks: no violation');
+  expect(run.output).toContain('stopped: controller, simulator, control plane');
+  for (const pid of controlPlanePids(run.output)) expect({ pid, running: stillRunning(pid) }).toEqual({ pid, running: false });
+}, 250_000);
+
+test('demo stopped with SIGINT while converging: everything is stopped and nothing is left running', async () => {
+  let signalled = false;
+  const run = await runDemo([], 120_000, (output, pid) => {
+    if (!signalled && /arm edge-\dgpu\s+CreateVM deployment/.test(output)) {
+      signalled = true;
+      process.kill(pid, 'SIGINT');
+    }
+  });
+  expect(signalled).toBe(true);
+  const explain = `exit ${String(run.code)} ${String(run.signal)}\n${run.output}`;
+  expect({ code: run.code, explain }).toEqual({ code: 130, explain });
+  expect(run.output).toContain('SIGINT: stopping');
+  expect(run.output).toContain('stopped: controller, simulator, control plane');
+  for (const pid of controlPlanePids(run.output)) expect({ pid, running: stillRunning(pid) }).toEqual({ pid, running: false });
+}, 130_000);
