@@ -1,7 +1,7 @@
 // `gpuvm-controller demo`: a local control plane, the device simulator with two devices, the controller
 // in-process and the demo manifests, with a live view of every GpuVm and EdgeDevice until they settle.
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -107,7 +107,9 @@ class Demo {
     try {
       return await this.runUntilDone();
     } catch (error) {
-      if (!(error instanceof Interrupted)) throw error;
+      // Ctrl-C also reaches the children (kubectl, the control-plane build): their failure is the interruption.
+      if (!(error instanceof Interrupted) && this.interrupted === undefined) throw error;
+      this.print(`\n${this.interrupted ?? 'SIGINT'}: stopping…`);
       return 130;
     } finally {
       await this.shutdown();
@@ -248,15 +250,15 @@ class Demo {
       const explanation = (): string =>
         settled === undefined ? '' : [`Settled in ${settled.elapsedS.toFixed(1)}s after the controller started.`, '', explain(snapshot, timeline.entries), '', settled.problems].join('\n');
 
-      if (this.tty) {
+      if (this.tty && settled !== undefined && this.options.exitWhenSettled) {
+        // The last frame: written once, in full, and left on the terminal.
+        const tables = problem === '' ? renderTables(snapshot, { why: false }) : problem;
+        this.out.write(`\x1b[H\x1b[J${[tables, '', 'timeline:', ...timeline.entries.map(formatEntry), '', explanation(), ''].join('\n')}\n`);
+      } else if (this.tty) {
         // Redrawn in place; the explanation follows the objects (e.g. after a kubectl delete).
         const head = [hint, '', `+${snapshot.elapsedS.toFixed(0)}s  ${settled === undefined ? 'converging…' : 'settled'}  (Ctrl-C stops everything)`, ''];
         const body = [problem === '' ? renderTables(snapshot, { why: settled === undefined }) : problem, '', ...(settled !== undefined ? [explanation(), '', keepRunningHint(snapshot)] : [])];
-        const lines = [...head, ...body.join('\n').split('\n')];
-        const rows = (this.out.rows > 0 ? this.out.rows : 50) - 1;
-        const room = rows - lines.length - 2;
-        if (room > 0) lines.push('', 'timeline:', ...timeline.entries.slice(-Math.min(room, 12)).map(formatEntry));
-        this.out.write(`\x1b[H${lines.slice(0, rows).join('\x1b[K\n')}\x1b[K\x1b[J`);
+        this.out.write(`\x1b[H${fitScreen([...head, ...body.join('\n').split('\n')], timeline.entries.map(formatEntry), this.out.rows, this.out.columns)}`);
       } else {
         const tables = problem === '' ? renderTables(snapshot) : problem;
         for (const entry of fresh) this.print(formatEntry(entry));
@@ -266,7 +268,6 @@ class Demo {
       }
 
       if (settled !== undefined && this.options.exitWhenSettled) {
-        if (this.tty) this.print('');
         return settled.code;
       }
       if (settledNow && !this.tty) this.print(`${keepRunningHint(snapshot)}\n`);
@@ -314,6 +315,30 @@ class Demo {
     await this.closeLog?.();
     if (stopped.length > 0) this.print(`stopped: ${stopped.join(', ')}`);
   }
+}
+
+/**
+ * One frame for a terminal of `rows` x `columns`: the lines that fit (counting wrapped lines), then as many
+ * of the latest timeline entries as room is left for (at most 12). Never taller than the terminal, so
+ * redrawing from the top never scrolls.
+ */
+function fitScreen(lines: string[], timeline: string[], rows: number, columns: number): string {
+  const width = columns > 0 ? columns : 120;
+  const height = (rows > 0 ? rows : 50) - 1;
+  const tall = (line: string): number => Math.max(1, Math.ceil(line.length / width));
+  const frame: string[] = [];
+  let used = 0;
+  for (const line of lines) {
+    if (used + tall(line) > height) break;
+    frame.push(line);
+    used += tall(line);
+  }
+  const room = height - used - 2;
+  if (room > 0 && timeline.length > 0) {
+    const shown = timeline.slice(-Math.min(room, 12)).filter((line) => tall(line) === 1);
+    frame.push('', 'timeline:', ...shown.slice(-room));
+  }
+  return `${frame.join('\x1b[K\n')}\x1b[K\x1b[J`;
 }
 
 function keepRunningHint(s: Snapshot): string {
@@ -364,7 +389,7 @@ async function installCrds(plane: ControlPlane): Promise<string[]> {
   return names.map((n) => n.replace(/^.*\//, ''));
 }
 
-/** A fresh directory for this run's logs; older runs beyond the last few are removed. */
+/** A fresh directory for this run's logs; finished runs beyond the last few are removed. */
 function makeDemoDir(): string {
   const root = tmpdir();
   try {
@@ -372,9 +397,24 @@ function makeDemoDir(): string {
       .filter((n) => n.startsWith(DEMO_DIR_PREFIX))
       .map((n) => ({ path: join(root, n), mtime: statSync(join(root, n)).mtimeMs }))
       .sort((a, b) => b.mtime - a.mtime);
-    for (const dir of old.slice(KEEP_DEMO_DIRS - 1)) rmSync(dir.path, { recursive: true, force: true });
+    for (const dir of old.slice(KEEP_DEMO_DIRS - 1)) {
+      if (!ownerAlive(dir.path)) rmSync(dir.path, { recursive: true, force: true });
+    }
   } catch {
     // pruning is best effort
   }
-  return mkdtempSync(join(root, DEMO_DIR_PREFIX));
+  const dir = mkdtempSync(join(root, DEMO_DIR_PREFIX));
+  writeFileSync(join(dir, 'owner'), `${process.pid}\n`);
+  return dir;
+}
+
+function ownerAlive(dir: string): boolean {
+  try {
+    const pid = Number.parseInt(readFileSync(join(dir, 'owner'), 'utf8'), 10);
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
