@@ -32,6 +32,9 @@ converge, explains what happened, and keeps running until Ctrl-C. No configurati
 
   --exit-when-settled   stop everything and exit once every GpuVm is Ready or waits for a stated reason
   --timeout DURATION    fail (exit code 1) if that takes longer than this once the controller runs (default 5m)
+
+Exit code: 0 once settled (also when stopped with Ctrl-C afterwards); 1 when not settled in time, when a
+GpuVm fails for good or a simulator invariant is violated; 130 (143 for SIGTERM) when stopped before settling.
 `;
 
 /** Long enough to watch phases change, short enough to settle in well under a minute. */
@@ -77,6 +80,9 @@ interface DemoOptions {
 
 class Interrupted extends Error {}
 
+/** 128 + the signal number, as shells report a command ended by a signal (SIGINT 130, SIGTERM 143). */
+const signalExitCode = (signal: NodeJS.Signals): number => (signal === 'SIGTERM' ? 143 : 130);
+
 class Demo {
   private readonly out = process.stdout;
   private readonly tty = process.stdout.isTTY;
@@ -89,7 +95,7 @@ class Demo {
   private readonly onSignal = (signal: NodeJS.Signals): void => {
     if (this.interrupted !== undefined) {
       this.print(`\n${signal} again: exiting now (child processes are killed)`);
-      process.exit(130);
+      process.exit(signalExitCode(signal));
     }
     this.interrupted = signal;
     this.wake?.();
@@ -110,7 +116,7 @@ class Demo {
       // Ctrl-C also reaches the children (kubectl, the control-plane build): their failure is the interruption.
       if (!(error instanceof Interrupted) && this.interrupted === undefined) throw error;
       this.print(`\n${this.interrupted ?? 'SIGINT'}: stopping…`);
-      return 130;
+      return signalExitCode(this.interrupted ?? 'SIGINT');
     } finally {
       await this.shutdown();
       process.off('SIGINT', this.onSignal);
@@ -141,7 +147,7 @@ class Demo {
     const demoDir = makeDemoDir();
     this.print(`gpuvm-controller demo — logs in ${demoDir}`);
 
-    this.print('starting the local Kubernetes control plane (etcd + kube-apiserver; the first run on a machine builds them, ~5 min)…');
+    this.print('starting the local Kubernetes control plane (etcd + kube-apiserver; only the first run on a machine builds them, ~5 min)…');
     const plane = await this.step(startControlPlane({ logDir: demoDir }).then((p) => (this.plane = p)));
     this.print(`  ${plane.server} ready in ${(plane.timings.readyMs / 1000).toFixed(1)}s (etcd pid ${plane.pids.etcd}, kube-apiserver pid ${plane.pids.apiserver})`);
 
@@ -279,7 +285,7 @@ class Demo {
       await this.pause(REFRESH_MS);
       if (this.interrupted !== undefined) {
         this.print(`\n${this.interrupted}: stopping…`);
-        return settled === undefined ? 130 : settled.code;
+        return settled === undefined ? signalExitCode(this.interrupted) : settled.code;
       }
     }
   }
