@@ -21,6 +21,8 @@ export interface ManagerOptions {
   concurrency: number;
   /** Device VM listing (drift, foreign VMs) period. */
   syncPeriodMs: number;
+  /** Quiet period of a device's GpuVms before its Kubernetes role is created (default 10 s). */
+  kubernetesSettleMs?: number;
   plan: PlanSettings;
   /** Identity written into Events (pod name). */
   instance: string;
@@ -72,6 +74,7 @@ function ledgerInputChanged(event: WatchEvent<GpuVm>): boolean {
     power: g.spec.powerState,
     vm: g.status?.vm?.resourceId,
     vmPower: g.status?.vm?.powerState,
+    vmProvisioning: g.status?.vm?.provisioningState,
   });
   return !isDeepStrictEqual(pick(event.oldObject), pick(event.object));
 }
@@ -147,7 +150,7 @@ export class Manager {
       events,
       clock: systemClock,
       log: child('edgedevice'),
-      settings: { syncPeriodMs: options.syncPeriodMs, pollIntervalMs: options.plan.pollIntervalMs },
+      settings: { syncPeriodMs: options.syncPeriodMs, pollIntervalMs: options.plan.pollIntervalMs, kubernetesSettleMs: options.kubernetesSettleMs ?? 10_000 },
       enqueueGpuVm: (key) => this.gpuVmController.enqueue(key),
     });
     this.deviceController = new Controller({

@@ -14,6 +14,9 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
   --sync-period DURATION   how often each device's VMs are listed for drift and foreign VMs (default 10m)
   --poll-interval DURATION how often in-flight ARM operations are checked without a Retry-After (default 15s)
   --retry-base DURATION    first retry delay after a retryable ARM failure, doubling to 5m (default 15s)
+  --kubernetes-settle DURATION
+                           a device's GpuVms must be quiet this long before its Kubernetes role is
+                           created, so GpuVms applied together with the device get their GPUs first (default 10s)
   --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (default info)
   --namespace NS           manage GpuVms (and read Secrets) in this namespace only (default: all namespaces)
   --device-selector SEL    manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
@@ -31,6 +34,7 @@ export async function main(args: string[]): Promise<number> {
       'poll-interval': { type: 'string', default: '15s' },
       'retry-base': { type: 'string', default: '15s' },
       'log-level': { type: 'string', default: 'info' },
+      'kubernetes-settle': { type: 'string', default: '10s' },
       namespace: { type: 'string' },
       'device-selector': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -56,6 +60,7 @@ export async function main(args: string[]): Promise<number> {
     log,
     concurrency,
     syncPeriodMs: parseDuration(values['sync-period'], '--sync-period'),
+    kubernetesSettleMs: parseDuration(values['kubernetes-settle'], '--kubernetes-settle'),
     plan: {
       ...DEFAULT_PLAN_SETTINGS,
       pollIntervalMs: parseDuration(values['poll-interval'], '--poll-interval'),

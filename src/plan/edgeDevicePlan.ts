@@ -40,6 +40,8 @@ export interface EdgeDeviceObservation {
   azureProblem?: string;
   /** GpuVms whose spec.deviceRef names this device. */
   gpuVms: readonly GpuVm[];
+  /** How much longer the device's GpuVms must stay quiet before the Kubernetes role may be created. */
+  kubernetesSettleRemainingMs?: number;
 }
 
 export type EdgeDeviceAction =
@@ -82,7 +84,8 @@ function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
       uid: g.metadata.uid ?? '',
       creationTimestamp: created instanceof Date ? created.toISOString() : String(created ?? ''),
       wantsGpu,
-      vmHoldsGpu: vmExists && statusVm.powerState !== 'deallocated',
+      // A VM still being created is counted as Reserved, not Held: the ordering gate waits for it to finish.
+      vmHoldsGpu: vmExists && statusVm.powerState !== 'deallocated' && statusVm.provisioningState !== 'Creating',
     };
   });
 }
@@ -170,9 +173,10 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
       kubernetes = condition('KubernetesConfigured', 'False', 'Configuring', `the Kubernetes role is ${role.provisioningState}`);
       requeueAfterMs = settings.pollIntervalMs;
     } else {
-      const gate = orderingGate(admission.allocations, admission.gpus.free);
+      const gate = orderingGate(admission.allocations, admission.gpus.free, obs.kubernetesSettleRemainingMs ?? 0);
       if (!gate.open) {
         kubernetes = condition('KubernetesConfigured', 'False', 'WaitingForGpuVms', gate.message);
+        if (gate.retryAfterMs !== undefined) requeueAfterMs = gate.retryAfterMs;
       } else if (deleting) {
         kubernetes = condition('KubernetesConfigured', 'False', 'Deleting', 'the EdgeDevice is being deleted');
       } else {

@@ -14,6 +14,12 @@ describe('orderingGate', () => {
     expect(none.message).toMatch(/with no GPU/);
   });
 
+  it('stays shut until the device GpuVms have settled', () => {
+    const gate = orderingGate([], 2, 4000);
+    expect(gate).toMatchObject({ open: false, retryAfterMs: 4000 });
+    expect(gate.message).toMatch(/waiting 4s for GpuVms applied together/);
+  });
+
   it('opens on a device without GpuVms', () => {
     expect(orderingGate([], 2)).toMatchObject({ open: true, kubernetesGpus: 2 });
   });

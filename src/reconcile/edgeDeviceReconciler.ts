@@ -1,4 +1,4 @@
-import { FINALIZER, type EdgeDevice } from '../api/types.js';
+import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import type { ArmVm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
@@ -15,6 +15,8 @@ import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type Devi
 export interface EdgeDeviceReconcilerSettings {
   /** How often each device's VMs are listed (one call) for foreign VMs and drift. */
   syncPeriodMs: number;
+  /** How long a device's GpuVms must be quiet before its Kubernetes role is created. */
+  kubernetesSettleMs: number;
   pollIntervalMs: number;
 }
 
@@ -39,6 +41,8 @@ interface DeviceListing {
 /** EdgeDevice reconcile: the single writer of the device's allocation ledger, and its Kubernetes role. */
 export class EdgeDeviceReconciler {
   private readonly listings = new Map<string, DeviceListing>();
+  /** When this process first saw each device's current generation (a restart starts the settle period over). */
+  private readonly generationSeen = new Map<string, { generation: number; at: number }>();
 
   constructor(private readonly deps: EdgeDeviceReconcilerDeps) {}
 
@@ -48,6 +52,7 @@ export class EdgeDeviceReconciler {
     const cached = this.deps.caches.devices.get(name);
     if (cached === undefined) {
       this.listings.delete(name);
+      this.generationSeen.delete(name);
       this.fresh.forget(name);
       return done();
     }
@@ -64,6 +69,7 @@ export class EdgeDeviceReconciler {
     const now = new Date(this.deps.clock.now());
     const gpuVms = this.deps.caches.gpuVms.byIndex(BY_DEVICE, name);
     const obs: EdgeDeviceObservation = { now, device, connection: { connected: true }, gpuVms };
+    obs.kubernetesSettleRemainingMs = this.settleRemaining(device, gpuVms, now.getTime());
 
     const arm = this.deps.connections.arm(device);
     const listing = this.listings.get(name);
@@ -100,6 +106,19 @@ export class EdgeDeviceReconciler {
     if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
     return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? this.deps.settings.syncPeriodMs);
+  }
+
+  private settleRemaining(device: EdgeDevice, gpuVms: readonly GpuVm[], now: number): number {
+    const name = device.metadata.name ?? '';
+    const generation = device.metadata.generation ?? 0;
+    let seen = this.generationSeen.get(name);
+    if (seen?.generation !== generation) {
+      seen = { generation, at: now };
+      this.generationSeen.set(name, seen);
+    }
+    const created = (o: { metadata: { creationTimestamp?: Date | string } }): number => new Date(o.metadata.creationTimestamp ?? 0).getTime() || 0;
+    const quietSince = Math.max(seen.at, created(device), ...gpuVms.map(created));
+    return Math.max(0, quietSince + this.deps.settings.kubernetesSettleMs - now);
   }
 
   private async observeAzure(azure: Connected<AzureDevice>, obs: EdgeDeviceObservation): Promise<void> {

@@ -45,6 +45,8 @@ export class ControllerProcess {
         '250ms',
         '--retry-base',
         '500ms',
+        '--kubernetes-settle',
+        '1500ms',
         ...(this.options.args ?? []),
       ],
       logFile: this.logFile,
