@@ -194,7 +194,8 @@ class Demo {
       'Poke around while it runs (in another terminal):',
       `  export KUBECONFIG=${plane.kubeconfigPath}`,
       `  alias kubectl=${plane.kubectlPath}   # unless kubectl is installed`,
-      `  kubectl get gvm -n ${DEMO_NAMESPACE}; kubectl get edev; kubectl describe gvm train-2 -n ${DEMO_NAMESPACE}`,
+      `  kubectl get gvm -n ${DEMO_NAMESPACE}; kubectl get edev`,
+      `  kubectl describe gvm train-2 -n ${DEMO_NAMESPACE}; kubectl get events -n ${DEMO_NAMESPACE}`,
       `  logs: ${demoDir} (controller.log, kube-apiserver.log, etcd.log)`,
     ].join('\n');
     return this.watch(kubeConfig, hint, { started: controllerStarted, startedAt: controllerStartedAt }, deadline);
