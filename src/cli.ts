@@ -17,7 +17,13 @@ const commands: Record<string, () => Promise<CommandMain>> = {
   demo: async () => (await import('./commands/demo.js')).main,
 };
 
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+
 async function main(argv: string[]): Promise<number> {
+  if (NODE_MAJOR < 22) {
+    process.stderr.write(`gpuvm-controller needs Node.js 22 or later (this is ${process.version}); scripts/node-env.sh installs Node.js 24\n`);
+    return 1;
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(USAGE);
