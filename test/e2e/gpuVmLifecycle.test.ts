@@ -53,6 +53,21 @@ test('a GpuVm becomes Ready with an IP after exactly one CreateVM and one GPU dr
   const dev = (await api().getClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL, name: device() })) as EdgeDevice;
   expect(dev.status?.allocations).toEqual([{ gpuVm: `${namespace()}/vm1`, uid: vm.metadata.uid, state: 'Held' }]);
   expect(dev.status?.gpus).toEqual({ total: 2, vms: 1, kubernetes: 0, free: 1 });
+
+  // Each action is recorded as an events.k8s.io Event on the GpuVm.
+  const events = await waitFor(
+    async () => {
+      const list = (await api().listNamespacedCustomObject({ group: 'events.k8s.io', version: 'v1', plural: 'events', namespace: namespace() })) as {
+        items: { reason: string; regarding: { name: string; kind: string }; reportingController: string }[];
+      };
+      const reasons = list.items.filter((e) => e.regarding.name === 'vm1').map((e) => e.reason);
+      return reasons.includes('Deploying') && reasons.includes('InstallingDriver') ? list.items : undefined;
+    },
+    { description: 'Deploying and InstallingDriver events' },
+  );
+  expect(events.every((e) => e.reportingController === 'gpuvm.io/gpuvm-controller')).toBe(true);
+  const described = await kubectl(['describe', 'gvm', 'vm1', '-n', namespace()]);
+  expect(described.stdout).toMatch(/Deploying/);
 });
 
 test('Delete removes the VM, its NIC and deployments, then the object', async () => {
@@ -84,4 +99,21 @@ test('Orphan leaves the device untouched', async () => {
     .filter((e) => e.method !== 'GET' && e.device === 'sim-a' && !e.path.includes('/oauth2/'));
   expect(writes).toEqual([]);
   expect(sim().deviceState('sim-a').vms.map((v) => v.name)).toContain('keep');
+});
+
+test('an EdgeDevice with GpuVms still bound waits to be deleted and names them', async () => {
+  await applyManifest(gpuVmManifests({ name: 'pin', device: device(), deletionPolicy: 'Orphan' }), { namespace: namespace() });
+  expect((await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', 'gvm/pin', '--timeout=60s'])).code).toBe(0);
+  expect((await kubectl(['delete', 'edev', device(), '--wait=false'])).code).toBe(0);
+  const blocked = await waitFor(
+    async () => {
+      const d = (await api().getClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL, name: device() })) as EdgeDevice;
+      const ready = d.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.reason === 'Deleting' ? ready : undefined;
+    },
+    { description: 'the device to report its bound GpuVms' },
+  );
+  expect(blocked.message).toMatch(new RegExp(`waiting for GpuVm\\(s\\) ${namespace()}/pin`));
+  expect((await kubectl(['delete', 'gvm/pin', '-n', namespace(), '--timeout=30s'])).code).toBe(0);
+  await waitFor(async () => (await kubectl(['get', 'edev', device()])).code !== 0, { description: 'the EdgeDevice to be deleted' });
 });
