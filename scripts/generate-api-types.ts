@@ -9,7 +9,8 @@ const crdDir = join(root, 'crds');
 const crds = readdirSync(crdDir)
   .filter((f) => f.endsWith('.yaml'))
   .sort()
-  .map((f) => parse(readFileSync(join(crdDir, f), 'utf8')) as CustomResourceDefinition);
+  .map((f) => parse(readFileSync(join(crdDir, f), 'utf8')) as CustomResourceDefinition & { kind?: string })
+  .filter((doc) => doc.kind === 'CustomResourceDefinition');
 const out = join(root, 'src', 'api', 'generated', 'types.ts');
 writeFileSync(out, renderCrdTypes(crds));
 console.log(`wrote ${out}`);

@@ -14,6 +14,9 @@ export function crdFileNames(dir = CRD_DIR): string[] {
     .map((f) => join(dir, f));
 }
 
+/** Every CustomResourceDefinition in the folder (other files there, e.g. a kustomization, are skipped). */
 export function loadCrds(dir = CRD_DIR): CustomResourceDefinition[] {
-  return crdFileNames(dir).map((file) => parse(readFileSync(file, 'utf8')) as CustomResourceDefinition);
+  return crdFileNames(dir)
+    .map((file) => parse(readFileSync(file, 'utf8')) as CustomResourceDefinition & { kind?: string })
+    .filter((doc) => doc.kind === 'CustomResourceDefinition');
 }

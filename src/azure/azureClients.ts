@@ -2,6 +2,7 @@
 // deviceCapacityInfo/default (api-version 2023-12-01, not in the npm SDK).
 import { DataBoxEdgeManagementClient } from '@azure/arm-databoxedge';
 import type { TokenCredential } from '@azure/core-auth';
+import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelineRetryOptions } from '@azure/core-rest-pipeline';
 import { createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
@@ -61,7 +62,11 @@ export function subscriptionOf(deviceResourceId: string): string {
   return match[1];
 }
 
-export function createAzureClients(conn: AzureConnection, subscriptionId: string, options: { retryOptions?: PipelineRetryOptions } = {}): AzureClients {
+export function createAzureClients(
+  conn: AzureConnection,
+  subscriptionId: string,
+  options: { retryOptions?: PipelineRetryOptions; additionalPolicies?: AdditionalPolicyConfig[] } = {},
+): AzureClients {
   const endpoint = trimSlash(conn.endpoint ?? 'https://management.azure.com');
   if (!/^https:\/\//i.test(endpoint)) throw new Error(`endpoint must be an https:// URL (got ${endpoint})`);
   const credential = createAzureCredential(conn);
@@ -70,6 +75,7 @@ export function createAzureClients(conn: AzureConnection, subscriptionId: string
     credentialScopes: [`${endpoint}/.default`],
     ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
+    ...(options.additionalPolicies !== undefined ? { additionalPolicies: options.additionalPolicies } : {}),
   });
   return {
     credential,

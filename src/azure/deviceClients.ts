@@ -4,6 +4,7 @@ import { ComputeManagementClient } from '@azure/arm-compute';
 import { NetworkManagementClient } from '@azure/arm-network-profile-2020-09-01-hybrid';
 import { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
 import type { TokenCredential } from '@azure/core-auth';
+import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelineRetryOptions } from '@azure/core-rest-pipeline';
 import { UsernamePasswordCredential } from '@azure/identity';
 import { pinApiVersionPolicy } from './apiVersionPolicy.js';
@@ -27,6 +28,8 @@ export interface DeviceConnection {
 
 export interface DeviceClientOptions {
   retryOptions?: PipelineRetryOptions;
+  /** Extra pipeline policies for every client of the device (throttle gate, metrics). */
+  additionalPolicies?: AdditionalPolicyConfig[];
   /** Extra User-Agent prefix. */
   userAgentPrefix?: string;
 }
@@ -66,12 +69,13 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
     ...(options.userAgentPrefix !== undefined ? { userAgentOptions: { userAgentPrefix: options.userAgentPrefix } } : {}),
   };
+  const extra = options.additionalPolicies ?? [];
   const compute = new ComputeManagementClient(credential, conn.subscriptionId, {
     ...common,
     credentials: { scopes: [scope] },
-    additionalPolicies: [{ policy: pinApiVersionPolicy(), position: 'perCall' }],
+    additionalPolicies: [{ policy: pinApiVersionPolicy(), position: 'perCall' }, ...extra],
   });
-  const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope] });
-  const network = new NetworkManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope] });
+  const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: extra });
+  const network = new NetworkManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: extra });
   return { credential, compute, resources, network, scope };
 }

@@ -7,6 +7,9 @@ import { createDeviceClients } from '../azure/deviceClients.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import { SdkAzureDevice } from '../azure/sdkAzureDevice.js';
 import { SdkDeviceArm } from '../azure/sdkDeviceArm.js';
+import { ThrottleGate } from '../azure/throttleGate.js';
+import type { AdditionalPolicyConfig } from '@azure/core-client';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { Connected, DeviceConnections, ObjectStore } from './ports.js';
 
 interface SecretRef {
@@ -54,10 +57,26 @@ export class SecretBackedConnections implements DeviceConnections {
   private readonly armCache = new Map<string, Cached<DeviceArm>>();
   private readonly azureCache = new Map<string, Cached<AzureDevice>>();
 
+  private readonly gates = new Map<string, ThrottleGate>();
+
   constructor(
     private readonly secrets: ObjectStore<V1Secret>,
-    private readonly options: { userAgentPrefix?: string } = {},
+    private readonly options: {
+      userAgentPrefix?: string;
+      /** Extra per-device pipeline policies (metrics), by device name. */
+      extraPolicies?: (device: string) => PipelinePolicy[];
+    } = {},
   ) {}
+
+  /** The device's throttle gate outlives client rebuilds: a Secret change must not forget a Retry-After. */
+  private policies(device: string): AdditionalPolicyConfig[] {
+    let gate = this.gates.get(device);
+    if (gate === undefined) {
+      gate = new ThrottleGate();
+      this.gates.set(device, gate);
+    }
+    return [gate.policy, ...(this.options.extraPolicies?.(device) ?? [])].map((policy) => ({ policy, position: 'perRetry' as const }));
+  }
 
   arm(device: EdgeDevice): Connected<DeviceArm> {
     const spec = device.spec.arm;
@@ -94,6 +113,7 @@ export class SecretBackedConnections implements DeviceConnections {
   forget(deviceName: string): void {
     this.armCache.delete(deviceName);
     this.azureCache.delete(deviceName);
+    this.gates.delete(deviceName);
   }
 
   private caPem(device: EdgeDevice): { pem?: string } | Failure {
@@ -124,7 +144,10 @@ export class SecretBackedConnections implements DeviceConnections {
         password,
         ...(ca.pem !== undefined ? { caPem: ca.pem } : {}),
       },
-      this.options.userAgentPrefix !== undefined ? { userAgentPrefix: this.options.userAgentPrefix } : {},
+      {
+        ...(this.options.userAgentPrefix !== undefined ? { userAgentPrefix: this.options.userAgentPrefix } : {}),
+        additionalPolicies: this.policies(device.metadata.name ?? ''),
+      },
     );
     return { ok: true, client: new SdkDeviceArm(clients, spec.resourceGroup) };
   }
@@ -151,6 +174,7 @@ export class SecretBackedConnections implements DeviceConnections {
         ...(caPem !== undefined ? { caPem } : {}),
       },
       subscriptionOf(spec.resourceId),
+      { additionalPolicies: [...(this.options.extraPolicies?.(`${device.metadata.name ?? ''}/azure`) ?? [])].map((policy) => ({ policy, position: 'perRetry' as const })) },
     );
     return { ok: true, client: new SdkAzureDevice(clients, spec.resourceId) };
   }

@@ -60,6 +60,7 @@ export default async function globalSetup(): Promise<void> {
 async function installCrds(plane: ControlPlane, dir: string): Promise<string[]> {
   const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
   const crds: { name: string; group: string; versions: string[]; plural: string }[] = [];
+  const crdFiles = new Set<string>();
   for (const file of files) {
     for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       const crd = doc.toJS() as {
@@ -68,6 +69,7 @@ async function installCrds(plane: ControlPlane, dir: string): Promise<string[]> 
         spec?: { group?: string; names?: { plural?: string }; versions?: { name: string; served?: boolean }[] };
       } | null;
       if (crd?.kind !== 'CustomResourceDefinition' || !crd.metadata?.name || !crd.spec?.group) continue;
+      crdFiles.add(file);
       crds.push({
         name: crd.metadata.name,
         group: crd.spec.group,
@@ -78,7 +80,7 @@ async function installCrds(plane: ControlPlane, dir: string): Promise<string[]> 
   }
   if (crds.length === 0) return [];
 
-  const apply = await plane.kubectl(['apply', '--server-side', '--force-conflicts', ...files.flatMap((f) => ['-f', join(dir, f)])]);
+  const apply = await plane.kubectl(['apply', '--server-side', '--force-conflicts', ...[...crdFiles].flatMap((f) => ['-f', join(dir, f)])]);
   if (apply.code !== 0) throw new Error(`installing the CRDs in ${dir} failed:\n${apply.stderr}${apply.stdout}`);
   const names = crds.map((c) => `crd/${c.name}`);
   const established = await plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]);
