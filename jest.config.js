@@ -12,6 +12,7 @@ const common = {
 export default {
   // Per-project testTimeout is ignored by jest: e2e tests wait on real processes, so the limit is global.
   testTimeout: 120000,
+  reporters: ['default', '<rootDir>/test/support/summaryReporter.cjs'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'] },
     // Simulator conformance: real Azure SDK clients against the in-process simulator, no control plane.
