@@ -360,6 +360,25 @@ function specChangedSinceStall(obs: GpuVmObservation, reason: string): boolean {
   return stalled?.status === 'True' && stalled.reason === reason && (stalled.observedGeneration ?? 0) < (obs.gpuVm.metadata.generation ?? 0);
 }
 
+/** Waits for an in-flight deployment, keeping (or, after a restart that lost it, rebuilding) its operation record. */
+function awaitDeployment(
+  obs: GpuVmObservation,
+  kind: 'CreateVm' | 'InstallGpuDriver',
+  deploymentName: string,
+  phase: GpuVmPhase,
+  conditions: Conditions,
+  settings: PlanSettings,
+): Decision {
+  const op = obs.gpuVm.status?.operation;
+  return {
+    action: { kind: 'none' },
+    phase,
+    conditions,
+    operation: op?.deploymentName === deploymentName ? op : { kind, deploymentName, startedAt: rfc3339(obs.now), attempts: 1 },
+    requeueAfterMs: settings.pollIntervalMs,
+  };
+}
+
 function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, settings: PlanSettings): Decision {
   const arm = obs.arm ?? {};
   const name = vmDeploymentName(obs.gpuVm.metadata.uid ?? '');
@@ -399,13 +418,7 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
     case 'Deleting':
     case 'Unknown':
       conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `deployment ${name} is ${deployment.provisioningState.toLowerCase()}`);
-      return {
-        action: { kind: 'none' },
-        phase: 'Provisioning',
-        conditions,
-        operation: op?.deploymentName === name ? op : { kind: 'CreateVm', deploymentName: name, startedAt: rfc3339(obs.now), attempts: 1 },
-        requeueAfterMs: settings.pollIntervalMs,
-      };
+      return awaitDeployment(obs, 'CreateVm', name, 'Provisioning', conditions, settings);
     case 'Succeeded':
       // The deployment finished but the VM is gone (deleted outside the controller): deploy it again.
       return deploy();
@@ -486,13 +499,7 @@ function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, 
   if (extension !== null && !extensionFailed) {
     // The extension exists and is still installing, whatever its deployment says: never start a second install.
     conditions.GpuDriverInstalled = installing(`${extension.type} ${extension.typeHandlerVersion} is ${extension.provisioningState.toLowerCase()}`);
-    return {
-      action: { kind: 'none' },
-      phase: 'InstallingDriver',
-      conditions,
-      operation: op?.deploymentName === name ? op : { kind: 'InstallGpuDriver', deploymentName: name, startedAt: rfc3339(obs.now), attempts: 1 },
-      requeueAfterMs: settings.pollIntervalMs,
-    };
+    return awaitDeployment(obs, 'InstallGpuDriver', name, 'InstallingDriver', conditions, settings);
   }
   const deployment = obs.arm?.extensionDeployment;
   if (deployment === undefined && !extensionFailed) {
@@ -513,13 +520,7 @@ function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, 
     return { ...retry, event: { type: 'Warning', reason: 'DriverInstallFailed', message: failureMessage(name, failure) } };
   }
   conditions.GpuDriverInstalled = installing(`deployment ${name} of ${driver.extensionType} is ${state.toLowerCase()}`);
-  return {
-    action: { kind: 'none' },
-    phase: 'InstallingDriver',
-    conditions,
-    operation: op?.deploymentName === name ? op : { kind: 'InstallGpuDriver', deploymentName: name, startedAt: rfc3339(obs.now), attempts: 1 },
-    requeueAfterMs: settings.pollIntervalMs,
-  };
+  return awaitDeployment(obs, 'InstallGpuDriver', name, 'InstallingDriver', conditions, settings);
 }
 
 function decidePower(obs: GpuVmObservation, vm: ArmVm, desired: PowerState, conditions: Conditions, settings: PlanSettings): Decision {

@@ -8,7 +8,7 @@ import type { EventRecorder } from '../kube/eventRecorder.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
 import { describeArmError } from './armErrors.js';
-import { CONFLICT_RETRY_MS, isConflict } from './conflicts.js';
+import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 
@@ -56,13 +56,7 @@ export class EdgeDeviceReconciler {
       this.fresh.forget(name);
       return done();
     }
-    try {
-      return await this.reconcileObject(name, this.fresh.resolve(name, cached));
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-      this.deps.log.debug({ key: name }, 'conflict writing the EdgeDevice; retrying with the current version');
-      return requeueAfter(CONFLICT_RETRY_MS);
-    }
+    return retryOnConflict(this.deps.log, name, () => this.reconcileObject(name, this.fresh.resolve(name, cached)));
   }
 
   private async reconcileObject(name: string, device: EdgeDevice): Promise<ReconcileOutcome> {

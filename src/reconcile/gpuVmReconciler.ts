@@ -22,7 +22,7 @@ import {
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
-import { CONFLICT_RETRY_MS, isConflict } from './conflicts.js';
+import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type DeviceConnections, type Logger } from './ports.js';
 
@@ -71,14 +71,7 @@ export class GpuVmReconciler {
       this.fresh.forget(key);
       return done();
     }
-    try {
-      return await this.reconcileObject(key, this.fresh.resolve(key, cached));
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-      // Someone (often the user) changed the object since our cache saw it: look again with the new version.
-      this.deps.log.debug({ key }, 'conflict writing the GpuVm; retrying with the current version');
-      return requeueAfter(CONFLICT_RETRY_MS);
-    }
+    return retryOnConflict(this.deps.log, key, () => this.reconcileObject(key, this.fresh.resolve(key, cached)));
   }
 
   private async reconcileObject(key: string, gpuVm: GpuVm): Promise<ReconcileOutcome> {
