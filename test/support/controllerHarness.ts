@@ -13,6 +13,10 @@ export interface ControllerOptions {
   namespace: string;
   /** Extra flags, e.g. ['--sync-period', '2s']. */
   args?: string[];
+  /** Kubeconfig the controller uses (default: the run's admin kubeconfig), e.g. a ServiceAccount token's. */
+  kubeconfig?: string;
+  /** Extra environment variables, e.g. POD_NAMESPACE. */
+  env?: Record<string, string>;
 }
 
 export class ControllerProcess {
@@ -32,7 +36,7 @@ export class ControllerProcess {
         CLI,
         'run',
         '--kubeconfig',
-        testKubeconfigPath(),
+        this.options.kubeconfig ?? testKubeconfigPath(),
         '--namespace',
         this.options.namespace,
         '--device-selector',
@@ -50,6 +54,7 @@ export class ControllerProcess {
         ...(this.options.args ?? []),
       ],
       logFile: this.logFile,
+      ...(this.options.env !== undefined ? { env: { ...process.env, ...this.options.env } } : {}),
     });
   }
 
