@@ -1,0 +1,167 @@
+// Everything observability needs from `run`: the registry, the /metrics and probe servers, the metric hooks
+// for the controllers, queues and Azure SDK clients, and gauges kept in step with the informer caches.
+//
+//   const obs = await startObservability({ metricsBindAddress, healthBindAddress, log, leaderElect });
+//   const manager = new Manager({ …, controllerMetrics: obs.controllerMetrics, queueMetrics: obs.queueMetrics, armPolicy: obs.armPolicy });
+//   obs.attach(manager);            // gauges + probes follow the manager's informers from now on
+//   …
+//   await obs.close();
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { Registry } from 'prom-client';
+import type { EdgeDevice, GpuVm } from '../api/types.js';
+import type { ControllerMetrics } from '../runtime/controller.js';
+import type { EventHandlers } from '../runtime/informer.js';
+import type { Logger } from '../runtime/logger.js';
+import type { WorkQueueMetrics } from '../runtime/workqueue.js';
+import { startHealthServer, startMetricsServer, type HealthCheck, type RunningServer } from './httpServers.js';
+import { Metrics, type MetricsOptions } from './metrics.js';
+
+interface ObservedInformer<T> {
+  readonly name?: string;
+  list(): T[];
+  addEventHandler(handlers: EventHandlers<T>): () => void;
+  isHealthy?(): boolean;
+  hasSynced?(): boolean;
+}
+
+/** What observability reads from the Manager (the Manager class satisfies it). */
+export interface ObservedManager {
+  readonly gpuVms: ObservedInformer<GpuVm>;
+  readonly devices: ObservedInformer<EdgeDevice>;
+  readonly secrets?: { readonly name?: string; isHealthy?(): boolean; hasSynced?(): boolean };
+  hasSynced(): boolean;
+  informersHealthy(): boolean;
+}
+
+export interface ObservabilityOptions {
+  /** --metrics-bind-address, e.g. ":8080"; "0" disables. */
+  metricsBindAddress: string;
+  /** --health-probe-bind-address, e.g. ":8081"; "0" disables. */
+  healthBindAddress: string;
+  log: Logger;
+  /** The manager, if it exists already; else call attach() once it does. */
+  manager?: ObservedManager;
+  /**
+   * Whether leader election decides who reconciles. Without it this process always reconciles and
+   * leader_election_master_status is 1; with it, report transitions with setLeader().
+   */
+  leaderElect?: boolean;
+  /** The Lease name, the `name` label of leader_election_master_status (default "gpuvm-controller-leader"). */
+  leaseName?: string;
+  /** Gauge refresh period (default 5000 ms); informer events also trigger a refresh within refreshDelayMs. */
+  refreshIntervalMs?: number;
+  refreshDelayMs?: number;
+  metrics?: MetricsOptions;
+}
+
+export interface Observability {
+  registry: Registry;
+  metrics: Metrics;
+  /** Bound ports (0 when disabled). */
+  metricsPort: number;
+  healthPort: number;
+  controllerMetrics(controller: string): ControllerMetrics;
+  queueMetrics(name: string): WorkQueueMetrics;
+  /** Azure pipeline policy counting a device's ARM requests: add it to its SDK clients with position "perRetry". */
+  armPolicy(device: string): PipelinePolicy;
+  /** Follows a manager's informers: gauges and /healthz, /readyz. */
+  attach(manager: ObservedManager): void;
+  setLeader(isLeader: boolean): void;
+  /** Refreshes the cache-derived gauges now. */
+  refresh(): void;
+  close(): Promise<void>;
+}
+
+export function healthOf(manager: ObservedManager | undefined): HealthCheck {
+  if (manager === undefined) return { ok: true, detail: 'starting' };
+  // Before the first sync readiness is what fails; liveness only judges informers that have synced once.
+  if (!manager.hasSynced()) return { ok: true, detail: 'informer caches syncing' };
+  if (manager.informersHealthy()) return { ok: true, detail: 'informers healthy' };
+  const stalled = [manager.gpuVms, manager.devices, manager.secrets]
+    .filter((i) => i?.isHealthy !== undefined && !i.isHealthy())
+    .map((i) => i?.name ?? 'informer');
+  return { ok: false, detail: `informers stalled: ${stalled.length > 0 ? stalled.join(', ') : 'unknown'}` };
+}
+
+export function readinessOf(manager: ObservedManager | undefined): HealthCheck {
+  if (manager === undefined) return { ok: false, detail: 'controller not started' };
+  if (!manager.hasSynced()) {
+    const waiting = [manager.gpuVms, manager.devices, manager.secrets]
+      .filter((i) => i?.hasSynced !== undefined && !i.hasSynced())
+      .map((i) => i?.name ?? 'informer');
+    return { ok: false, detail: `informer caches not synced${waiting.length > 0 ? `: ${waiting.join(', ')}` : ''}` };
+  }
+  return { ok: true, detail: 'caches synced' };
+}
+
+export async function startObservability(options: ObservabilityOptions): Promise<Observability> {
+  const { log } = options;
+  const metrics = new Metrics({ ...options.metrics, ...(options.leaseName !== undefined ? { leaseName: options.leaseName } : {}) });
+  let manager: ObservedManager | undefined;
+  const unsubscribe: (() => void)[] = [];
+  let interval: ReturnType<typeof setInterval> | undefined;
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  const refresh = (): void => {
+    if (manager === undefined) return;
+    try {
+      metrics.observeGpuVms(manager.gpuVms.list());
+      metrics.observeDevices(manager.devices.list());
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'metrics refresh failed');
+    }
+  };
+  const refreshSoon = (): void => {
+    if (pending !== undefined || closed) return;
+    pending = setTimeout(() => {
+      pending = undefined;
+      refresh();
+    }, options.refreshDelayMs ?? 200);
+    pending.unref();
+  };
+
+  const metricsServer: RunningServer = await startMetricsServer(options.metricsBindAddress, metrics.registry);
+  let healthServer: RunningServer;
+  try {
+    healthServer = await startHealthServer(options.healthBindAddress, {
+      healthz: () => healthOf(manager),
+      readyz: () => readinessOf(manager),
+    });
+  } catch (err) {
+    await metricsServer.close();
+    throw err;
+  }
+  log.info({ metrics: metricsServer.address, health: healthServer.address }, 'serving metrics and health probes');
+  if (options.leaderElect !== true) metrics.setLeader(true);
+
+  const attach = (m: ObservedManager): void => {
+    if (manager !== undefined) throw new Error('observability is already attached to a manager');
+    manager = m;
+    const handlers = { onAdd: refreshSoon, onUpdate: refreshSoon, onDelete: refreshSoon };
+    unsubscribe.push(m.gpuVms.addEventHandler(handlers), m.devices.addEventHandler(handlers));
+    interval = setInterval(refresh, options.refreshIntervalMs ?? 5000);
+    interval.unref();
+  };
+  if (options.manager !== undefined) attach(options.manager);
+
+  return {
+    registry: metrics.registry,
+    metrics,
+    metricsPort: metricsServer.port,
+    healthPort: healthServer.port,
+    controllerMetrics: (controller) => metrics.controllerMetrics(controller),
+    queueMetrics: (name) => metrics.queueMetrics(name),
+    armPolicy: (device) => metrics.armMetricsPolicy(device),
+    attach,
+    setLeader: (isLeader) => metrics.setLeader(isLeader),
+    refresh,
+    async close() {
+      closed = true;
+      if (interval !== undefined) clearInterval(interval);
+      if (pending !== undefined) clearTimeout(pending);
+      for (const u of unsubscribe.splice(0)) u();
+      await Promise.all([metricsServer.close(), healthServer.close()]);
+    },
+  };
+}
