@@ -1,7 +1,8 @@
 import { RestError, createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { AuthenticationError } from '@azure/identity';
 import { Writable } from 'node:stream';
-import { createLogger, scrubLogLine } from './logger.js';
+import { createClientLogger } from '@azure/logger';
+import { createLogger, forwardAzureSdkLogs, scrubLogLine } from './logger.js';
 
 const ADMIN_PASSWORD = 'Adm1n-Passw0rd-in-template!';
 const ARM_PASSWORD = 'Edge-Arm-User-Passw0rd!';
@@ -17,7 +18,7 @@ function capture(): { log: ReturnType<typeof createLogger>; text: () => string }
       callback();
     },
   });
-  return { log: createLogger('trace', stream), text: () => chunks.join('') };
+  return { log: createLogger('trace', stream, { azureSdkLogs: false }), text: () => chunks.join('') };
 }
 
 function leaks(text: string): string[] {
@@ -87,4 +88,22 @@ test('scrubLogLine leaves ordinary lines alone', () => {
 test('ARM secure parameters are censored, plain or quoted', () => {
   expect(scrubLogLine('{"adminPassword":{"value":"pw"}}')).toBe('{"adminPassword":{"value":"[REDACTED]"}}');
   expect(scrubLogLine('{"m":"{\\"adminPassword\\":{\\"value\\":\\"pw\\"}}"}')).toBe('{"m":"{\\"adminPassword\\":{\\"value\\":\\"[REDACTED]\\"}}"}');
+});
+
+test('Azure SDK logs are forwarded at trace level, scrubbed like everything else', () => {
+  const { log, text } = capture();
+  const stop = forwardAzureSdkLogs(log);
+  try {
+    const sdk = createClientLogger('core-rest-pipeline');
+    sdk.info('Request: %s', JSON.stringify({ url: 'https://management.dev/x', headers: { authorization: `Bearer ${JWT}`, accept: 'application/json' } }));
+    sdk.verbose(`token body password=${ARM_PASSWORD}&client_id=c`);
+  } finally {
+    stop();
+  }
+  createClientLogger('core-rest-pipeline').info('after stop');
+  const out = text();
+  expect(leaks(out)).toEqual([]);
+  expect(out).toContain('"azureSdk":true');
+  expect(out).toContain('https://management.dev/x');
+  expect(out).not.toContain('after stop');
 });

@@ -1,3 +1,5 @@
+import { AzureLogger, setLogLevel as setAzureLogLevel } from '@azure/logger';
+import { format } from 'node:util';
 import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
 
 /**
@@ -66,7 +68,27 @@ export function scrubLogLine(line: string): string {
     .replace(JWT, CENSOR);
 }
 
-export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): PinoLogger {
+/**
+ * Sends the Azure SDK's own logs (each HTTP request and response with headers the SDK sanitizes, retries,
+ * long-running operation polling, token acquisition) to `log` at trace level. Process-wide: the SDK has one
+ * logger. Returns a function that turns the forwarding off again.
+ */
+export function forwardAzureSdkLogs(log: Pick<PinoLogger, 'trace'>): () => void {
+  const previous = AzureLogger.log;
+  AzureLogger.log = (...args: unknown[]) => log.trace({ azureSdk: true }, format(...args));
+  setAzureLogLevel('verbose');
+  return () => {
+    setAzureLogLevel();
+    AzureLogger.log = previous;
+  };
+}
+
+export interface LoggerOptions {
+  /** Forward the Azure SDK's logs at trace level (default: when the level is trace). */
+  azureSdkLogs?: boolean;
+}
+
+export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream, loggerOptions: LoggerOptions = {}): PinoLogger {
   const options = {
     level,
     base: { name: 'gpuvm-controller' },
@@ -75,5 +97,7 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  return destination === undefined ? pino(options) : pino(options, destination as pino.DestinationStream);
+  const logger = destination === undefined ? pino(options) : pino(options, destination as pino.DestinationStream);
+  if (loggerOptions.azureSdkLogs ?? level === 'trace') forwardAzureSdkLogs(logger);
+  return logger;
 }
