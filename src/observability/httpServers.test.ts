@@ -157,14 +157,26 @@ test('startObservability: probes follow the manager, gauges follow its informers
   await expect(fetch(`http://127.0.0.1:${obs.metricsPort}/metrics`)).rejects.toThrow();
 });
 
-test('with leader election the leader gauge starts at 0 and follows setLeader', async () => {
-  const obs = await startObservability({ metricsBindAddress: '127.0.0.1:0', healthBindAddress: '0', log: noopLogger, leaderElect: true, leaseName: 'my-lease' });
+test('with leader election the leader gauge starts at 0 and follows setLeader; a standby is ready', async () => {
+  const obs = await startObservability({ metricsBindAddress: '127.0.0.1:0', healthBindAddress: '127.0.0.1:0', log: noopLogger, leaderElect: true, leaseName: 'my-lease' });
   try {
     const scrape = async () => (await fetch(`http://127.0.0.1:${obs.metricsPort}/metrics`)).text();
+    const probe = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${obs.healthPort}${path}`);
+      return `${res.status} ${(await res.text()).trim()}`;
+    };
     expect(await scrape()).toContain('leader_election_master_status{name="my-lease"} 0');
+    expect(await probe('/readyz')).toBe('200 ok: standby: waiting for the lease');
+    const f = fakeManager();
+    obs.attach(f.manager);
+    expect(await probe('/readyz')).toBe('200 ok: standby: waiting for the lease');
     obs.setLeader(true);
     expect(await scrape()).toContain('leader_election_master_status{name="my-lease"} 1');
-    expect(obs.healthPort).toBe(0);
+    expect(await probe('/readyz')).toBe('503 failed: informer caches not synced: gpuvms, edgedevices, secrets');
+    for (const i of f.all) i.synced = true;
+    expect(await probe('/readyz')).toBe('200 ok: caches synced');
+    obs.setLeader(false);
+    expect(await probe('/readyz')).toBe('200 ok: caches synced');
   } finally {
     await obs.close();
   }

@@ -1,11 +1,15 @@
 // Everything observability needs from `run`: the registry, the /metrics and probe servers, the metric hooks
 // for the controllers, queues and Azure SDK clients, and gauges kept in step with the informer caches.
 //
-//   const obs = await startObservability({ metricsBindAddress, healthBindAddress, log, leaderElect });
+//   const obs = await startObservability({ metricsBindAddress, healthBindAddress, log, leaderElect, leaseName });
 //   const manager = new Manager({ …, controllerMetrics: obs.controllerMetrics, queueMetrics: obs.queueMetrics, armPolicy: obs.armPolicy });
 //   obs.attach(manager);            // gauges + probes follow the manager's informers from now on
+//   // with leader election: onStartedLeading → obs.setLeader(true), onStoppedLeading → obs.setLeader(false)
 //   …
 //   await obs.close();
+//
+// /healthz: 200 while starting and once synced as long as every informer makes progress; 503 when one stalled.
+// /readyz: 200 once the caches are synced, and at any time on a standby (leader election on, not leading).
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { Registry } from 'prom-client';
 import type { EdgeDevice, GpuVm } from '../api/types.js';
@@ -83,7 +87,12 @@ export function healthOf(manager: ObservedManager | undefined): HealthCheck {
   return { ok: false, detail: `informers stalled: ${stalled.length > 0 ? stalled.join(', ') : 'unknown'}` };
 }
 
-export function readinessOf(manager: ObservedManager | undefined): HealthCheck {
+/**
+ * Ready once the caches are synced. A standby replica (leader election on, not leading) is ready as it is: it
+ * may start its informers only when it wins the lease, and must not be held out of rotations meanwhile.
+ */
+export function readinessOf(manager: ObservedManager | undefined, standby = false): HealthCheck {
+  if (manager?.hasSynced() !== true && standby) return { ok: true, detail: 'standby: waiting for the lease' };
   if (manager === undefined) return { ok: false, detail: 'controller not started' };
   if (!manager.hasSynced()) {
     const waiting = [manager.gpuVms, manager.devices, manager.secrets]
@@ -102,6 +111,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
   let interval: ReturnType<typeof setInterval> | undefined;
   let pending: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  let leading = options.leaderElect !== true;
 
   const refresh = (): void => {
     if (manager === undefined) return;
@@ -126,7 +136,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
   try {
     healthServer = await startHealthServer(options.healthBindAddress, {
       healthz: () => healthOf(manager),
-      readyz: () => readinessOf(manager),
+      readyz: () => readinessOf(manager, !leading),
     });
   } catch (err) {
     await metricsServer.close();
@@ -154,7 +164,10 @@ export async function startObservability(options: ObservabilityOptions): Promise
     queueMetrics: (name) => metrics.queueMetrics(name),
     armPolicy: (device) => metrics.armMetricsPolicy(device),
     attach,
-    setLeader: (isLeader) => metrics.setLeader(isLeader),
+    setLeader: (isLeader) => {
+      leading = isLeader;
+      metrics.setLeader(isLeader);
+    },
     refresh,
     async close() {
       closed = true;
