@@ -190,6 +190,12 @@ describe('planGpuVm: VM deployment', () => {
     expect(edited.action).toEqual({ kind: 'deployVm', deploymentName: name });
   });
 
+  it('waits for a VM still being created even when its deployment already reports success', () => {
+    const p = plan({ arm: { vm: vm({ provisioningState: 'Creating' }), vmDeployment: deployment(name, 'Succeeded'), imageExists: true } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'VmProvisioned')).toMatchObject({ status: 'False', reason: 'Deploying' });
+  });
+
   it('recreates a VM that was deleted outside the controller', () => {
     const p = plan({ arm: { vm: null, vmDeployment: deployment(name, 'Succeeded'), imageExists: true } });
     expect(p.action).toEqual({ kind: 'deployVm', deploymentName: name });

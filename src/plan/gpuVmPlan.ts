@@ -420,6 +420,11 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
       conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `deployment ${name} is ${deployment.provisioningState.toLowerCase()}`);
       return awaitDeployment(obs, 'CreateVm', name, 'Provisioning', conditions, settings);
     case 'Succeeded':
+      if (arm.vm !== null && arm.vm !== undefined) {
+        // The VM exists but is not done yet (the device finishes it after the deployment): wait for it.
+        conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `VM ${arm.vm.name} is ${arm.vm.provisioningState.toLowerCase()}`);
+        return awaitDeployment(obs, 'CreateVm', name, 'Provisioning', conditions, settings);
+      }
       // The deployment finished but the VM is gone (deleted outside the controller): deploy it again.
       return deploy();
     case 'Failed':

@@ -1,6 +1,6 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
-import type { DeviceArm, LroStarted } from '../azure/deviceArm.js';
+import type { ArmVm, DeviceArm, LroStarted } from '../azure/deviceArm.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
 import { compareQueueOrder } from '../plan/admission.js';
 import { findCondition } from '../plan/conditions.js';
@@ -169,6 +169,12 @@ export class GpuVmReconciler {
     if (vm === null || vm.provisioningState === 'Failed' || vm.provisioningState === 'Creating') {
       const deployment = (await arm.getDeployment(vmDeploymentName(uid))) ?? null;
       view.vmDeployment = deployment;
+      if (vm === null && deployment?.provisioningState === 'Succeeded') {
+        // The deployment may have finished between the two reads: look at the VM again before concluding
+        // it was deleted outside the controller (which would redeploy it).
+        view.vm = (await arm.getVm(name)) ?? null;
+        if (view.vm !== null) return this.observeVm(gpuVm, view.vm, view, arm);
+      }
       if (deployment?.provisioningState === 'Failed') view.vmDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
       const deploymentFailed = deployment?.provisioningState === 'Failed' || deployment?.provisioningState === 'Canceled';
       if (vm === null || vm.provisioningState === 'Creating' || deploymentFailed) {
@@ -178,6 +184,13 @@ export class GpuVmReconciler {
         return view;
       }
     }
+    return this.observeVm(gpuVm, vm, view, arm);
+  }
+
+  /** Reads about an existing VM: its GPU driver extension and its IP, as far as still unknown. */
+  private async observeVm(gpuVm: GpuVm, vm: ArmVm, view: ArmView, arm: DeviceArm): Promise<ArmView> {
+    const uid = gpuVm.metadata.uid ?? '';
+    const name = gpuVm.metadata.name ?? '';
     if (vm.tags[OWNER_TAG] !== uid) return view;
 
     const driverInstalled = findCondition(gpuVm.status?.conditions, 'GpuDriverInstalled')?.status === 'True';
@@ -187,6 +200,10 @@ export class GpuVmReconciler {
       if (extension === null || extension.provisioningState !== 'Succeeded') {
         const deployment = (await arm.getDeployment(driverDeploymentName(uid))) ?? null;
         view.extensionDeployment = deployment;
+        if (extension === null && deployment?.provisioningState === 'Succeeded') {
+          // Finished between the two reads? Look again before concluding the extension was removed.
+          view.extension = (await arm.getExtension(name, GPU_EXTENSION_NAME)) ?? null;
+        }
         if (deployment?.provisioningState === 'Failed') view.extensionDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
       }
     }
