@@ -1,3 +1,4 @@
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from './api/types.js';
@@ -31,6 +32,8 @@ export interface ManagerOptions {
   /** Only EdgeDevices matching this label selector. */
   deviceSelector?: string;
   controllerMetrics?: (controller: string) => ControllerMetrics;
+  /** Extra Azure SDK pipeline policy per device (request metrics). */
+  armPolicy?: (device: string) => PipelinePolicy;
   queueMetrics?: (controller: string) => WorkQueueMetrics;
 }
 
@@ -92,6 +95,7 @@ export class Manager {
   readonly gpuVmController: Controller;
   readonly deviceController: Controller;
   private started = false;
+  private informersStarted = false;
 
   constructor(private readonly options: ManagerOptions) {
     const { kubeConfig, log } = options;
@@ -126,7 +130,11 @@ export class Manager {
     this.devices.addIndex(BY_SECRET, deviceSecretKeys);
 
     const caches = { gpuVms: this.gpuVms, devices: this.devices, secrets: this.secrets };
-    const connections = new SecretBackedConnections(this.secrets, { userAgentPrefix: 'gpuvm-controller' });
+    const armPolicy = options.armPolicy;
+    const connections = new SecretBackedConnections(this.secrets, {
+      userAgentPrefix: 'gpuvm-controller',
+      ...(armPolicy !== undefined ? { extraPolicies: (device: string) => [armPolicy(device)] } : {}),
+    });
     const writer = new ApiServerWriter(kubeConfig);
     const events = new KubeEventRecorder(kubeConfig, {
       controller: 'gpuvm.io/gpuvm-controller',
@@ -174,12 +182,29 @@ export class Manager {
 
   /** Starts the informers and, once their caches are synced, the controllers. */
   async start(): Promise<void> {
+    this.startInformers();
+    await this.startControllers();
+  }
+
+  /** Starts filling the caches; a standby replica does this so it is warm when it becomes leader. */
+  startInformers(): void {
+    if (this.informersStarted) return;
+    this.informersStarted = true;
+    for (const informer of [this.secrets, this.devices, this.gpuVms]) informer.start();
+  }
+
+  /** Starts reconciling once the caches are synced (the leader only). */
+  async startControllers(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    for (const informer of [this.secrets, this.devices, this.gpuVms]) informer.start();
+    this.startInformers();
     const [a, b] = await Promise.all([this.deviceController.start(), this.gpuVmController.start()]);
     if (!a || !b) throw new Error('informer caches did not sync');
     this.options.log.info({ concurrency: this.options.concurrency }, 'controllers started');
+  }
+
+  controllersRunning(): boolean {
+    return this.gpuVmController.isRunning() && this.deviceController.isRunning();
   }
 
   hasSynced(): boolean {

@@ -51,6 +51,11 @@ export class ControllerProcess {
         '500ms',
         '--kubernetes-settle',
         '1500ms',
+        // No fixed ports: several controllers run on one machine; tests that scrape pass their own.
+        '--metrics-bind-address',
+        '0',
+        '--health-probe-bind-address',
+        '0',
         ...(this.options.args ?? []),
       ],
       logFile: this.logFile,
