@@ -181,3 +181,15 @@ test('with leader election the leader gauge starts at 0 and follows setLeader; a
     await obs.close();
   }
 });
+
+test('startObservability names the flag whose address cannot be bound, and releases the other port', async () => {
+  const taken = await startMetricsServer('127.0.0.1:0', new Registry());
+  try {
+    await expect(startObservability({ metricsBindAddress: '127.0.0.1:0', healthBindAddress: `127.0.0.1:${taken.port}`, log: noopLogger })).rejects.toThrow(
+      new RegExp(`^--health-probe-bind-address 127.0.0.1:${taken.port}: .*EADDRINUSE`),
+    );
+    await expect(startObservability({ metricsBindAddress: 'nonsense', healthBindAddress: '0', log: noopLogger })).rejects.toThrow(/^--metrics-bind-address nonsense: bind address/);
+  } finally {
+    await taken.close();
+  }
+});

@@ -131,7 +131,14 @@ export async function startObservability(options: ObservabilityOptions): Promise
     pending.unref();
   };
 
-  const metricsServer: RunningServer = await startMetricsServer(options.metricsBindAddress, metrics.registry);
+  const failed = (flag: string, address: string, err: unknown): Error =>
+    new Error(`${flag} ${address}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  let metricsServer: RunningServer;
+  try {
+    metricsServer = await startMetricsServer(options.metricsBindAddress, metrics.registry);
+  } catch (err) {
+    throw failed('--metrics-bind-address', options.metricsBindAddress, err);
+  }
   let healthServer: RunningServer;
   try {
     healthServer = await startHealthServer(options.healthBindAddress, {
@@ -140,7 +147,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
     });
   } catch (err) {
     await metricsServer.close();
-    throw err;
+    throw failed('--health-probe-bind-address', options.healthBindAddress, err);
   }
   log.info({ metrics: metricsServer.address, health: healthServer.address }, 'serving metrics and health probes');
   if (options.leaderElect !== true) metrics.setLeader(true);
