@@ -4,8 +4,10 @@
 import { RUN_USAGE } from '../../src/commands/run.js';
 import { freePorts } from '../../src/devenv/freePort.js';
 import type { GpuVm } from '../../src/api/types.js';
-import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
-import { useController } from '../support/controllerHarness.js';
+import { join } from 'node:path';
+import { spawnManaged, type ManagedProcess } from '../../src/devenv/processes.js';
+import { applyManifest, kubectl, testKubeconfigPath, useTestNamespace, waitFor } from '../support/cluster.js';
+import { CLI, TEST_DEVICE_LABEL, useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, TEST_PASSWORD, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
 import { conditionOf, getEdgeDevice, listGpuVms } from '../support/objects.js';
 
@@ -13,6 +15,7 @@ const FAULTED_PUTS = 5;
 const WRONG_DEVICE_PASSWORD = 'Wr0ng-Device-Passw0rd-7f3a!';
 
 const namespace = useTestNamespace('observability');
+const electionNamespace = useTestNamespace('observability-lease');
 const sim = useSimulator({
   devices: [
     { name: 'sim-obs', gpus: 1, softwareVersion: '2.2.2309.1000', images: [LINUX_IMAGE] },
@@ -211,4 +214,62 @@ test('trace-level logs of ARM and token failures carry no password, client secre
   const authorization = [...logs.matchAll(/"authorization"\s*:\s*("(?:[^"\\]|\\.)*"|\{)/gi)].map((m) => m[1]);
   expect(authorization.filter((v) => v !== '"[REDACTED]"')).toEqual([]);
   expect(logs).not.toMatch(/"(client_secret|password|access_token|refresh_token)"\s*:\s*"(?!\[REDACTED\])/i);
+});
+
+test('with --leader-elect, leader_election_master_status is 1 on the leader and 0 on the standby, and follows a handover', async () => {
+  const ns = electionNamespace();
+  const replicas: { process: ManagedProcess; metrics: number; health: number }[] = [];
+  try {
+    for (const i of [0, 1]) {
+      const [metrics = 0, health = 0] = await freePorts(2);
+      const process = await spawnManaged(`controller-${ns}-${i}`, globalThis.process.execPath, {
+        args: [
+          CLI,
+          'run',
+          '--kubeconfig',
+          testKubeconfigPath(),
+          // Scoped to an empty namespace and no device: these replicas only compete for the lease.
+          '--namespace',
+          ns,
+          '--device-selector',
+          `${TEST_DEVICE_LABEL}=${ns}`,
+          '--leader-elect',
+          '--leader-elect-namespace',
+          ns,
+          '--leader-elect-lease-duration',
+          '4s',
+          '--leader-elect-renew-deadline',
+          '3s',
+          '--leader-elect-retry-period',
+          '500ms',
+          '--metrics-bind-address',
+          `127.0.0.1:${metrics}`,
+          '--health-probe-bind-address',
+          `127.0.0.1:${health}`,
+        ],
+        logFile: join(import.meta.dirname, '..', '..', '.tmp', 'e2e', `controller-${ns}-${i}.log`),
+      });
+      replicas.push({ process, metrics, health });
+    }
+    const status = async (r: (typeof replicas)[number]) => {
+      const res = await fetch(`http://127.0.0.1:${r.metrics}/metrics`);
+      return sum(parseMetrics(await res.text()), 'leader_election_master_status', { name: 'gpuvm-controller-leader' });
+    };
+    const statuses = await waitFor(
+      async () => {
+        const s = await Promise.all(replicas.map(status));
+        return s.slice().sort().join() === '0,1' ? s : undefined;
+      },
+      { timeoutMs: 20_000, description: 'one leader and one standby' },
+    );
+    for (const r of replicas) expect((await fetch(`http://127.0.0.1:${r.health}/readyz`)).status).toBe(200);
+    const leader = replicas[statuses.indexOf(1)];
+    const standby = replicas[statuses.indexOf(0)];
+    if (leader === undefined || standby === undefined) throw new Error('no leader');
+    // A graceful stop releases the lease: the standby leads, and says so, well within the lease duration.
+    await leader.process.stop(5000);
+    await waitFor(async () => (await status(standby)) === 1, { timeoutMs: 10_000, description: 'the standby to report leadership' });
+  } finally {
+    await Promise.all(replicas.map((r) => r.process.stop(5000)));
+  }
 });
