@@ -1,9 +1,11 @@
 import { Counter, Registry } from 'prom-client';
 import type { EdgeDevice, GpuVm } from '../api/types.js';
-import type { EventHandlers } from '../runtime/informer.js';
+import { FakeClock, flushPromises } from '../runtime/clock.js';
+import { FakeListerWatcher } from '../runtime/fakeListerWatcher.js';
+import { Informer, type EventHandlers } from '../runtime/informer.js';
 import { noopLogger } from '../runtime/logger.js';
 import { parseBindAddress, startHealthServer, startMetricsServer, type HealthCheck } from './httpServers.js';
-import { startObservability, type ObservedManager } from './wiring.js';
+import { healthOf, readinessOf, startObservability, type ObservedManager } from './wiring.js';
 
 test.each([
   [':8080', { host: undefined, port: 8080 }],
@@ -192,4 +194,41 @@ test('startObservability names the flag whose address cannot be bound, and relea
   } finally {
     await taken.close();
   }
+});
+
+test('/healthz logic fails once a real informer stops making progress (list and watch requests hanging)', async () => {
+  const clock = new FakeClock();
+  const options = { clock, random: () => 0, watchTimeoutSeconds: 300, stallTimeoutMs: 30_000 };
+  const gpuLw = new FakeListerWatcher<GpuVm>({ description: 'gpuvms' });
+  const devLw = new FakeListerWatcher<EdgeDevice>({ description: 'edgedevices' });
+  const gpuVms = new Informer<GpuVm>({ listerWatcher: gpuLw, ...options });
+  const devices = new Informer<EdgeDevice>({ listerWatcher: devLw, ...options });
+  const manager: ObservedManager = {
+    gpuVms,
+    devices,
+    hasSynced: () => gpuVms.hasSynced() && devices.hasSynced(),
+    informersHealthy: () => gpuVms.isHealthy() && devices.isHealthy(),
+  };
+  expect(healthOf(manager)).toEqual({ ok: true, detail: 'informer caches syncing' });
+  gpuVms.start();
+  devices.start();
+  await flushPromises();
+  expect(readinessOf(manager)).toEqual({ ok: true, detail: 'caches synced' });
+  expect(healthOf(manager)).toEqual({ ok: true, detail: 'informers healthy' });
+
+  // The apiserver stops answering the GpuVm informer: its open watch goes silent, every re-list hangs.
+  for (let i = 0; i < 50; i++) gpuLw.listFailures.push('hang');
+  for (let i = 0; i < 50; i++) gpuLw.watchFailures.push('hang');
+  gpuLw.current?.close(new Error('connection reset'));
+  // The device informer keeps making progress (watch roll-overs every 300 s).
+  for (let t = 0; t < 8; t++) {
+    await clock.advanceAsync(60_000);
+    devLw.current?.close();
+  }
+  expect(devices.isHealthy()).toBe(true);
+  expect(healthOf(manager)).toEqual({ ok: false, detail: 'informers stalled: gpuvms' });
+  // Readiness is about the caches having synced once: it stays up, liveness restarts the pod.
+  expect(readinessOf(manager).ok).toBe(true);
+  gpuVms.stop();
+  devices.stop();
 });
