@@ -105,6 +105,9 @@ test('ENTRYPOINT is node running the CLI copied into the image, CMD ["run"] (exe
   const distCopy = all(final, 'COPY').find((c) => /\/dist\s+\.?\/?dist\/?$/.test(c.args));
   expect(distCopy).toBeDefined();
   expect(posix.join(workdir, 'dist', 'cli.js')).toBe(entrypoint[1]);
+  // dist/ is ESM: node needs package.json ("type": "module") beside it.
+  const pkgType = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { type?: string }).type;
+  if (pkgType === 'module') expect(all(final, 'COPY').some((c) => /(^|\s)package\.json(\s|$)/.test(c.args) && !c.args.includes('--from='))).toBe(true);
   // The CRDs are read at run time next to dist/ (src/api/crdFiles.ts).
   expect(all(final, 'COPY').some((c) => /^crds\/?\s+\.\/crds\/?$/.test(c.args))).toBe(true);
 });
