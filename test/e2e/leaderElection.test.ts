@@ -1,7 +1,8 @@
 // Leader election against the real apiserver: the elector on a coordination.k8s.io/v1 Lease, then two controller
 // processes competing for the lease with the simulator behind them.
 import { CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
   KubeLeaseStore,
@@ -12,7 +13,7 @@ import {
   type StoredLease,
   type StoppedLeadingReason,
 } from '../../src/runtime/leaderElection.js';
-import { applyManifest, kubectl, testKubeConfig, useTestNamespace, waitFor } from '../support/cluster.js';
+import { applyManifest, kubectl, testKubeConfig, testKubeconfigPath, useTestNamespace, waitFor } from '../support/cluster.js';
 import { ControllerProcess } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
 
@@ -263,4 +264,135 @@ describe('two controller processes', () => {
     expect(sim().audit().filter((e) => e.method !== 'GET').length).toBeGreaterThan(writesAtKill);
     expect(sim().deviceState('sim-a').vms.map((v) => v.name).sort()).toEqual(['vm1', 'vm2']);
   }, 120_000);
+
+  test('SIGTERM: the leader releases the lease and a standby takes over within about one retry period', async () => {
+    const leader = procs[1];
+    if (leader === undefined || !leads(leader)) throw new Error('needs the leader of the previous test');
+    const p3 = controllerProcess('ctl-3');
+    procs.push(p3);
+    await p3.start();
+    await waitFor(() => logLines(p3).some((l) => l.msg === 'leader observed'), { timeoutMs: 20_000, description: 'the new standby to see the leader' });
+    await new Promise((r) => setTimeout(r, 1_000));
+
+    const termAt = Date.now();
+    const stopping = leader.stop();
+    await waitFor(async () => (await readLease('gpuvm-controller-leader')).spec?.holderIdentity?.startsWith('ctl-3_'), {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+      description: 'the standby to take the released lease',
+    });
+    const takeover = Date.now() - termAt;
+    await stopping;
+    process.stdout.write(`leader election e2e: controller process takeover after SIGTERM in ${takeover} ms (retry 500 ms)\n`);
+    expect(logLines(leader).some((l) => l.msg === 'released leader lease')).toBe(true);
+    expect(takeover).toBeLessThanOrEqual(500 * 1.2 + 1_000);
+    expect((await readLease('gpuvm-controller-leader')).spec?.leaseTransitions).toBe(2);
+    await waitFor(() => leads(p3), { timeoutMs: 10_000, description: 'the third process to log its leadership' });
+  }, 60_000);
+});
+
+// --- A leader cut off from the apiserver ---------------------------------------------------------------------------
+
+/** A TCP proxy to the apiserver that can be cut: then every connection, open or new, is dropped. */
+class CuttableProxy {
+  private readonly sockets = new Set<Socket>();
+  private cut = false;
+  private readonly server: Server;
+  constructor(private readonly target: URL) {
+    this.server = createServer((client) => {
+      if (this.cut) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(Number(target.port), target.hostname);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+  }
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  cutOff(): void {
+    this.cut = true;
+    for (const s of this.sockets) s.destroy();
+  }
+  close(): Promise<void> {
+    this.cutOff();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const leaseNamespace = useTestNamespace('leader-lease');
+
+describe('a leader cut off from the apiserver', () => {
+  const procs: ControllerProcess[] = [];
+  let proxy: CuttableProxy | undefined;
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await proxy?.close();
+  });
+
+  test('exits (code 1) once it cannot renew for the renew deadline, before the standby takes over', async () => {
+    const kc = testKubeConfig();
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('no current cluster');
+    proxy = new CuttableProxy(new URL(cluster.server));
+    const proxied = await proxy.listen();
+    kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: proxied } : c));
+    const kubeconfig = join(testKubeconfigPath(), '..', `kubeconfig-proxied-${leaseNamespace()}`);
+    writeFileSync(kubeconfig, kc.exportConfig());
+
+    const args = ['--leader-elect', '--leader-elect-namespace', leaseNamespace(), ...PROCESS_TIMINGS];
+    const named = (name: string, extra: { kubeconfig?: string } = {}): ControllerProcess => {
+      const p = new ControllerProcess({ namespace: namespace(), args, env: { POD_NAME: name }, ...extra });
+      const logFile = join(p.logFile, '..', `controller-${namespace()}-${name}.log`);
+      if (existsSync(logFile)) rmSync(logFile);
+      Object.defineProperty(p, 'logFile', { value: logFile });
+      procs.push(p);
+      return p;
+    };
+    const cut = named('cut', { kubeconfig });
+    const standby = named('standby');
+    await cut.start();
+    await waitFor(() => leads(cut), { timeoutMs: 20_000, description: 'the proxied process to lead' });
+    await standby.start();
+    await waitFor(() => logLines(standby).some((l) => l.msg === 'leader observed'), { timeoutMs: 20_000, description: 'the standby to see the leader' });
+    // The device has two GPUs: free one (through the proxied leader) for vm3.
+    await applyManifest(deviceManifests(sim(), 'sim-a', namespace(), { name: device() }));
+    expect((await kubectl(['delete', 'gvm/vm2', '-n', namespace(), '--ignore-not-found', '--timeout=60s'])).code).toBe(0);
+    await applyManifest(gpuVmManifests({ name: 'vm3', device: device() }), { namespace: namespace() });
+    expect((await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', 'gvm/vm3', '--timeout=60s'])).code).toBe(0);
+    expect(actions(cut).some((l) => l.key === `${namespace()}/vm3`)).toBe(true);
+
+    const exited = (cut as unknown as { current: { exited: Promise<{ code: number | null }> } }).current.exited.then((e) => ({ ...e, at: Date.now() }));
+    proxy.cutOff();
+    const cutAt = Date.now();
+    let takeoverAt = 0;
+    await waitFor(
+      async () => {
+        const holder = (await coordination().readNamespacedLease({ name: 'gpuvm-controller-leader', namespace: leaseNamespace() })).spec?.holderIdentity;
+        if (holder?.startsWith('standby_') === true) takeoverAt = Date.now();
+        return takeoverAt > 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 20, description: 'the standby to take the lease' },
+    );
+    const exit = await exited;
+    process.stdout.write(
+      `leader election e2e: cut-off leader exited ${exit.at - cutAt} ms after the cut (code ${exit.code}); standby led after ${takeoverAt - cutAt} ms\n`,
+    );
+    expect(exit.code).toBe(1);
+    expect(logLines(cut).find((l) => l.msg === 'lost the leader lease; exiting')?.reason).toBe('renewDeadlineExceeded');
+    expect(exit.at - cutAt).toBeLessThanOrEqual(3_000 + 1_000);
+    // The old leader was gone before the new one started.
+    expect(exit.at).toBeLessThan(takeoverAt);
+    await waitFor(() => leads(standby), { timeoutMs: 10_000, description: 'the standby to log its leadership' });
+  }, 90_000);
 });
