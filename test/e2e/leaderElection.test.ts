@@ -389,7 +389,11 @@ describe('a leader cut off from the apiserver', () => {
       `leader election e2e: cut-off leader exited ${exit.at - cutAt} ms after the cut (code ${exit.code}); standby led after ${takeoverAt - cutAt} ms\n`,
     );
     expect(exit.code).toBe(1);
-    expect(logLines(cut).find((l) => l.msg === 'lost the leader lease; exiting')?.reason).toBe('renewDeadlineExceeded');
+    const cutLog = logLines(cut);
+    const lostAt = cutLog.findIndex((l) => l.msg === 'lost the leader lease; exiting');
+    expect(cutLog[lostAt]?.reason).toBe('renewDeadlineExceeded');
+    // Nothing was done to a device after the lease was lost.
+    expect(cutLog.slice(lostAt).filter((l) => l.msg === 'acting on device')).toEqual([]);
     expect(exit.at - cutAt).toBeLessThanOrEqual(3_000 + 1_000);
     // The old leader was gone before the new one started.
     expect(exit.at).toBeLessThan(takeoverAt);
