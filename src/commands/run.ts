@@ -4,22 +4,37 @@ import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { Manager } from '../manager.js';
 import { createLogger } from '../observability/logger.js';
+import { startObservability } from '../observability/wiring.js';
 import { DEFAULT_PLAN_SETTINGS } from '../plan/gpuVmPlan.js';
+import {
+  KubeLeaseStore,
+  LEADER_ELECTION_DEFAULTS,
+  LEADER_ELECTION_LEASE_NAME,
+  LeaderElector,
+  defaultLeaderElectionNamespace,
+  leaderIdentity,
+} from '../runtime/leaderElection.js';
 import { parseDuration } from './duration.js';
 
 export const RUN_USAGE = `usage: gpuvm-controller run [flags]
 
-  --kubeconfig PATH        kubeconfig to use (default: $KUBECONFIG, then in-cluster)
-  --concurrency N          parallel reconciles per controller (default 4)
-  --sync-period DURATION   how often each device's VMs are listed for drift and foreign VMs (default 10m)
-  --poll-interval DURATION how often in-flight ARM operations are checked without a Retry-After (default 15s)
-  --retry-base DURATION    first retry delay after a retryable ARM failure, doubling to 5m (default 15s)
-  --kubernetes-settle DURATION
-                           a device's GpuVms must be quiet this long before its Kubernetes role is
-                           created, so GpuVms applied together with the device get their GPUs first (default 10s)
-  --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (default info)
-  --namespace NS           manage GpuVms (and read Secrets) in this namespace only (default: all namespaces)
-  --device-selector SEL    manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
+  --kubeconfig PATH                  kubeconfig to use (default: $KUBECONFIG, then in-cluster)
+  --concurrency N                    parallel reconciles per controller (default 4)
+  --leader-elect                     compete for a Lease; only the leader reconciles (default off)
+  --leader-elect-namespace NS        namespace of the Lease (default: the pod's namespace, else gpuvm-system)
+  --leader-elect-lease-duration D    how long a standby waits after the lease last changed (default 15s)
+  --leader-elect-renew-deadline D    the leader stops when it could not renew for this long (default 10s)
+  --leader-elect-retry-period D      time between acquire/renew attempts (default 2s)
+  --metrics-bind-address ADDR        Prometheus /metrics, e.g. :8080 or 127.0.0.1:8080; 0 disables (default :8080)
+  --health-probe-bind-address ADDR   /healthz and /readyz (default :8081; 0 disables)
+  --sync-period DURATION             how often each device's VMs are listed for drift and foreign VMs (default 10m)
+  --poll-interval DURATION           how often in-flight ARM operations are checked without a Retry-After (default 15s)
+  --retry-base DURATION              first retry delay after a retryable ARM failure, doubling to 5m (default 15s)
+  --kubernetes-settle DURATION       a device's GpuVms must be quiet this long before its Kubernetes role is
+                                     created, so GpuVms applied together with the device get their GPUs first (default 10s)
+  --log-level LEVEL                  fatal, error, warn, info, debug, trace or silent (default info)
+  --namespace NS                     manage GpuVms (and read Secrets) in this namespace only (default: all namespaces)
+  --device-selector SEL              manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
 `;
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -30,11 +45,18 @@ export async function main(args: string[]): Promise<number> {
     options: {
       kubeconfig: { type: 'string' },
       concurrency: { type: 'string', default: '4' },
+      'leader-elect': { type: 'boolean', default: false },
+      'leader-elect-namespace': { type: 'string' },
+      'leader-elect-lease-duration': { type: 'string', default: '15s' },
+      'leader-elect-renew-deadline': { type: 'string', default: '10s' },
+      'leader-elect-retry-period': { type: 'string', default: '2s' },
+      'metrics-bind-address': { type: 'string', default: ':8080' },
+      'health-probe-bind-address': { type: 'string', default: ':8081' },
       'sync-period': { type: 'string', default: '10m' },
       'poll-interval': { type: 'string', default: '15s' },
       'retry-base': { type: 'string', default: '15s' },
-      'log-level': { type: 'string', default: 'info' },
       'kubernetes-settle': { type: 'string', default: '10s' },
+      'log-level': { type: 'string', default: 'info' },
       namespace: { type: 'string' },
       'device-selector': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -49,12 +71,28 @@ export async function main(args: string[]): Promise<number> {
   if (!LEVELS.includes(level)) throw new Error(`--log-level: "${level}" is not one of ${LEVELS.join(', ')}`);
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency: "${values.concurrency}" must be a whole number of at least 1`);
+  const leaderElect = values['leader-elect'];
+  const election = {
+    leaseDurationMs: parseDuration(values['leader-elect-lease-duration'], '--leader-elect-lease-duration'),
+    renewDeadlineMs: parseDuration(values['leader-elect-renew-deadline'], '--leader-elect-renew-deadline'),
+    retryPeriodMs: parseDuration(values['leader-elect-retry-period'], '--leader-elect-retry-period'),
+  };
+  if (election.renewDeadlineMs >= election.leaseDurationMs) {
+    throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
+  }
 
   const log = createLogger(level as LevelWithSilent);
   const kubeConfig = new KubeConfig();
   if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig);
   else kubeConfig.loadFromDefault();
 
+  const observability = await startObservability({
+    metricsBindAddress: values['metrics-bind-address'],
+    healthBindAddress: values['health-probe-bind-address'],
+    log,
+    leaderElect,
+    leaseName: LEADER_ELECTION_LEASE_NAME,
+  });
   const manager = new Manager({
     kubeConfig,
     log,
@@ -67,21 +105,56 @@ export async function main(args: string[]): Promise<number> {
       retryBaseMs: parseDuration(values['retry-base'], '--retry-base'),
     },
     instance: process.env.POD_NAME ?? hostname(),
+    controllerMetrics: observability.controllerMetrics,
+    queueMetrics: observability.queueMetrics,
+    armPolicy: observability.armPolicy,
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     ...(values['device-selector'] !== undefined ? { deviceSelector: values['device-selector'] } : {}),
   });
+  observability.attach(manager);
+  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect }, 'starting');
 
+  let exitCode = 0;
+  let elector: LeaderElector | undefined;
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');
-      void manager.stop().then(resolve, resolve);
+      // A graceful stop releases the lease so a standby takes over at once.
+      void Promise.all([manager.stop(), elector?.stop({ release: true })]).then(() => resolve(), () => resolve());
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    if (leaderElect) {
+      elector = new LeaderElector({
+        store: new KubeLeaseStore(kubeConfig),
+        lockName: LEADER_ELECTION_LEASE_NAME,
+        namespace: values['leader-elect-namespace'] ?? defaultLeaderElectionNamespace(),
+        identity: leaderIdentity(),
+        ...LEADER_ELECTION_DEFAULTS,
+        ...election,
+        logger: log,
+        onStartedLeading: async () => {
+          observability.setLeader(true);
+          log.info({}, 'became leader');
+          await manager.startControllers();
+        },
+        onStoppedLeading: (reason) => {
+          observability.setLeader(false);
+          if (reason === 'stopped') return;
+          // Another replica may already lead: stop every write now and let the pod restart clean.
+          log.error({ reason }, 'lost the leader lease; exiting');
+          exitCode = 1;
+          void manager.stop().finally(resolve);
+        },
+        onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
+      });
+      manager.startInformers();
+      void elector.run();
+    }
   });
-  log.info({ server: kubeConfig.getCurrentCluster()?.server }, 'starting');
-  await manager.start();
+  if (!leaderElect) await manager.start();
   await stopped;
+  await observability.close();
   log.info({}, 'stopped');
-  return 0;
+  return exitCode;
 }
