@@ -114,13 +114,15 @@ export async function main(args: string[]): Promise<number> {
   observability.attach(manager);
   log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect }, 'starting');
 
-  let exitCode = 0;
   let elector: LeaderElector | undefined;
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');
-      // A graceful stop releases the lease so a standby takes over at once.
-      void Promise.all([manager.stop(), elector?.stop({ release: true })]).then(() => resolve(), () => resolve());
+      // Reconciles finish first; only then is the lease released so a standby takes over at once.
+      void (async () => {
+        await manager.stop();
+        await elector?.stop({ release: true });
+      })().then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -141,10 +143,10 @@ export async function main(args: string[]): Promise<number> {
         onStoppedLeading: (reason) => {
           observability.setLeader(false);
           if (reason === 'stopped') return;
-          // Another replica may already lead: stop every write now and let the pod restart clean.
+          // Another replica may already lead: no write of this process may follow, not even one of a reconcile
+          // in flight, so the process exits now (as controller-runtime does) and the pod restarts clean.
           log.error({ reason }, 'lost the leader lease; exiting');
-          exitCode = 1;
-          void manager.stop().finally(resolve);
+          process.exit(1);
         },
         onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
       });
@@ -156,5 +158,5 @@ export async function main(args: string[]): Promise<number> {
   await stopped;
   await observability.close();
   log.info({}, 'stopped');
-  return exitCode;
+  return 0;
 }
