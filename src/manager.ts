@@ -146,7 +146,7 @@ export class Manager {
     this.gpuVmController = new Controller({
       name: 'gpuvm',
       concurrency: options.concurrency,
-      logger: child('gpuvm'),
+      logger: log, // the runtime adds {controller} itself
       reconcile: (key) => gpuVmReconciler.reconcile(key),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('gpuvm') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('gpuvm') } } : {}),
@@ -164,7 +164,7 @@ export class Manager {
     this.deviceController = new Controller({
       name: 'edgedevice',
       concurrency: options.concurrency,
-      logger: child('edgedevice'),
+      logger: log,
       reconcile: (key) => deviceReconciler.reconcile(key),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('edgedevice') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('edgedevice') } } : {}),
