@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { join, relative } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { GPUVM_PLURAL, GROUP, VERSION, type GpuVm } from '../../src/api/types.js';
+import { LEADER_ELECTION_LEASE_NAME } from '../../src/runtime/leaderElection.js';
 import { runKubectl, type KubectlResult } from '../../src/devenv/kubectl.js';
 import { applyManifest, kubectl, testKubeConfig, useTestNamespace, waitFor } from '../support/cluster.js';
 import { ControllerProcess } from '../support/controllerHarness.js';
@@ -17,6 +18,7 @@ const MANIFESTS = join(root, 'manifests');
 const SYSTEM_NAMESPACE = 'gpuvm-system';
 const SA = 'gpuvm-controller';
 const SA_USER = `system:serviceaccount:${SYSTEM_NAMESPACE}:${SA}`;
+const POD = 'gpuvm-controller-7d9f8-sa-test';
 
 interface K8sObject {
   apiVersion: string;
@@ -275,8 +277,17 @@ describe('against the apiserver', () => {
       const device = `${namespace()}-dev`;
       await applyManifest(deviceManifests(sim(), 'sim-a', namespace(), { name: device }));
       await applyManifest(gpuVmManifests({ name: 'vm1', device }), { namespace: namespace() });
-      controller = new ControllerProcess({ namespace: namespace(), kubeconfig: saKubeconfig, env: { POD_NAME: 'gpuvm-controller-test', POD_NAMESPACE: SYSTEM_NAMESPACE } });
+      // As in the Deployment: --leader-elect, the Lease in the default namespace (gpuvm-system outside a pod).
+      controller = new ControllerProcess({ namespace: namespace(), kubeconfig: saKubeconfig, args: ['--leader-elect'], env: { POD_NAME: POD, POD_NAMESPACE: SYSTEM_NAMESPACE } });
       await controller.start();
+      const lease = await waitFor(
+        async () => {
+          const l = await testKubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace: SYSTEM_NAMESPACE, name: LEADER_ELECTION_LEASE_NAME });
+          return l.spec?.holderIdentity?.startsWith(POD) === true ? l : undefined;
+        },
+        { description: `the ServiceAccount's controller to hold the Lease ${SYSTEM_NAMESPACE}/${LEADER_ELECTION_LEASE_NAME}` },
+      );
+      expect(lease.metadata?.namespace).toBe(SYSTEM_NAMESPACE);
 
       const wait = await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', 'gvm/vm1', '--timeout=55s']);
       expect({ code: wait.code, out: wait.code === 0 ? '' : `${wait.stdout}${wait.stderr}\n${controller.tail(20)}` }).toEqual({ code: 0, out: '' });
@@ -302,6 +313,10 @@ describe('against the apiserver', () => {
       // Deleting goes through the finalizer (update on gpuvms/finalizers) without help from the admin.
       const deleted = await kubectl(['delete', '-n', namespace(), 'gvm/vm1', '--timeout=60s']);
       expect({ code: deleted.code, out: deleted.code === 0 ? '' : `${deleted.stderr}\n${controller.tail(20)}` }).toEqual({ code: 0, out: '' });
+
+      // SIGTERM releases the Lease (an update the Role allows).
+      await controller.stop();
+      expect(controller.logs()).toMatch(/released leader lease/);
 
       // Nothing it tried was refused, and no secret leaked into its logs.
       const logs = controller.logs();
