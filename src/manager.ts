@@ -147,7 +147,7 @@ export class Manager {
       name: 'gpuvm',
       concurrency: options.concurrency,
       logger: log, // the runtime adds {controller} itself
-      reconcile: (key) => gpuVmReconciler.reconcile(key),
+      reconcile: (key, context) => gpuVmReconciler.reconcile(key, context.log),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('gpuvm') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('gpuvm') } } : {}),
     });
@@ -165,7 +165,7 @@ export class Manager {
       name: 'edgedevice',
       concurrency: options.concurrency,
       logger: log,
-      reconcile: (key) => deviceReconciler.reconcile(key),
+      reconcile: (key, context) => deviceReconciler.reconcile(key, context.log),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('edgedevice') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('edgedevice') } } : {}),
     });

@@ -48,7 +48,7 @@ export class EdgeDeviceReconciler {
 
   private readonly fresh = new FreshObjects<EdgeDevice>();
 
-  async reconcile(name: string): Promise<ReconcileOutcome> {
+  async reconcile(name: string, log: Logger = this.deps.log): Promise<ReconcileOutcome> {
     const cached = this.deps.caches.devices.get(name);
     if (cached === undefined) {
       this.listings.delete(name);
@@ -56,10 +56,10 @@ export class EdgeDeviceReconciler {
       this.fresh.forget(name);
       return done();
     }
-    return retryOnConflict(this.deps.log, name, () => this.reconcileObject(name, this.fresh.resolve(name, cached)));
+    return retryOnConflict(log, name, () => this.reconcileObject(name, this.fresh.resolve(name, cached), log));
   }
 
-  private async reconcileObject(name: string, device: EdgeDevice): Promise<ReconcileOutcome> {
+  private async reconcileObject(name: string, device: EdgeDevice, log: Logger): Promise<ReconcileOutcome> {
     const now = new Date(this.deps.clock.now());
     const gpuVms = this.deps.caches.gpuVms.byIndex(BY_DEVICE, name);
     const obs: EdgeDeviceObservation = { now, device, connection: { connected: true }, gpuVms };
@@ -96,7 +96,7 @@ export class EdgeDeviceReconciler {
       this.fresh.remember(name, device, updated);
       return action.kind === 'addFinalizer' ? requeueAfter(0) : done();
     }
-    const started = await this.act(action, azure);
+    const started = await this.act(action, azure, log);
     if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
     return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? this.deps.settings.syncPeriodMs);
@@ -160,6 +160,7 @@ export class EdgeDeviceReconciler {
   private async act(
     action: Exclude<EdgeDeviceAction, { kind: 'addFinalizer' | 'removeFinalizer' }>,
     azure: Connected<AzureDevice> | undefined,
+    log: Logger,
   ): Promise<LroStarted | undefined> {
     switch (action.kind) {
       case 'none':
@@ -167,7 +168,7 @@ export class EdgeDeviceReconciler {
       case 'createKubernetesRole':
       case 'deleteKubernetesRole': {
         if (azure === undefined || !azure.ok) throw new Error(`${action.kind} needs the device's Azure resource`);
-        this.deps.log.info({ action: action.kind }, 'changing the Kubernetes role');
+        log.info({ action: action.kind }, 'changing the Kubernetes role');
         if (action.kind === 'createKubernetesRole') return azure.client.createKubernetesRole();
         return azure.client.deleteKubernetesRole(action.roleName);
       }

@@ -65,16 +65,16 @@ export class GpuVmReconciler {
 
   private readonly fresh = new FreshObjects<GpuVm>();
 
-  async reconcile(key: string): Promise<ReconcileOutcome> {
+  async reconcile(key: string, log: Logger = this.deps.log): Promise<ReconcileOutcome> {
     const cached = this.deps.caches.gpuVms.get(key);
     if (cached === undefined) {
       this.fresh.forget(key);
       return done();
     }
-    return retryOnConflict(this.deps.log, key, () => this.reconcileObject(key, this.fresh.resolve(key, cached)));
+    return retryOnConflict(log, key, () => this.reconcileObject(key, this.fresh.resolve(key, cached), log));
   }
 
-  private async reconcileObject(key: string, gpuVm: GpuVm): Promise<ReconcileOutcome> {
+  private async reconcileObject(key: string, gpuVm: GpuVm, log: Logger): Promise<ReconcileOutcome> {
     const device = this.deps.caches.devices.get(gpuVm.spec.deviceRef.name);
     const secret = decodeSecret(this.deps.caches.secrets.get(`${gpuVm.metadata.namespace}/${gpuVm.spec.adminCredentialsSecretRef.name}`));
     const deviceView = device === undefined ? undefined : this.deviceView(gpuVm, device);
@@ -95,12 +95,12 @@ export class GpuVmReconciler {
       this.fresh.remember(key, gpuVm, updated);
       return action.kind === 'addFinalizer' ? requeueAfter(0) : done();
     }
-    const started = await this.act(action, gpuVm, device, arm, secret.credentials);
+    const started = await this.act(action, gpuVm, device, arm, secret.credentials, log);
     if (plan.event !== undefined) {
       this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     }
     const written = await this.deps.writer.writeGpuVmStatus(gpuVm, plan.status);
-    if (written !== undefined) this.deps.log.debug({ key, phase: plan.status.phase, action: action.kind }, 'status written');
+    if (written !== undefined) log.debug({ phase: plan.status.phase, action: action.kind }, 'status written');
     this.fresh.remember(key, gpuVm, written);
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
     const wait = started?.retryAfterMs ?? plan.requeueAfterMs;
@@ -222,12 +222,12 @@ export class GpuVmReconciler {
     device: EdgeDevice | undefined,
     arm: DeviceArm | undefined,
     credentials: AdminCredentials | undefined,
+    log: Logger,
   ): Promise<LroStarted | undefined> {
     const name = gpuVm.metadata.name ?? '';
-    const log = this.deps.log;
     if (action.kind === 'none') return undefined;
     if (arm === undefined || device === undefined) throw new Error(`action ${action.kind} needs a connected device`);
-    log.info({ key: gpuVmKey(gpuVm), device: device.metadata.name, action: action.kind }, 'acting on device');
+    log.info({ device: device.metadata.name, action: action.kind }, 'acting on device');
     switch (action.kind) {
       case 'deployVm':
         if (credentials === undefined) throw new Error('deployVm needs admin credentials');

@@ -53,6 +53,33 @@ function setup(reconcile: ControllerOptions['reconcile'], options: Partial<Contr
 }
 
 describe('Controller', () => {
+  it('gives each reconcile an id and a logger bound to controller, key and id', async () => {
+    const bindings: object[] = [];
+    const ids: string[] = [];
+    const base = recordingLogger().logger;
+    const logger: Logger = { ...base, child: (b) => (bindings.push(b), base) };
+    const s = setup(
+      async (_key, context) => {
+        ids.push(context.reconcileId);
+        return done();
+      },
+      { logger },
+      [vm('a'), vm('b')],
+    );
+    s.informer.start();
+    await s.controller.start();
+    await flushPromises(20);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}$/);
+    expect(bindings).toEqual([
+      { controller: 'test', key: 'ns/a', reconcileId: ids[0] },
+      { controller: 'test', key: 'ns/b', reconcileId: ids[1] },
+    ]);
+    await s.controller.stop();
+    s.informer.stop();
+  });
+
   it('waits for its sources to sync, then reconciles the key of every object and every change', async () => {
     const calls: string[] = [];
     const s = setup(

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 // A controller: informer events become keys in a work queue; N workers reconcile keys, never two at once for
 // the same key; every reconcile outcome is handled here, in one place:
 //   done          → forget the key's backoff
@@ -28,6 +29,10 @@ export function failed(error: unknown): ReconcileOutcome {
 export interface ReconcileContext {
   /** Aborted when the controller stops: long operations may end early (the key is not retried then). */
   signal: AbortSignal;
+  /** Identifies this reconcile in every log line about it. */
+  reconcileId: string;
+  /** The controller's logger bound to {controller, key, reconcileId} (when the logger supports child loggers). */
+  log: Logger;
   /** How many times the key failed since its last success. */
   retries: number;
 }
@@ -238,9 +243,12 @@ export class Controller {
     this.inFlight.add(key);
     const started = this.clock.now();
     const retries = this.queue.numRequeues(key);
+    const reconcileId = randomBytes(4).toString('hex');
+    const bound = { controller: this.name, key, reconcileId };
+    const log = this.logger.child?.(bound) ?? this.logger;
     let outcome: ReconcileOutcome;
     try {
-      outcome = await this.reconcile(key, { signal: this.abort.signal, retries });
+      outcome = await this.reconcile(key, { signal: this.abort.signal, retries, reconcileId, log });
       if (!isOutcome(outcome)) outcome = failed(new Error(`reconcile returned ${JSON.stringify(outcome)}, not an outcome`));
     } catch (error) {
       outcome = failed(error);
@@ -249,11 +257,11 @@ export class Controller {
     }
     const durationMs = this.clock.now() - started;
     this.metrics.reconciled?.(outcome.kind, durationMs);
-    this.handle(key, outcome, durationMs, retries);
+    this.handle(key, outcome, durationMs, retries, reconcileId);
   }
 
-  private handle(key: string, outcome: ReconcileOutcome, durationMs: number, retries: number): void {
-    const fields = { controller: this.name, key, durationMs };
+  private handle(key: string, outcome: ReconcileOutcome, durationMs: number, retries: number, reconcileId: string): void {
+    const fields = { controller: this.name, key, reconcileId, durationMs };
     switch (outcome.kind) {
       case 'done':
         this.queue.forget(key);

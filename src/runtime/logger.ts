@@ -5,6 +5,8 @@ export interface Logger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
+  /** A logger that adds `bindings` to every line (pino's child); optional. */
+  child?(bindings: object): Logger;
 }
 
 const ignore = (): void => undefined;
