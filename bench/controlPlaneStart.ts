@@ -1,19 +1,7 @@
 // Warm start time of the local control plane (call -> kube-apiserver /readyz) and the peak resident memory of
 // etcd + kube-apiserver: `npm run bench:control-plane [-- runs]`. Needs the binaries built (scripts/build-control-plane.sh).
-import { registerHooks } from 'node:module';
+import '../scripts/resolveTsSources.ts';
 import { readFileSync } from 'node:fs';
-
-// src/ uses NodeNext `.js` specifiers for its `.ts` files; Node's type stripping needs the real extension.
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js')) return nextResolve(specifier.slice(0, -3) + '.ts', context);
-      throw error;
-    }
-  },
-});
 
 const { startControlPlane } = await import('../src/devenv/controlPlane.ts');
 

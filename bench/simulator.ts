@@ -1,18 +1,6 @@
 // Simulator throughput on loopback through the real SDK clients: sustained VM GET and deployment
 // PUT+poll rates. Run: npm run bench:simulator  (BENCH_SECONDS, BENCH_CONCURRENCY to tune).
-import { registerHooks } from 'node:module';
-
-// The sources import each other as ".js" (NodeNext); map those to the ".ts" files when run from source.
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (err) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js')) return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-      throw err;
-    }
-  },
-});
+import '../scripts/resolveTsSources.ts';
 
 const { Simulator, ZERO_TIMINGS } = await import('../src/simulator/index.ts');
 const { createDeviceClients } = await import('../src/azure/deviceClients.ts');

@@ -3,22 +3,9 @@
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { registerHooks } from 'node:module';
+import '../../scripts/resolveTsSources.ts';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from '../../src/devenv/controlPlane.js';
-
-// Jest loads global setup modules through require() without its moduleNameMapper, so the NodeNext `.js`
-// specifiers inside src/ must be mapped to their `.ts` files here (jest's transform then compiles them).
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js')) return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-      throw error;
-    }
-  },
-});
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const KEEP_RUNS = 5;
