@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { API_VERSION } from '../api/types.js';
+import { edgeDeviceManifests } from '../simulator/edgeDeviceManifests.js';
 import type { DeviceInput, Simulator } from '../simulator/index.js';
 
 export const DEMO_NAMESPACE = 'demo';
@@ -50,45 +51,7 @@ export function namespaceManifests(): string {
 
 /** Secrets (device ARM user, device CA, Azure service principal) + EdgeDevice for each demo device. */
 export function deviceManifests(sim: Simulator): string {
-  const azure = sim.endpoints().azure;
-  const ns = DEVICE_SECRET_NAMESPACE;
-  return yaml(
-    DEMO_DEVICES.flatMap((device) => {
-      const d = sim.device(device.name);
-      return [
-        { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${device.name}-arm`, namespace: ns }, stringData: { username: d.username, password: d.password } },
-        { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${device.name}-ca`, namespace: ns }, stringData: { 'ca.crt': sim.caCertificatePem } },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: `${device.name}-azure`, namespace: ns },
-          stringData: { tenantId: azure.tenantId, clientId: azure.clientId, clientSecret: azure.clientSecret },
-        },
-        {
-          apiVersion: API_VERSION,
-          kind: 'EdgeDevice',
-          metadata: { name: device.name },
-          spec: {
-            arm: {
-              endpoint: d.armEndpoint,
-              loginEndpoint: d.loginEndpoint,
-              subscriptionId: d.subscriptionId,
-              resourceGroup: d.resourceGroup,
-              credentialsSecretRef: { name: `${device.name}-arm`, namespace: ns },
-              caBundleSecretRef: { name: `${device.name}-ca`, namespace: ns, key: 'ca.crt' },
-            },
-            azure: {
-              resourceId: d.azureResourceId,
-              endpoint: azure.endpoint,
-              authorityHost: azure.authorityHost,
-              credentialsSecretRef: { name: `${device.name}-azure`, namespace: ns },
-            },
-            kubernetes: { state: device.kubernetes },
-          },
-        },
-      ];
-    }),
-  );
+  return yaml(DEMO_DEVICES.flatMap((device) => edgeDeviceManifests(sim, device.name, { secretNamespace: DEVICE_SECRET_NAMESPACE, kubernetes: device.kubernetes })));
 }
 
 /** Admin Secret + GpuVm for each demo GpuVm (in the demo namespace), shaped like manifests/samples. */

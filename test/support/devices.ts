@@ -4,6 +4,7 @@ import { API_VERSION } from '../../src/api/types.js';
 import type { Simulator, SimulatorInput } from '../../src/simulator/index.js';
 import { Simulator as SimulatorClass, ZERO_TIMINGS } from '../../src/simulator/index.js';
 import { TEST_DEVICE_LABEL } from './controllerHarness.js';
+import { edgeDeviceManifests } from '../../src/simulator/edgeDeviceManifests.js';
 
 export const LINUX_IMAGE = { name: 'ubuntu1804-gen1', osType: 'Linux' as const, os: { name: 'Ubuntu', version: '18.04' } };
 export const WINDOWS_IMAGE = { name: 'ws2019-gen1', osType: 'Windows' as const, os: { name: 'WindowsServer', version: '2019' } };
@@ -37,51 +38,9 @@ export interface DeviceOptions {
 
 /** Secrets + EdgeDevice for simulator device `simDevice`, all in `namespace`, labelled for its controller. */
 export function deviceManifests(sim: Simulator, simDevice: string, namespace: string, options: DeviceOptions): string {
-  const d = sim.device(simDevice);
-  const azure = sim.endpoints().azure;
-  const withAzure = options.azure ?? true;
-  const docs: object[] = [
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${options.name}-arm`, namespace }, stringData: { username: d.username, password: d.password } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${options.name}-ca`, namespace }, stringData: { 'ca.crt': sim.caCertificatePem } },
-    ...(withAzure
-      ? [
-          {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: `${options.name}-azure`, namespace },
-            stringData: { tenantId: azure.tenantId, clientId: azure.clientId, clientSecret: azure.clientSecret },
-          },
-        ]
-      : []),
-    {
-      apiVersion: API_VERSION,
-      kind: 'EdgeDevice',
-      metadata: { name: options.name, labels: { [TEST_DEVICE_LABEL]: namespace } },
-      spec: {
-        arm: {
-          endpoint: d.armEndpoint,
-          loginEndpoint: d.loginEndpoint,
-          subscriptionId: d.subscriptionId,
-          resourceGroup: d.resourceGroup,
-          credentialsSecretRef: { name: `${options.name}-arm`, namespace },
-          caBundleSecretRef: { name: `${options.name}-ca`, namespace, key: 'ca.crt' },
-        },
-        ...(withAzure
-          ? {
-              azure: {
-                resourceId: d.azureResourceId,
-                endpoint: azure.endpoint,
-                authorityHost: azure.authorityHost,
-                credentialsSecretRef: { name: `${options.name}-azure`, namespace },
-              },
-            }
-          : { gpus: d.gpus }),
-        kubernetes: { state: options.kubernetes ?? 'Unmanaged' },
-        drain: options.drain ?? false,
-      },
-    },
-  ];
-  return docs.map((doc) => stringify(doc)).join('---\n');
+  return edgeDeviceManifests(sim, simDevice, { ...options, secretNamespace: namespace, labels: { [TEST_DEVICE_LABEL]: namespace } })
+    .map((doc) => stringify(doc))
+    .join('---\n');
 }
 
 export interface GpuVmOptions {
