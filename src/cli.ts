@@ -13,6 +13,7 @@ type CommandMain = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<CommandMain>> = {
   run: async () => (await import('./commands/run.js')).main,
+  validate: async () => (await import('./commands/validate.js')).main,
   simulate: async () => (await import('./simulator/cli.js')).main,
   demo: async () => (await import('./commands/demo.js')).main,
 };

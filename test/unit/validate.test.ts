@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { validateManifests } from '../../src/commands/validate.js';
+import { INVALID_EDGEDEVICES, INVALID_GPUVMS, edgeDevice, gpuVm } from '../support/invalidManifests.js';
+
+const samples = join(import.meta.dirname, '..', '..', 'manifests', 'samples');
+
+describe('gpuvm-controller validate (offline)', () => {
+  it('accepts the samples and skips the other kinds in them', () => {
+    for (const file of ['edgedevice.yaml', 'gpuvm-linux.yaml', 'gpuvm-windows.yaml']) {
+      const results = validateManifests(readFileSync(join(samples, file), 'utf8'), file);
+      expect(results).toHaveLength(1);
+      expect(results[0]?.errors).toEqual([]);
+    }
+  });
+
+  // The same table the API server is tested against: offline validation names the same field the same way.
+  it.each([...INVALID_GPUVMS, ...INVALID_EDGEDEVICES])('rejects %s as the API server does', (_what, body, expected) => {
+    const [result] = validateManifests(stringify(body), 'test.yaml');
+    expect(result?.errors.join('\n')).toMatch(expected);
+  });
+
+  it('reports every problem of a document, unknown fields and wrong apiVersions included', () => {
+    const body = { ...gpuVm('vm'), apiVersion: 'gpuvm.io/v1', spec: { ...(gpuVm('vm').spec as object), size: 'Standard_D2', gpuCount: 2 } };
+    const [result] = validateManifests(stringify(body), 'x.yaml');
+    expect(result?.errors).toEqual([
+      'apiVersion: Unsupported value: "gpuvm.io/v1": supported values: "gpuvm.io/v1alpha1"',
+      'spec.size: Unsupported value: "Standard_D2": supported values: "Standard_NC4as_T4_v3", "Standard_NC8as_T4_v3"',
+      'spec.gpuCount: unknown field "spec.gpuCount"',
+    ]);
+  });
+
+  it('names the document of a multi-document file and reports YAML errors', () => {
+    const text = [stringify(edgeDevice('ok', { gpus: 1 })), stringify(edgeDevice('bad', { gpus: 5 })), 'a: [unclosed'].join('---\n');
+    const results = validateManifests(text, 'multi.yaml');
+    expect(results.map((r) => [r.source, r.kind, r.name, r.errors.length > 0])).toEqual([
+      ['multi.yaml (document 1)', 'EdgeDevice', 'ok', false],
+      ['multi.yaml (document 2)', 'EdgeDevice', 'bad', true],
+      ['multi.yaml (document 3)', 'YAML', '', true],
+    ]);
+  });
+});
