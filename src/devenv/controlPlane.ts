@@ -24,7 +24,7 @@ import { stringify } from 'yaml';
 import { createCertificateAuthority } from '../tls/certificateAuthority.js';
 import { freePorts } from './freePort.js';
 import { runKubectl, type KubectlOptions, type KubectlResult } from './kubectl.js';
-import { processMatches, spawnManaged, tailFile, type ManagedProcess } from './processes.js';
+import { isAlive, processMatches, spawnManaged, tailFile, type ManagedProcess } from './processes.js';
 
 export type { KubectlOptions, KubectlResult } from './kubectl.js';
 
@@ -437,20 +437,6 @@ export function sweepStaleStateDirs(): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed owner that its parent has not reaped yet is a zombie: dead for our purposes.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 /** The control-plane binaries: the option, else $GPUVM_CONTROL_PLANE_BIN, else scripts/build-control-plane.sh (cached build). */
 export async function resolveBinDir(binDir?: string): Promise<string> {

@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { spawn } from 'node:child_process';
 import { startControlPlane, sweepStaleStateDirs } from '../../src/devenv/controlPlane.js';
 import { TEST_NAMESPACE_LABEL, kubectl, testKubeConfig, testKubeconfigPath, useTestNamespace, waitFor } from '../support/cluster.js';
+import { isAlive } from '../../src/devenv/processes.js';
 
 const fileStarted = new Date();
 const namespace = useTestNamespace('cp');
@@ -32,15 +33,6 @@ async function statusCode(call: () => Promise<unknown>): Promise<number> {
   } catch (error) {
     if (error instanceof ApiException) return error.code;
     throw error;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

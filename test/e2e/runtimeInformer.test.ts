@@ -8,6 +8,7 @@ import { Informer, objectKey, stripManagedFields, type InformerOptions, type Lis
 import { customResourceListerWatcher, secretListerWatcher } from '../../src/runtime/kubeListerWatcher.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import { testKubeConfig, useTestNamespace, waitFor } from '../support/cluster.js';
+import { edgeDevice as validEdgeDevice, gpuVm as validGpuVm } from '../support/invalidManifests.js';
 
 const namespace = useTestNamespace('runtime');
 const api = (): CustomObjectsApi => testKubeConfig().makeApiClient(CustomObjectsApi);
@@ -115,17 +116,8 @@ beforeEach(() => {
 });
 
 function gpuVm(name: string, device = 'dev-a'): GpuVm {
-  return {
-    apiVersion: API_VERSION,
-    kind: 'GpuVm',
-    metadata: { name, labels: { [TEST_LABEL]: testId } },
-    spec: {
-      deviceRef: { name: device },
-      size: 'Standard_NC4as_T4_v3',
-      image: { name: 'ubuntu1804-gen1', osType: 'Linux', os: { name: 'Ubuntu', version: '18.04' } },
-      adminCredentialsSecretRef: { name: `${name}-admin` },
-    },
-  } as GpuVm;
+  const base = validGpuVm(name, { deviceRef: { name: device }, adminCredentialsSecretRef: { name: `${name}-admin` } });
+  return { ...base, metadata: { name, labels: { [TEST_LABEL]: testId } } } as unknown as GpuVm;
 }
 
 async function createVm(name: string, device = 'dev-a'): Promise<void> {
@@ -354,21 +346,7 @@ describe('runtime informer against the apiserver', () => {
   it('keys cluster-scoped EdgeDevices by name and honours a label selector', async () => {
     const label = `runtime-e2e-${suffix}`;
     const device = (name: string, labelled: boolean): EdgeDevice =>
-      ({
-        apiVersion: API_VERSION,
-        kind: 'EdgeDevice',
-        metadata: { name, labels: labelled ? { [label]: 'yes' } : {} },
-        spec: {
-          arm: {
-            endpoint: 'https://management.dbe-1.contoso.local',
-            loginEndpoint: 'https://login.dbe-1.contoso.local',
-            subscriptionId: '0d8a4cf4-7e9b-4c2a-9b7e-2f1f7c3e5a10',
-            resourceGroup: 'ASERG-vms',
-            credentialsSecretRef: { name: 'dev-arm', namespace: 'gpuvm-system' },
-          },
-          gpus: 2,
-        },
-      }) as EdgeDevice;
+      ({ ...validEdgeDevice(name), metadata: { name, labels: labelled ? { [label]: 'yes' } : {} } }) as unknown as EdgeDevice;
     const create = (name: string, labelled: boolean) =>
       api().createClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL, body: device(name, labelled) });
     await create(`dev-in-${suffix}`, true);

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import '../../scripts/resolveTsSources.ts';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from '../../src/devenv/controlPlane.js';
+import { isAlive } from '../../src/devenv/processes.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const KEEP_RUNS = 5;
@@ -110,11 +111,3 @@ function pruneOldRuns(runsDir: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,5 +1,6 @@
-// Invalid GpuVm and EdgeDevice manifests with the error each must produce, naming its field. The API server
-// (test/e2e/crdValidation.test.ts) and the offline validator (test/unit/validate.test.ts) are held to the same table.
+// Valid base GpuVm and EdgeDevice manifests (gpuVm, edgeDevice) and invalid variants with the error each must
+// produce, naming its field. The API server (test/e2e/crdValidation.test.ts) and the offline validator
+// (test/unit/validate.test.ts) are held to the same table.
 import { API_VERSION } from '../../src/api/types.js';
 
 export type Json = Record<string, unknown>;
