@@ -5,9 +5,9 @@ import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { crdFileNames } from '../api/crdFiles.js';
 import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from '../api/types.js';
 import { startControlPlane, type ControlPlane } from '../devenv/controlPlane.js';
+import { installCrds } from '../devenv/crds.js';
 import { Manager } from '../manager.js';
 import { createLogger } from '../observability/logger.js';
 import { DEFAULT_PLAN_SETTINGS } from '../plan/gpuVmPlan.js';
@@ -52,7 +52,6 @@ const REFRESH_MS = 1000;
 const KEEP_DEMO_DIRS = 5;
 const DEMO_DIR_PREFIX = 'gpuvm-demo-';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -374,26 +373,6 @@ async function listDevices(kubeConfig: KubeConfig): Promise<EdgeDevice[]> {
 async function applyAll(plane: ControlPlane, manifest: string): Promise<string> {
   const result = await plane.kubectl(['apply', '-f', '-'], { input: manifest });
   return result.code === 0 ? '' : `${result.stderr}${result.stdout}`.trim();
-}
-
-/** Applies crds/*.yaml and waits until each CRD is Established and its resources are served. */
-async function installCrds(plane: ControlPlane): Promise<string[]> {
-  const files = crdFileNames();
-  const apply = await plane.kubectl(['apply', '--server-side', ...files.flatMap((f) => ['-f', f]), '-o', 'name']);
-  if (apply.code !== 0) throw new Error(`installing the CRDs failed:\n${apply.stderr}${apply.stdout}`);
-  const names = apply.stdout.split('\n').filter((n) => n.trim() !== '');
-  const established = await plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]);
-  if (established.code !== 0) throw new Error(`the CRDs did not become Established:\n${established.stderr}${established.stdout}`);
-  const deadline = Date.now() + 30_000;
-  for (const plural of [GPUVM_PLURAL, EDGEDEVICE_PLURAL]) {
-    for (;;) {
-      const discovery = await plane.kubectl(['get', '--raw', `/apis/${GROUP}/${VERSION}`]);
-      if (discovery.code === 0 && discovery.stdout.includes(`"name":"${plural}"`)) break;
-      if (Date.now() > deadline) throw new Error(`the apiserver does not serve ${plural}.${GROUP}/${VERSION}`);
-      await sleep(100);
-    }
-  }
-  return names.map((n) => n.replace(/^.*\//, ''));
 }
 
 /** A fresh directory for this run's logs; finished runs beyond the last few are removed. */
