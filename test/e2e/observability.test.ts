@@ -6,6 +6,7 @@ import { freePorts } from '../../src/devenv/freePort.js';
 import type { GpuVm } from '../../src/api/types.js';
 import { join } from 'node:path';
 import { spawnManaged, type ManagedProcess } from '../../src/devenv/processes.js';
+import { parsePrometheusText, sumSamples, type Sample } from '../../src/observability/prometheusText.js';
 import { applyManifest, kubectl, testKubeconfigPath, useTestNamespace, waitFor } from '../support/cluster.js';
 import { CLI, TEST_DEVICE_LABEL, useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, TEST_PASSWORD, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
@@ -36,37 +37,13 @@ const controller = useController(namespace, args);
 const device = () => `${namespace()}-dev`;
 const locked = () => `${namespace()}-locked`;
 
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses the Prometheus text format (enough of it for prom-client's output). */
-function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (match === null) throw new Error(`unparsable metrics line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = l[2] ?? '';
-    samples.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
-  }
-  return samples;
-}
-
 async function scrape(): Promise<Sample[]> {
   const res = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`);
   expect(res.status).toBe(200);
-  return parseMetrics(await res.text());
+  return parsePrometheusText(await res.text());
 }
 
-/** The sum of the series of `name` whose labels include `labels`; undefined when there is none. */
-function sum(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
-  const matching = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-  return matching.length === 0 ? undefined : matching.reduce((a, s) => a + s.value, 0);
-}
+const sum = sumSamples;
 
 async function probe(path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${ports.health}${path}`);
@@ -253,7 +230,7 @@ test('with --leader-elect, leader_election_master_status is 1 on the leader and 
     }
     const status = async (r: (typeof replicas)[number]) => {
       const res = await fetch(`http://127.0.0.1:${r.metrics}/metrics`);
-      return sum(parseMetrics(await res.text()), 'leader_election_master_status', { name: 'gpuvm-controller-leader' });
+      return sum(parsePrometheusText(await res.text()), 'leader_election_master_status', { name: 'gpuvm-controller-leader' });
     };
     const statuses = await waitFor(
       async () => {
