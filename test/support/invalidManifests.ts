@@ -72,6 +72,27 @@ export const INVALID_GPUVMS: [string, Json, RegExp][] = [
     gpuVm('windows-name-too-long', { image: { name: 'ws2019', osType: 'Windows' } }),
     /metadata\.name: Invalid value: .*at most 15 characters/,
     ],
+  ['a name longer than a VM name may be', gpuVm('v'.repeat(65)), /metadata\.name: Too long: may not be more than 64 bytes/],
+  ['no spec at all', without(gpuVm('x'), 'spec'), /spec: Required value/],
+  ['a deviceRef without a name', without(gpuVm('x'), 'spec.deviceRef.name'), /spec\.deviceRef\.name: Required value/],
+  ['a device name that is not a DNS subdomain', gpuVm('x', { deviceRef: { name: 'Dev_A' } }), /spec\.deviceRef\.name: Invalid value: "Dev_A"/],
+  ['a device name longer than 253 characters', gpuVm('x', { deviceRef: { name: 'd'.repeat(254) } }), /spec\.deviceRef\.name: Too long/],
+  ['a size in the wrong case', gpuVm('x', { size: 'standard_nc4as_t4_v3' }), /spec\.size: Unsupported value: "standard_nc4as_t4_v3"/],
+  ['an image name longer than 80 characters', gpuVm('x', { image: { name: 'i'.repeat(81), osType: 'Linux' } }), /spec\.image\.name: Too long/],
+  ['an image name ending in a dash', gpuVm('x', { image: { name: 'ubuntu-', osType: 'Linux' } }), /spec\.image\.name: Invalid value: "ubuntu-"/],
+  ['an image without an osType', gpuVm('x', { image: { name: 'ubuntu1804-gen1' } }), /spec\.image\.osType: Required value/],
+  [
+    'a guest OS version longer than 32 characters',
+    gpuVm('x', { image: { name: 'ubuntu1804-gen1', osType: 'Linux', os: { name: 'Ubuntu', version: '1'.repeat(33) } } }),
+    /spec\.image\.os\.version: Too long/,
+  ],
+  ['an admin Secret reference with an empty name', gpuVm('x', { adminCredentialsSecretRef: { name: '' } }), /spec\.adminCredentialsSecretRef\.name: Invalid value: ""/],
+  ['an admin Secret name with capitals', gpuVm('x', { adminCredentialsSecretRef: { name: 'VM1-Admin' } }), /spec\.adminCredentialsSecretRef\.name: Invalid value: "VM1-Admin"/],
+  ['a virtual network resource group longer than 90 characters', gpuVm('x', { network: { virtualNetworkResourceGroup: 'r'.repeat(91) } }), /spec\.network\.virtualNetworkResourceGroup: Too long/],
+  ['a private IP address in CIDR notation', gpuVm('x', { network: { privateIPAddress: '10.0.0.5/24' } }), /spec\.network\.privateIPAddress: Invalid value: "10\.0\.0\.5\/24"/],
+  ['a network that is not an object', gpuVm('x', { network: 'ASEVNET' }), /spec\.network: Invalid value: "string"/],
+  ['a powerState that is not a string', gpuVm('x', { powerState: true }), /spec\.powerState: Invalid value: "boolean"/],
+  ['driver settings that are not an object', gpuVm('x', { gpuDriver: { settings: 'CUDA' } }), /spec\.gpuDriver\.settings: Invalid value: "string"/],
 ];
 
 export const INVALID_EDGEDEVICES: [string, Json, RegExp][] = [
@@ -98,4 +119,49 @@ export const INVALID_EDGEDEVICES: [string, Json, RegExp][] = [
     /spec\.azure\.endpoint: .*https:\/\//,
     ],
   ['a drain flag that is not a boolean', edgeDevice('x', { drain: 'true' }), /spec\.drain: Invalid value: "string"/],
+  ['a missing ARM endpoint', without(edgeDevice('x'), 'spec.arm.endpoint'), /spec\.arm\.endpoint: Required value/],
+  ['a missing login endpoint', without(edgeDevice('x'), 'spec.arm.loginEndpoint'), /spec\.arm\.loginEndpoint: Required value/],
+  ['a missing subscription id', without(edgeDevice('x'), 'spec.arm.subscriptionId'), /spec\.arm\.subscriptionId: Required value/],
+  ['a missing resource group', without(edgeDevice('x'), 'spec.arm.resourceGroup'), /spec\.arm\.resourceGroup: Required value/],
+  ['an ARM endpoint without a host', edgeDevice('x', {}, { endpoint: 'https://' }), /spec\.arm\.endpoint: .*must be an https:\/\/ URL/],
+  ['an ARM endpoint longer than 512 characters', edgeDevice('x', {}, { endpoint: `https://${'m'.repeat(60)}.${'a'.repeat(460)}.local` }), /spec\.arm\.endpoint: Too long/],
+  ['a resource group ending in a dot', edgeDevice('x', {}, { resourceGroup: 'ASERG.' }), /spec\.arm\.resourceGroup: Invalid value: "ASERG\."/],
+  ['a resource group longer than 90 characters', edgeDevice('x', {}, { resourceGroup: 'r'.repeat(91) }), /spec\.arm\.resourceGroup: Too long/],
+  ['a credentials Secret reference with an empty name', edgeDevice('x', {}, { credentialsSecretRef: { name: '' } }), /spec\.arm\.credentialsSecretRef\.name: Invalid value: ""/],
+  [
+    'a credentials Secret namespace that is not a DNS label',
+    edgeDevice('x', {}, { credentialsSecretRef: { name: 'dev-a-arm', namespace: 'gpuvm.system' } }),
+    /spec\.arm\.credentialsSecretRef\.namespace: Invalid value: "gpuvm\.system"/,
+  ],
+  ['a CA bundle reference without a name', edgeDevice('x', {}, { caBundleSecretRef: { key: 'ca.crt' } }), /spec\.arm\.caBundleSecretRef\.name: Required value/],
+  ['a CA bundle reference with an empty key', edgeDevice('x', {}, { caBundleSecretRef: { name: 'dev-a-ca', key: '' } }), /spec\.arm\.caBundleSecretRef\.key: Invalid value: ""/],
+  ['an Azure section without a resource id', edgeDevice('x', { azure: { endpoint: 'https://management.azure.com' } }), /spec\.azure\.resourceId: Required value/],
+  [
+    'an Azure resource id of another provider',
+    edgeDevice('x', { azure: { resourceId: '/subscriptions/0d8a4cf4-7e9b-4c2a-9b7e-2f1f7c3e5a10/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/dev' } }),
+    /spec\.azure\.resourceId: Invalid value/,
+  ],
+  [
+    'an http Azure authority host',
+    edgeDevice('x', {
+      azure: {
+        resourceId: '/subscriptions/0d8a4cf4-7e9b-4c2a-9b7e-2f1f7c3e5a10/resourceGroups/rg/providers/Microsoft.DataBoxEdge/dataBoxEdgeDevices/dev',
+        authorityHost: 'http://login.microsoftonline.com',
+      },
+    }),
+    /spec\.azure\.authorityHost: .*https:\/\//,
+  ],
+  [
+    'an Azure credentials Secret name with a slash',
+    edgeDevice('x', {
+      azure: {
+        resourceId: '/subscriptions/0d8a4cf4-7e9b-4c2a-9b7e-2f1f7c3e5a10/resourceGroups/rg/providers/Microsoft.DataBoxEdge/dataBoxEdgeDevices/dev',
+        credentialsSecretRef: { name: 'gpuvm-system/dev-a-azure' },
+      },
+    }),
+    /spec\.azure\.credentialsSecretRef\.name: Invalid value: "gpuvm-system\/dev-a-azure"/,
+  ],
+  ['a negative GPU count', edgeDevice('x', { gpus: -1 }), /spec\.gpus: Invalid value: -1/],
+  ['a GPU count given as a string', edgeDevice('x', { gpus: '2' }), /spec\.gpus: Invalid value: "string"/],
+  ['a Kubernetes state in lower case', edgeDevice('x', { kubernetes: { state: 'configured' } }), /spec\.kubernetes\.state: Unsupported value: "configured"/],
 ];

@@ -2,17 +2,17 @@
 
 /** Secret with keys username and password of the device ARM user (EdgeArmUser). */
 export interface EdgeDeviceSpecArmCredentialsSecretRef {
-  /** Secret name. */
+  /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace. */
+  /** Secret namespace (a DNS label). */
   namespace?: string;
 }
 
 /** Secret holding the device's root CA certificate (PEM). Omit only when the device certificate chains to a public root. */
 export interface EdgeDeviceSpecArmCaBundleSecretRef {
-  /** Secret name. */
+  /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace. */
+  /** Secret namespace (a DNS label). */
   namespace?: string;
   /** Key of the PEM data in the Secret. */
   key?: string;
@@ -36,9 +36,9 @@ export interface EdgeDeviceSpecArm {
 
 /** Secret with keys tenantId, clientId, clientSecret. Absent means workload identity or the default credential chain. */
 export interface EdgeDeviceSpecAzureCredentialsSecretRef {
-  /** Secret name. */
+  /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace. */
+  /** Secret namespace (a DNS label). */
   namespace?: string;
 }
 
@@ -119,7 +119,7 @@ export interface EdgeDeviceStatus {
 
 /** The EdgeDevice the VM runs on. Immutable. */
 export interface GpuVmSpecDeviceRef {
-  /** Name of the EdgeDevice. */
+  /** Name of the EdgeDevice (a DNS subdomain). */
   name: string;
 }
 
@@ -143,7 +143,7 @@ export interface GpuVmSpecImage {
 
 /** Secret in the GpuVm's namespace with username and either password or sshPublicKey. */
 export interface GpuVmSpecAdminCredentialsSecretRef {
-  /** Secret name. */
+  /** Secret name (a DNS subdomain). */
   name: string;
 }
 
