@@ -64,12 +64,32 @@ export interface ControlPlane {
   readonly stateDir: string;
   readonly logDir: string;
   readonly etcdEndpoint: string;
+  /** The running processes (the apiserver's pid changes when it is started again; 0 while it is stopped). */
   readonly pids: { readonly etcd: number; readonly apiserver: number };
   readonly timings: ControlPlaneTimings;
   /** Runs the built kubectl with the admin kubeconfig; resolves with the exit code and output, never throws on failure. */
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<KubectlResult>;
+  /**
+   * Stops kube-apiserver alone (SIGTERM, SIGKILL after the grace period), as an apiserver outage does; etcd, the
+   * port, certificates and all state stay. Resolves once it has exited. Idempotent.
+   */
+  stopApiserver(): Promise<void>;
+  /**
+   * Starts kube-apiserver again on the same etcd, port, certificates and tokens (so every kubeconfig and client
+   * stays valid); resolves once /readyz answers 200, with the time that took. A no-op while it runs.
+   */
+  startApiserver(): Promise<{ readyMs: number }>;
+  /** stopApiserver(), `downMs` (default 0) with no apiserver, startApiserver(); resolves with the measured times. */
+  restartApiserver(options?: { downMs?: number }): Promise<ApiserverRestart>;
   /** SIGTERM kube-apiserver then etcd (SIGKILL after the grace period) and remove the state. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface ApiserverRestart {
+  /** From the stop request until the new kube-apiserver answered /readyz with 200: the whole outage. */
+  outageMs: number;
+  /** From spawning the new kube-apiserver until /readyz answered 200. */
+  readyMs: number;
 }
 
 const STATE_DIR_PREFIX = 'gpuvm-control-plane-';
@@ -232,41 +252,50 @@ async function startProcesses(ctx: StartContext): Promise<ControlPlane> {
     await waitUntil(deadline, [etcd], async () => (await httpGet(`${etcdEndpoint}/health`)).body.includes('"health":"true"'), 'etcd /health');
     const etcdReadyMs = performance.now() - ctx.started;
 
-    appendFileSync(apiserverLog, `=== ${new Date().toISOString()} starting kube-apiserver on ${server}\n`);
     const apiserverDir = join(stateDir, 'apiserver');
     mkdirSync(apiserverDir, { recursive: true });
-    const apiserver = await spawnManaged('kube-apiserver', join(binDir, 'kube-apiserver'), {
-      logFile: apiserverLog,
-      args: [
-        `--etcd-servers=${etcdEndpoint}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${apiserverPort}`,
-        `--cert-dir=${apiserverDir}`,
-        `--tls-cert-file=${pki.servingCert}`,
-        `--tls-private-key-file=${pki.servingKey}`,
-        `--token-auth-file=${pki.tokenFile}`,
-        '--authorization-mode=RBAC',
-        `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
-        `--service-account-key-file=${pki.saPublicKey}`,
-        `--service-account-signing-key-file=${pki.saPrivateKey}`,
-        `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-        '--profiling=false',
-        '--v=1',
-        ...ctx.extraArgs,
-      ],
-    });
-    processes.push(apiserver);
-    recordPid(apiserver, stateDir);
-    await waitUntil(
-      deadline,
-      [etcd, apiserver],
-      async () => {
-        const response = await httpGet(`${server}/readyz`, { ca: pki.caPem, token: pki.adminToken });
-        return response.status === 200;
-      },
-      'kube-apiserver /readyz',
-    );
+    const apiserverArgs = [
+      `--etcd-servers=${etcdEndpoint}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiserverPort}`,
+      `--cert-dir=${apiserverDir}`,
+      `--tls-cert-file=${pki.servingCert}`,
+      `--tls-private-key-file=${pki.servingKey}`,
+      `--token-auth-file=${pki.tokenFile}`,
+      '--authorization-mode=RBAC',
+      `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+      `--service-account-key-file=${pki.saPublicKey}`,
+      `--service-account-signing-key-file=${pki.saPrivateKey}`,
+      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      '--profiling=false',
+      '--v=1',
+      ...ctx.extraArgs,
+    ];
+    // Spawns kube-apiserver and waits for /readyz; a child that never gets ready is stopped before the error is thrown.
+    const launchApiserver = async (until: number): Promise<ManagedProcess> => {
+      appendFileSync(apiserverLog, `=== ${new Date().toISOString()} starting kube-apiserver on ${server}\n`);
+      const child = await spawnManaged('kube-apiserver', join(binDir, 'kube-apiserver'), { logFile: apiserverLog, args: apiserverArgs });
+      processes.push(child);
+      recordPid(child, stateDir);
+      try {
+        await waitUntil(
+          until,
+          [etcd, child],
+          async () => {
+            const response = await httpGet(`${server}/readyz`, { ca: pki.caPem, token: pki.adminToken });
+            return response.status === 200;
+          },
+          'kube-apiserver /readyz',
+        );
+      } catch (error) {
+        await child.stop(ctx.stopGraceMs);
+        processes.splice(processes.indexOf(child), 1);
+        throw error;
+      }
+      return child;
+    };
+    let apiserver: ManagedProcess | undefined = await launchApiserver(deadline);
     const readyMs = performance.now() - ctx.started;
 
     const kubeconfigPath = join(stateDir, 'kubeconfig');
@@ -276,6 +305,35 @@ async function startProcesses(ctx: StartContext): Promise<ControlPlane> {
     const kubectlCache = join(stateDir, 'kubectl-cache');
 
     let stopping: Promise<void> | undefined;
+    // Stops and starts of the apiserver run one at a time, in call order.
+    let transition: Promise<unknown> = Promise.resolve();
+    const serialized = <T>(operation: () => Promise<T>): Promise<T> => {
+      const next = transition.then(operation);
+      transition = next.catch(() => undefined);
+      return next;
+    };
+    const stopApiserver = (): Promise<void> =>
+      serialized(async () => {
+        const child = apiserver;
+        if (child === undefined || stopping !== undefined) return;
+        apiserver = undefined;
+        await child.stop(ctx.stopGraceMs);
+        processes.splice(processes.indexOf(child), 1);
+      });
+    const startApiserver = (): Promise<{ readyMs: number }> =>
+      serialized(async () => {
+        if (stopping !== undefined) throw new Error('control plane: startApiserver() after stop()');
+        if (apiserver !== undefined) return { readyMs: 0 };
+        const began = performance.now();
+        const child = await launchApiserver(began + ctx.startTimeoutMs);
+        // stop() ran meanwhile and may have missed this child.
+        if (stopping !== undefined) {
+          await child.stop(ctx.stopGraceMs);
+          throw new Error('control plane: stopped while kube-apiserver was starting');
+        }
+        apiserver = child;
+        return { readyMs: performance.now() - began };
+      });
     return {
       server,
       kubeconfigPath,
@@ -287,9 +345,20 @@ async function startProcesses(ctx: StartContext): Promise<ControlPlane> {
       stateDir,
       logDir,
       etcdEndpoint,
-      pids: { etcd: etcd.pid, apiserver: apiserver.pid },
+      get pids() {
+        return { etcd: etcd.pid, apiserver: apiserver?.pid ?? 0 };
+      },
       timings: { etcdReadyMs, readyMs },
       kubectl: (args, options) => runKubectl(kubectlPath, kubeconfigPath, [`--cache-dir=${kubectlCache}`, ...args], options),
+      stopApiserver,
+      startApiserver,
+      async restartApiserver({ downMs = 0 } = {}) {
+        const began = performance.now();
+        await stopApiserver();
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+        const { readyMs: apiserverReadyMs } = await startApiserver();
+        return { outageMs: performance.now() - began, readyMs: apiserverReadyMs };
+      },
       stop() {
         stopping ??= (async () => {
           await stopAll();

@@ -148,6 +148,38 @@ describe('startControlPlane', () => {
     expect(existsSync(stateDir)).toBe(false);
   }, 60_000);
 
+  it('restarts kube-apiserver alone on the same etcd, address and credentials; stop() then leaves nothing', async () => {
+    const plane = await startControlPlane();
+    const { stateDir } = plane;
+    const first = plane.pids;
+    try {
+      expect(await plane.kubectl(['create', 'configmap', 'kept', '-n', 'default', '--from-literal=k=v'])).toMatchObject({ code: 0 });
+      await plane.stopApiserver();
+      expect(isAlive(first.apiserver)).toBe(false);
+      expect(plane.pids).toEqual({ etcd: first.etcd, apiserver: 0 });
+      const down = await plane.kubectl(['get', 'configmap', 'kept', '-n', 'default', '--request-timeout=2s']);
+      expect(down.code).not.toBe(0);
+      expect(down.stderr).toMatch(/connection refused/);
+
+      const restart = await plane.restartApiserver({ downMs: 200 });
+      expect(restart.outageMs).toBeGreaterThanOrEqual(restart.readyMs);
+      expect(plane.pids.etcd).toBe(first.etcd);
+      expect(plane.pids.apiserver).not.toBe(first.apiserver);
+      expect(isAlive(plane.pids.apiserver)).toBe(true);
+      // The same kubeconfig (address, CA, admin token) reaches the new apiserver, which serves what etcd kept.
+      expect(await plane.kubectl(['get', 'configmap', 'kept', '-n', 'default', '-o', 'jsonpath={.data.k}'])).toMatchObject({ code: 0, stdout: 'v' });
+      // The new pid is recorded for out-of-process cleanup like the first ones.
+      expect(readFileSync(join(stateDir, 'pids'), 'utf8')).toContain(`${plane.pids.apiserver} kube-apiserver`);
+      expect(await plane.startApiserver()).toEqual({ readyMs: 0 });
+    } finally {
+      await plane.stop();
+    }
+    const last = plane.pids;
+    expect(isAlive(last.apiserver) || isAlive(last.etcd)).toBe(false);
+    expect(existsSync(stateDir)).toBe(false);
+    await expect(plane.startApiserver()).rejects.toThrow(/after stop/);
+  }, 90_000);
+
   it('fails fast with the log tail and its path when kube-apiserver cannot start, leaving nothing running', async () => {
     const before = runningControlPlanePids();
     const logDir = mkdtempSync(join(tmpdir(), 'gpuvm-cp-test-logs-'));
