@@ -1,0 +1,363 @@
+// The scale scenarios: converge (with floor ratios, steady state and, optionally, a restart) and capacity pressure.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../../src/commands/duration.ts';
+import type { AuditEntry } from '../../src/simulator/index.ts';
+import { diffCounts, isWriteKey, scrapeRequestCounts, total, type RequestCounts } from './apiserverRequests.ts';
+import { byOperation, deploymentPutsByUid, firstVmDeploymentPut, isArmRead, isArmWrite, isIdentity, percentile } from './armAudit.ts';
+import { readBaseline, writeBaseline, type Numbers } from './baseline.ts';
+import { BenchEnvironment, NAMESPACE, type ControllerUnderTest } from './benchEnvironment.ts';
+import { GpuVmTracker } from './gpuVmTracker.ts';
+import { baselineTable, countsTable, fixed, heading, line, mib } from './scaleReport.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BASELINE = join(ROOT, 'bench', 'baseline.json');
+const RESOURCES = ['gpuvms', 'edgedevices', 'secrets', 'events', 'leases'];
+const GPUVM_WRITES = (key: string) => key.startsWith('gpuvms') && isWriteKey(key) && !key.endsWith(' POST');
+
+interface Scenario {
+  name: string;
+  description: string;
+  devices: number;
+  perDevice: number;
+  steadyState: boolean;
+  restart: boolean;
+  capacity: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'converge-1k', description: '1,000 GpuVms on 500 two-GPU devices', devices: 500, perDevice: 2, steadyState: true, restart: false, capacity: false },
+  { name: 'converge-10k', description: '10,000 GpuVms on 5,000 two-GPU devices', devices: 5000, perDevice: 2, steadyState: true, restart: true, capacity: false },
+  { name: 'capacity', description: '3 GpuVms on each of 500 two-GPU devices', devices: 500, perDevice: 3, steadyState: false, restart: false, capacity: true },
+];
+
+interface Settings {
+  scale: number;
+  syncPeriodMs: number;
+  periods: number;
+  vmCreateMs: number;
+  extensionMs: number;
+  retryAfterSeconds: number;
+  latencyMs: number;
+  concurrency: number;
+  updateBaseline: boolean;
+}
+
+const USAGE = `npm run bench [-- options]
+  --scenario NAME        converge-1k | converge-10k | capacity (repeatable; default: all)
+  --scale F              multiply device counts by F (default 1), e.g. 0.1 for a quick look
+  --sync-period D        controller --sync-period for the steady-state window (default 20s)
+  --periods N            resync periods measured in steady state (default 10)
+  --vm-create D          simulated CreateVM deployment time (default 1s)
+  --extension D          simulated GPU driver install time (default 1s)
+  --latency D            added latency on every simulated ARM request (default 0ms)
+  --concurrency N        controller --concurrency (default: the controller's default, 4)
+  --update-baseline      write this run's headline numbers to bench/baseline.json`;
+
+function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[] } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string', multiple: true },
+      scale: { type: 'string', default: '1' },
+      'sync-period': { type: 'string', default: '20s' },
+      periods: { type: 'string', default: '10' },
+      'vm-create': { type: 'string', default: '1s' },
+      extension: { type: 'string', default: '1s' },
+      latency: { type: 'string', default: '0ms' },
+      concurrency: { type: 'string', default: '4' },
+      'update-baseline': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const names = values.scenario ?? SCENARIOS.map((s) => s.name);
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length > 0) throw new Error(`--scenario ${unknown.join(', ')}: unknown; choose from ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  const scale = Number(values.scale);
+  if (!(scale > 0)) throw new Error(`--scale ${values.scale}: expected a positive number`);
+  return {
+    scenarios: SCENARIOS.filter((s) => names.includes(s.name)),
+    settings: {
+      scale,
+      syncPeriodMs: parseDuration(values['sync-period'], '--sync-period'),
+      periods: Number(values.periods),
+      vmCreateMs: parseDuration(values['vm-create'], '--vm-create'),
+      extensionMs: parseDuration(values.extension, '--extension'),
+      retryAfterSeconds: 1,
+      latencyMs: parseDuration(values.latency, '--latency'),
+      concurrency: Number(values.concurrency),
+      updateBaseline: values['update-baseline'],
+    },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const seconds = (ms: number): number => ms / 1000;
+
+async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, progress?: () => string): Promise<number> {
+  const started = Date.now();
+  let lastProgress = started;
+  for (;;) {
+    if (await check()) return Date.now();
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${seconds(timeoutMs)} s waiting for ${what}${progress ? ` (${progress()})` : ''}`);
+    if (progress !== undefined && Date.now() - lastProgress >= 15_000) {
+      lastProgress = Date.now();
+      console.log(`  … ${fixed(seconds(Date.now() - started), 0)} s: ${progress()}`);
+    }
+    await sleep(200);
+  }
+}
+
+class ScenarioRun {
+  readonly numbers: Numbers = {};
+  private readonly devices: number;
+  private readonly gpuVms: number;
+  private env!: BenchEnvironment;
+  private controller!: ControllerUnderTest;
+  private tracker!: GpuVmTracker;
+
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly settings: Settings,
+    private readonly workDir: string,
+  ) {
+    this.devices = Math.max(1, Math.round(scenario.devices * settings.scale));
+    this.gpuVms = this.devices * scenario.perDevice;
+  }
+
+  private controllerArgs(): string[] {
+    const s = this.settings;
+    return ['--sync-period', `${s.syncPeriodMs}ms`, '--poll-interval', `${s.retryAfterSeconds}s`, '--retry-base', '1s', '--concurrency', String(s.concurrency), '--log-level', 'info'];
+  }
+
+  private audit(sinceSeq: number): AuditEntry[] {
+    return this.env.sim.audit({ since: sinceSeq });
+  }
+
+  private lastSeq(): number {
+    return this.env.sim.audit().at(-1)?.seq ?? 0;
+  }
+
+  async run(): Promise<Numbers> {
+    const { scenario, settings } = this;
+    heading(`${scenario.name}: ${this.gpuVms} GpuVms on ${this.devices} two-GPU devices${settings.scale !== 1 ? ` (scale ${settings.scale})` : ''}`);
+    const setupStarted = Date.now();
+    this.env = await BenchEnvironment.start({
+      devices: this.devices,
+      timings: { vmCreateMs: settings.vmCreateMs, extensionMs: settings.extensionMs, retryAfterSeconds: settings.retryAfterSeconds },
+      workDir: this.workDir,
+    });
+    try {
+      if (settings.latencyMs > 0) this.env.sim.addFault({ operation: '*', kind: 'latency', latencyMs: settings.latencyMs });
+      line('setup (control plane, CRDs, simulator)', `${fixed(seconds(Date.now() - setupStarted), 1)} s; logs in ${this.workDir}`);
+      this.tracker = new GpuVmTracker(this.env.kubeConfig, NAMESPACE);
+      await this.tracker.start();
+      this.controller = await this.env.startController(this.controllerArgs());
+      await this.converge();
+      if (scenario.steadyState) await this.steadyState();
+      if (scenario.restart) await this.restart();
+      const usage = await this.controller.stop();
+      if (usage !== undefined) this.numbers.controllerCpuSecondsTotal = usage.cpuSeconds;
+      const violations = this.env.sim.violations();
+      line('simulator invariant violations', String(violations.length));
+      if (violations.length > 0) throw new Error(`simulator invariant violations: ${JSON.stringify(violations.slice(0, 5))}`);
+    } finally {
+      this.tracker.stop();
+      await this.env.stop();
+    }
+    return this.numbers;
+  }
+
+  private async converge(): Promise<void> {
+    const { env, tracker, scenario, settings } = this;
+    const seq0 = this.lastSeq();
+    const requests0 = await scrapeRequestCounts(env.access, RESOURCES);
+    this.trackerAtSnapshot = this.tracker.informerRequests();
+    const creates0 = new Map(env.tally.counts);
+    const cpu0 = this.controller.usage()?.cpuSeconds ?? 0;
+    const benchCpu0 = process.cpuUsage();
+    const t0 = Date.now();
+    await env.createDevices();
+    const devicesApplied = Date.now();
+    const names = await env.createGpuVms(scenario.perDevice, tracker);
+    const applied = Date.now();
+    line('apply: Secrets + EdgeDevices', `${fixed(seconds(devicesApplied - t0), 1)} s`);
+    line('apply: GpuVms', `${fixed(seconds(applied - devicesApplied), 1)} s`);
+
+    const progress = () => {
+      const u = this.controller.usage();
+      return `${tracker.readyCount}/${names.length} Ready, controller ${fixed(u?.cpuSeconds ?? 0, 0)} CPU s, RSS ${mib(u?.rssBytes ?? 0)}`;
+    };
+    let waitingDone: number | undefined;
+    if (scenario.capacity) {
+      // Per device, the GpuVm that did not get a GPU: waiting with its reason.
+      waitingDone = await until('every device to have a waiting GpuVm with its reason', 30 * 60_000, () => this.waitingPerDevice() === this.devices, progress);
+      line('until every waiting GpuVm has its reason', `${fixed(seconds(waitingDone - t0), 1)} s after the first apply`);
+      this.numbers.waitingReasonSeconds = seconds(waitingDone - t0);
+    }
+    const readyTarget = scenario.capacity ? this.devices * 2 : names.length;
+    const converged = await until(`${readyTarget} GpuVms Ready`, 60 * 60_000, () => tracker.readyCount >= readyTarget, progress);
+    // Status writes trail the Ready transition by at most one reconcile; let the last ones land before counting.
+    await until('the controller to go idle', 5 * 60_000, () => this.controller.caughtUp(0, 0));
+    await sleep(1000);
+    const requests1 = await scrapeRequestCounts(env.access, RESOURCES);
+    const usage = this.controller.usage();
+    const benchCpu = process.cpuUsage(benchCpu0);
+    const entries = this.audit(seq0);
+
+    line('wall time to converge (first apply → all Ready)', `${fixed(seconds(converged - t0), 1)} s`);
+    line('controller CPU', `${fixed((usage?.cpuSeconds ?? 0) - cpu0, 1)} s`);
+    line('controller peak RSS', mib(usage?.peakRssBytes ?? 0));
+    line('bench process CPU (simulator, apply, watch)', `${fixed((benchCpu.user + benchCpu.system) / 1e6, 1)} s`);
+    this.numbers.convergeSeconds = seconds(converged - t0);
+    this.numbers.applySeconds = seconds(applied - t0);
+    this.numbers.controllerCpuSeconds = (usage?.cpuSeconds ?? 0) - cpu0;
+    this.numbers.controllerPeakRssMiB = (usage?.peakRssBytes ?? 0) / 1024 / 1024;
+
+    const arm = entries.filter((e) => !isIdentity(e));
+    countsTable('ARM requests (simulator audit), by operation', byOperation(entries), names.length, 'GpuVm');
+    const own = this.benchOwnRequestsSince();
+    for (const [key, n] of env.tally.counts) own.set(key, n - (creates0.get(key) ?? 0));
+    const apiserver = diffCounts(requests1, requests0, own);
+    countsTable('apiserver requests by the controller (apiserver_request_total − the bench\'s own), by resource and verb', apiserver, names.length, 'GpuVm');
+
+    // Apply → first ARM PUT (the CreateVM deployment) of each GpuVm that got a GPU.
+    const firstPut = firstVmDeploymentPut(entries);
+    const latencies = [...tracker.records.values()]
+      .flatMap((r) => {
+        const put = firstPut.get(r.uid);
+        return put !== undefined && r.appliedAt !== undefined ? [put - r.appliedAt] : [];
+      })
+      .sort((a, b) => a - b);
+    line('apply → first ARM PUT, p50 / p99', `${fixed(percentile(latencies, 0.5), 0)} ms / ${fixed(percentile(latencies, 0.99), 0)} ms (${latencies.length} GpuVms)`);
+    this.numbers.applyToPutP50Ms = percentile(latencies, 0.5);
+    this.numbers.applyToPutP99Ms = percentile(latencies, 0.99);
+
+    const ready = [...tracker.records.values()].filter((r) => r.readyAt !== undefined);
+    if (scenario.capacity) {
+      const waiting = [...tracker.records.values()].filter((r) => r.waitingAt !== undefined && r.readyAt === undefined);
+      const puts = deploymentPutsByUid(entries);
+      const waitingPuts = waiting.reduce((n, r) => n + (puts.get(r.uid) ?? 0), 0);
+      const reasons = new Map<string, number>();
+      for (const r of waiting) reasons.set(r.waitingReason ?? '(none)', (reasons.get(r.waitingReason ?? '(none)') ?? 0) + 1);
+      line('waiting GpuVms (reason: count)', [...reasons].map(([k, v]) => `${k}: ${v}`).join(', '));
+      line('ARM deployment PUTs for waiting GpuVms', String(waitingPuts));
+      this.numbers.waitingGpuVms = waiting.length;
+      this.numbers.waitingDeploymentPuts = waitingPuts;
+      return;
+    }
+
+    // Floor: two deployment PUTs, their status polls at the simulator's Retry-After, and one NIC read (the IP).
+    const polls = (ms: number) => Math.max(1, Math.ceil(ms / (settings.retryAfterSeconds * 1000)));
+    const floor = 2 + polls(settings.vmCreateMs) + polls(settings.extensionMs) + 1;
+    const armPerVm = arm.length / ready.length;
+    line('ARM requests per converged GpuVm (identity excluded)', `${fixed(armPerVm)} (floor ${floor}) → ratio ${fixed(armPerVm / floor)}`);
+    this.numbers.armPerGpuVm = armPerVm;
+    this.numbers.armFloorRatio = armPerVm / floor;
+
+    const transitions = ready.reduce((n, r) => n + (r.statusStates - 1), 0) / ready.length;
+    const gpuVmWrites = total(apiserver, GPUVM_WRITES) / ready.length;
+    line('GpuVm writes per GpuVm ÷ (status transitions + 1)', `${fixed(gpuVmWrites)} ÷ (${fixed(transitions)} + 1) → ratio ${fixed(gpuVmWrites / (transitions + 1))}`);
+    line('all apiserver writes per GpuVm (incl. Events, EdgeDevices)', fixed(total(apiserver, isWriteKey) / ready.length));
+    this.numbers.apiserverRequestsPerGpuVm = total(apiserver) / ready.length;
+    this.numbers.apiserverWriteRatio = gpuVmWrites / (transitions + 1);
+  }
+
+  private waitingPerDevice(): number {
+    const waitingDevices = new Set<string>();
+    for (const r of this.tracker.records.values()) {
+      if (r.waitingReason !== undefined && this.tracker.isWaiting(r.name)) waitingDevices.add(r.name.slice(0, r.name.lastIndexOf('-')));
+    }
+    return waitingDevices.size;
+  }
+
+  private async steadyState(): Promise<void> {
+    const { env, settings } = this;
+    const windowMs = settings.syncPeriodMs * settings.periods;
+    heading(`${this.scenario.name}: steady state, ${settings.periods} resync periods of ${seconds(settings.syncPeriodMs)} s`);
+    const seq0 = this.lastSeq();
+    const requests0 = await scrapeRequestCounts(env.access, RESOURCES);
+    this.trackerAtSnapshot = this.tracker.informerRequests();
+    const cpu0 = this.controller.usage()?.cpuSeconds ?? 0;
+    await sleep(windowMs);
+    const entries = this.audit(seq0);
+    const apiserver = diffCounts(await scrapeRequestCounts(env.access, RESOURCES), requests0, this.benchOwnRequestsSince());
+    const writes = entries.filter(isArmWrite).length;
+    const readsPerDevicePeriod = entries.filter(isArmRead).length / this.devices / settings.periods;
+    const apiserverWrites = total(apiserver, isWriteKey);
+    line('ARM writes (target 0)', String(writes));
+    line('ARM reads per device per period (target 1)', fixed(readsPerDevicePeriod, 3));
+    line('apiserver writes (target 0)', String(apiserverWrites));
+    line('controller CPU during the window', `${fixed((this.controller.usage()?.cpuSeconds ?? 0) - cpu0, 1)} s of ${fixed(seconds(windowMs), 0)} s`);
+    countsTable('ARM requests in the window, by operation', byOperation(entries), this.devices, 'device');
+    this.numbers.steadyArmWrites = writes;
+    this.numbers.steadyArmReadsPerDevicePeriod = readsPerDevicePeriod;
+    this.numbers.steadyApiserverWrites = apiserverWrites;
+  }
+
+  /** The bench's own requests since the last snapshot: only the tracker's re-lists and re-watches happen then. */
+  private benchOwnRequestsSince(): RequestCounts {
+    const now = this.tracker.informerRequests();
+    const delta = { lists: now.lists - this.trackerAtSnapshot.lists, watches: now.watches - this.trackerAtSnapshot.watches };
+    this.trackerAtSnapshot = now;
+    return new Map([
+      ['gpuvms LIST', delta.lists],
+      ['gpuvms WATCH', delta.watches],
+    ]);
+  }
+
+  private trackerAtSnapshot = { lists: 0, watches: 0 };
+
+  private async restart(): Promise<void> {
+    const { env } = this;
+    heading(`${this.scenario.name}: controller restart (SIGKILL, start again) with ${this.tracker.readyCount} Ready GpuVms`);
+    const before = this.controller.usage();
+    await this.controller.kill();
+    const seq0 = this.lastSeq();
+    const requests0 = await scrapeRequestCounts(env.access, RESOURCES);
+    this.trackerAtSnapshot = this.tracker.informerRequests();
+    const t0 = Date.now();
+    this.controller = await env.startController(this.controllerArgs());
+    const back = await until('the restarted controller to catch up', 30 * 60_000, () => this.controller.caughtUp(this.gpuVms, this.devices));
+    const entries = this.audit(seq0);
+    const apiserver = diffCounts(await scrapeRequestCounts(env.access, RESOURCES), requests0, this.benchOwnRequestsSince());
+    const usage = this.controller.usage();
+    line('killed controller: CPU / peak RSS', `${fixed(before?.cpuSeconds ?? 0, 1)} s / ${mib(before?.peakRssBytes ?? 0)}`);
+    line('time back to steady state (start → every object reconciled, queues empty)', `${fixed(seconds(back - t0), 1)} s`);
+    line('ARM writes during it (target 0)', String(entries.filter(isArmWrite).length));
+    line('apiserver writes during it', String(total(apiserver, isWriteKey)));
+    line('restarted controller: CPU / peak RSS', `${fixed(usage?.cpuSeconds ?? 0, 1)} s / ${mib(usage?.peakRssBytes ?? 0)}`);
+    countsTable('ARM requests during the restart, by operation', byOperation(entries), this.devices, 'device');
+    countsTable('apiserver requests during the restart, by resource and verb', apiserver, this.gpuVms, 'GpuVm');
+    this.numbers.restartSeconds = seconds(back - t0);
+    this.numbers.restartArmWrites = entries.filter(isArmWrite).length;
+    this.numbers.restartApiserverWrites = total(apiserver, isWriteKey);
+  }
+}
+
+export async function runScaleBench(argv: string[]): Promise<void> {
+  const { settings, scenarios } = settingsFrom(argv);
+  const runDir = join(ROOT, '.tmp', 'bench', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(runDir, { recursive: true });
+  const command = `npm run bench -- ${argv.join(' ')}`.trim();
+  console.log(`${command}\nNode ${process.version}; simulator: CreateVM ${settings.vmCreateMs} ms, GPU driver ${settings.extensionMs} ms, Retry-After ${settings.retryAfterSeconds} s, added latency ${settings.latencyMs} ms`);
+  const baseline = readBaseline(BASELINE);
+  const results: Record<string, Numbers> = {};
+  for (const scenario of scenarios) {
+    results[scenario.name] = await new ScenarioRun(scenario, settings, join(runDir, scenario.name)).run();
+  }
+  for (const [name, numbers] of Object.entries(results)) baselineTable(name, numbers, baseline[name]?.numbers);
+  writeFileSync(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults: ${join(runDir, 'results.json')}`);
+  if (settings.updateBaseline) {
+    const recordedAt = new Date().toISOString();
+    for (const [name, numbers] of Object.entries(results)) baseline[name] = { recordedAt, command, numbers };
+    writeBaseline(BASELINE, baseline);
+    console.log(`baseline updated: ${BASELINE}`);
+  }
+}
