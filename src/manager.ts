@@ -8,7 +8,8 @@ import type { PlanSettings } from './plan/gpuVmPlan.js';
 import { SecretBackedConnections } from './reconcile/deviceConnections.js';
 import { EdgeDeviceReconciler } from './reconcile/edgeDeviceReconciler.js';
 import { GpuVmReconciler } from './reconcile/gpuVmReconciler.js';
-import { BY_DEVICE, type Logger } from './reconcile/ports.js';
+import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
+import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
 import { Controller, type ControllerMetrics, type WatchEvent } from './runtime/controller.js';
 import { systemClock } from './runtime/clock.js';
 import { Informer, stripManagedFields } from './runtime/informer.js';
@@ -172,12 +173,21 @@ export class Manager {
 
     this.gpuVmController
       .watches(this.gpuVms, { predicate: desiredChanged })
-      .watches(this.devices, { predicate: deviceViewChanged, map: (d) => this.gpuVms.indexKeys(BY_DEVICE, d.metadata.name ?? '') })
+      .watches(this.devices, { predicate: deviceViewChanged, map: (d, event) => this.gpuVmsToReconcile(d, event) })
       .watches(this.secrets, { map: (s) => this.gpuVms.indexKeys(BY_SECRET, `${s.metadata?.namespace}/${s.metadata?.name}`) });
     this.deviceController
       .watches(this.devices, { predicate: desiredChanged })
       .watches(this.gpuVms, { predicate: ledgerInputChanged, map: (g) => g.spec.deviceRef.name })
       .watches(this.secrets, { map: (s) => this.devices.indexKeys(BY_SECRET, `${s.metadata?.namespace}/${s.metadata?.name}`) });
+  }
+
+  /** A changed EdgeDevice: all its GpuVms when its spec or metadata changed, else those whose view of it changed. */
+  private gpuVmsToReconcile(device: EdgeDevice, event: WatchEvent<EdgeDevice>): string[] {
+    const name = device.metadata.name ?? '';
+    const onDevice = this.gpuVms.byIndex(BY_DEVICE, name);
+    const old = event.oldObject;
+    if (event.kind !== 'update' || old === undefined || desiredChanged(event)) return onDevice.map(gpuVmKey);
+    return gpuVmsWithChangedView(old, event.object, onDevice).map(gpuVmKey);
   }
 
   /** Starts the informers and, once their caches are synced, the controllers. */

@@ -42,6 +42,7 @@ interface Settings {
   latencyMs: number;
   concurrency: number;
   updateBaseline: boolean;
+  logLevel: string;
 }
 
 const USAGE = `npm run bench [-- options]
@@ -53,6 +54,7 @@ const USAGE = `npm run bench [-- options]
   --extension D          simulated GPU driver install time (default 1s)
   --latency D            added latency on every simulated ARM request (default 0ms)
   --concurrency N        controller --concurrency (default: the controller's default, 4)
+  --log-level L          controller --log-level (default info)
   --update-baseline      write this run's headline numbers to bench/baseline.json`;
 
 function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[] } {
@@ -68,6 +70,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       latency: { type: 'string', default: '0ms' },
       concurrency: { type: 'string', default: '4' },
       'update-baseline': { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -92,6 +95,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       latencyMs: parseDuration(values.latency, '--latency'),
       concurrency: Number(values.concurrency),
       updateBaseline: values['update-baseline'],
+      logLevel: values['log-level'],
     },
   };
 }
@@ -132,7 +136,7 @@ class ScenarioRun {
 
   private controllerArgs(): string[] {
     const s = this.settings;
-    return ['--sync-period', `${s.syncPeriodMs}ms`, '--poll-interval', `${s.retryAfterSeconds}s`, '--retry-base', '1s', '--concurrency', String(s.concurrency), '--log-level', 'info'];
+    return ['--sync-period', `${s.syncPeriodMs}ms`, '--poll-interval', `${s.retryAfterSeconds}s`, '--retry-base', '1s', '--concurrency', String(s.concurrency), '--log-level', s.logLevel];
   }
 
   private audit(sinceSeq: number): AuditEntry[] {
@@ -163,6 +167,8 @@ class ScenarioRun {
       if (scenario.restart) await this.restart();
       const usage = await this.controller.stop();
       if (usage !== undefined) this.numbers.controllerCpuSecondsTotal = usage.cpuSeconds;
+      // The whole ARM conversation, for looking into a number: one JSON line per request.
+      writeFileSync(join(this.workDir, 'arm-audit.jsonl'), this.env.sim.audit().map((e) => JSON.stringify(e)).join('\n'));
       const violations = this.env.sim.violations();
       line('simulator invariant violations', String(violations.length));
       if (violations.length > 0) throw new Error(`simulator invariant violations: ${JSON.stringify(violations.slice(0, 5))}`);

@@ -24,6 +24,8 @@ export interface DeviceArmClients {
 const POWER_STATES: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'stopped', 'deallocating', 'deallocated']);
 const DEPLOYMENT_STATES: ReadonlySet<string> = new Set(['Accepted', 'Running', 'Succeeded', 'Failed', 'Canceled', 'Deleting']);
 
+const isAbortError = (err: unknown): boolean => err instanceof Error && err.name === 'AbortError';
+
 async function orUndefinedOn404<T>(read: () => Promise<T>): Promise<T | undefined> {
   try {
     return await read();
@@ -116,12 +118,25 @@ export class SdkDeviceArm implements DeviceArm {
 
   async putDeployment(name: string, deployment: TemplateDeployment): Promise<LroStarted> {
     const capture = retryAfterCapture();
-    await this.clients.resources.deployments.beginCreateOrUpdate(
-      this.resourceGroup,
-      name,
-      { properties: { mode: 'Incremental', template: deployment.template, parameters: deployment.parameters } },
-      { onResponse: capture.onResponse },
-    );
+    // The SDK's poller reads the operation status right after an accepted PUT. The controller records the
+    // deployment in status and reads it by name after Retry-After, so that read is cancelled before it is sent.
+    const accepted = new AbortController();
+    try {
+      await this.clients.resources.deployments.beginCreateOrUpdate(
+        this.resourceGroup,
+        name,
+        { properties: { mode: 'Incremental', template: deployment.template, parameters: deployment.parameters } },
+        {
+          abortSignal: accepted.signal,
+          onResponse: (raw) => {
+            capture.onResponse(raw);
+            accepted.abort();
+          },
+        },
+      );
+    } catch (err) {
+      if (!(accepted.signal.aborted && isAbortError(err))) throw err;
+    }
     return capture.started();
   }
 

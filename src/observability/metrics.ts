@@ -205,6 +205,8 @@ export class Metrics {
     return {
       name: 'gpuvmArmMetricsPolicy',
       sendRequest: async (request: PipelineRequest, next: SendRequest): Promise<PipelineResponse> => {
+        // Cancelled before it was sent (see putDeployment): the device never sees it.
+        if (request.abortSignal?.aborted === true) return next(request);
         const operation = armOperation(request.method, request.url);
         const started = this.now();
         try {

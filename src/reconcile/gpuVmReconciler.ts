@@ -1,14 +1,12 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
 import type { ArmVm, DeviceArm, LroStarted } from '../azure/deviceArm.js';
-import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
-import { compareQueueOrder } from '../plan/admission.js';
 import { findCondition } from '../plan/conditions.js';
+import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
 import {
   GPU_EXTENSION_NAME,
   OWNER_TAG,
   driverDeploymentName,
-  effectivePowerState,
   nicName,
   planGpuVm,
   vmDeploymentName,
@@ -23,8 +21,9 @@ import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
 import { retryOnConflict } from './conflicts.js';
+import { gpuVmDeviceView } from './deviceView.js';
 import { FreshObjects } from './freshObjects.js';
-import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type DeviceConnections, type Logger } from './ports.js';
+import { BY_DEVICE, type Caches, type Clock, type DeviceConnections, type Logger } from './ports.js';
 
 export interface GpuVmReconcilerDeps {
   caches: Caches;
@@ -77,7 +76,7 @@ export class GpuVmReconciler {
   private async reconcileObject(key: string, gpuVm: GpuVm, log: Logger): Promise<ReconcileOutcome> {
     const device = this.deps.caches.devices.get(gpuVm.spec.deviceRef.name);
     const secret = decodeSecret(this.deps.caches.secrets.get(`${gpuVm.metadata.namespace}/${gpuVm.spec.adminCredentialsSecretRef.name}`));
-    const deviceView = device === undefined ? undefined : this.deviceView(gpuVm, device);
+    const deviceView = device === undefined ? undefined : gpuVmDeviceView(gpuVm, device, this.deps.caches.gpuVms.byIndex(BY_DEVICE, device.metadata.name ?? ''));
     const connection = device === undefined ? undefined : this.deps.connections.arm(device);
     const arm = connection?.ok === true ? connection.client : undefined;
 
@@ -105,40 +104,6 @@ export class GpuVmReconciler {
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
     const wait = started?.retryAfterMs ?? plan.requeueAfterMs;
     return wait === undefined ? done() : requeueAfter(wait);
-  }
-
-  private deviceView(gpuVm: GpuVm, device: EdgeDevice): DeviceView {
-    const status = device.status ?? {};
-    const uid = gpuVm.metadata.uid ?? '';
-    const connected = findCondition(status.conditions, 'Connected');
-    const allocations = status.allocations ?? [];
-    const reservation = allocations.find((a) => a.uid === uid)?.state;
-    const view: DeviceView = {
-      name: device.metadata.name ?? '',
-      connected: connected?.status === 'True',
-      connectionMessage: connected?.message ?? 'the device has not been contacted yet',
-      kubernetesConfigured: status.kubernetes?.state === 'Configured',
-      kubernetesGpus: status.kubernetes?.gpus ?? 0,
-      totalGpus: status.gpus?.total ?? device.spec.gpus ?? 0,
-      freeGpus: status.gpus?.free ?? 0,
-      drain: device.spec.drain === true,
-      holders: allocations.map((a) => a.gpuVm),
-    };
-    if (status.softwareVersion !== undefined) view.softwareVersion = status.softwareVersion;
-    if (reservation !== undefined) {
-      view.reservation = reservation;
-    } else {
-      // Same order as the device's admission queue: the GpuVms of the device that want a GPU and have none.
-      const allocated = new Set(allocations.map((a) => a.uid));
-      const queue = this.deps.caches.gpuVms
-        .byIndex(BY_DEVICE, view.name)
-        .filter((g) => !deleting(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated')
-        .map((g) => ({ key: gpuVmKey(g), creationTimestamp: new Date(g.metadata.creationTimestamp ?? 0).toISOString() }))
-        .sort(compareQueueOrder);
-      const position = queue.findIndex((q) => q.key === gpuVmKey(gpuVm));
-      if (position >= 0) view.queuePosition = position + 1;
-    }
-    return view;
   }
 
   /** Reads only what the planner needs for this GpuVm's state; each read is one ARM GET. */
