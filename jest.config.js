@@ -13,6 +13,8 @@ export default {
   // Per-project testTimeout is ignored by jest: e2e tests wait on real processes, so the limit is global.
   testTimeout: 120000,
   reporters: ['default', '<rootDir>/test/support/summaryReporter.cjs'],
+  // Global, not per project: the order of all test files, with the secrets scan last.
+  testSequencer: '<rootDir>/test/support/reliabilitySequencer.cjs',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'] },
     // Simulator conformance: real Azure SDK clients against the in-process simulator, no control plane.
