@@ -7,6 +7,7 @@ import type { AuditEntry } from '../../src/simulator/index.ts';
 import { diffCounts, isWriteKey, scrapeRequestCounts, total, type RequestCounts } from './apiserverRequests.ts';
 import { byOperation, deploymentPutsByUid, firstVmDeploymentPut, isArmRead, isArmWrite, isIdentity, percentile } from './armAudit.ts';
 import { readBaseline, writeBaseline, type Numbers } from './baseline.ts';
+import { sumSamples } from '../../src/observability/prometheusText.ts';
 import { BenchEnvironment, NAMESPACE, type ControllerUnderTest } from './benchEnvironment.ts';
 import { GpuVmTracker } from './gpuVmTracker.ts';
 import { baselineTable, countsTable, fixed, heading, line, mib } from './scaleReport.ts';
@@ -225,6 +226,7 @@ class ScenarioRun {
     this.numbers.controllerCpuSeconds = (usage?.cpuSeconds ?? 0) - cpu0;
     this.numbers.controllerPeakRssMiB = (usage?.peakRssBytes ?? 0) / 1024 / 1024;
 
+    await this.printWorkQueues(names.length);
     const arm = entries.filter((e) => !isIdentity(e));
     countsTable('ARM requests (simulator audit), by operation', byOperation(entries), names.length, 'GpuVm');
     const own = this.benchOwnRequestsSince();
@@ -272,6 +274,23 @@ class ScenarioRun {
     line('all apiserver writes per GpuVm (incl. Events, EdgeDevices)', fixed(total(apiserver, isWriteKey) / ready.length));
     this.numbers.apiserverRequestsPerGpuVm = total(apiserver) / ready.length;
     this.numbers.apiserverWriteRatio = gpuVmWrites / (transitions + 1);
+  }
+
+  /** Reconciles per object and where their time went: waiting in the queue, or working (ARM + apiserver calls). */
+  private async printWorkQueues(gpuVms: number): Promise<void> {
+    const m = await this.controller.metrics();
+    for (const [controller, objects] of [
+      ['gpuvm', gpuVms],
+      ['edgedevice', this.devices],
+    ] as const) {
+      const reconciles = sumSamples(m, 'controller_runtime_reconcile_total', { controller }) ?? 0;
+      const mean = (metric: string) => (sumSamples(m, `${metric}_sum`, { name: controller }) ?? 0) / (sumSamples(m, `${metric}_count`, { name: controller }) || 1);
+      line(
+        `${controller} reconciles: count, per object, mean queue wait / work`,
+        `${reconciles}, ${fixed(reconciles / objects)}, ${fixed(mean('workqueue_queue_duration_seconds') * 1000, 0)} ms / ${fixed(mean('workqueue_work_duration_seconds') * 1000, 0)} ms`,
+      );
+      this.numbers[`${controller}ReconcilesPerObject`] = reconciles / objects;
+    }
   }
 
   private waitingPerDevice(): number {
