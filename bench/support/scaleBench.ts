@@ -43,7 +43,8 @@ interface Settings {
   extensionMs: number;
   retryAfterSeconds: number;
   latencyMs: number;
-  concurrency: number;
+  /** Controller --concurrency; undefined = the controller's default. */
+  concurrency: number | undefined;
   updateBaseline: boolean;
   logLevel: string;
 }
@@ -56,7 +57,7 @@ const USAGE = `npm run bench [-- options]
   --vm-create D          simulated CreateVM deployment time (default 1s)
   --extension D          simulated GPU driver install time (default 1s)
   --latency D            added latency on every simulated ARM request (default 0ms)
-  --concurrency N        controller --concurrency (default: the controller's default, 4)
+  --concurrency N        controller --concurrency (default: the controller's own default)
   --log-level L          controller --log-level (default info)
   --update-baseline      write this run's headline numbers to bench/baseline.json`;
 
@@ -71,7 +72,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       'vm-create': { type: 'string', default: '1s' },
       extension: { type: 'string', default: '1s' },
       latency: { type: 'string', default: '0ms' },
-      concurrency: { type: 'string', default: '4' },
+      concurrency: { type: 'string' },
       'update-baseline': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', default: false },
@@ -96,7 +97,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       extensionMs: parseDuration(values.extension, '--extension'),
       retryAfterSeconds: 1,
       latencyMs: parseDuration(values.latency, '--latency'),
-      concurrency: Number(values.concurrency),
+      concurrency: values.concurrency === undefined ? undefined : Number(values.concurrency),
       updateBaseline: values['update-baseline'],
       logLevel: values['log-level'],
     },
@@ -139,7 +140,7 @@ class ScenarioRun {
 
   private controllerArgs(): string[] {
     const s = this.settings;
-    return ['--sync-period', `${s.syncPeriodMs}ms`, '--poll-interval', `${s.retryAfterSeconds}s`, '--retry-base', '1s', '--concurrency', String(s.concurrency), '--log-level', s.logLevel];
+    return ['--sync-period', `${s.syncPeriodMs}ms`, '--poll-interval', `${s.retryAfterSeconds}s`, '--retry-base', '1s', ...(s.concurrency !== undefined ? ['--concurrency', String(s.concurrency)] : []), '--log-level', s.logLevel];
   }
 
   private audit(sinceSeq: number): AuditEntry[] {
