@@ -19,7 +19,9 @@ describe('the scanner', () => {
 
   test('finds a leaked password (plain, JSON-escaped, base64), a real device token and a Bearer header, and masks them', async () => {
     const d = sim().device('scan-a');
-    const token = (await createDeviceCredential({ ...d, caPem: sim().caCertificatePem }).getToken(`${d.armEndpoint}/.default`)).token;
+    const access = await createDeviceCredential({ ...d, caPem: sim().caCertificatePem }).getToken(`${d.armEndpoint}/.default`);
+    if (access === null) throw new Error('the simulated device issued no token');
+    const { token } = access;
     const quoted = 'Adm"in-Passw0rd-with-a-quote';
     const secrets: V1Secret[] = [
       { data: { username: b64(d.username), password: b64(d.password) } },
@@ -107,7 +109,7 @@ describe('everything captured during the run', () => {
 
     const coreEvents = (await listed(() => core.listEventForAllNamespaces())).items;
     const events = (await listed(() => kc.makeApiClient(EventsV1Api).listEventForAllNamespaces())).items;
-    for (const e of [...coreEvents, ...events]) hits.push(...scanner.scan(`Event ${e.metadata.namespace}/${e.metadata.name}`, JSON.stringify(e)));
+    for (const e of [...coreEvents, ...events]) hits.push(...scanner.scan(`Event ${e.metadata?.namespace}/${e.metadata?.name}`, JSON.stringify(e)));
 
     const gpuVms = (await listed(() => custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: GPUVM_PLURAL })) as { items: Obj[] }).items;
     const devices = (await listed(() => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL })) as { items: Obj[] }).items;
