@@ -35,7 +35,8 @@ function schemasByKind(): Map<string, { apiVersions: Set<string>; schema: Valida
 export function validateManifests(text: string, source: string): Found[] {
   const schemas = schemasByKind();
   const found: Found[] = [];
-  parseAllDocuments(text).forEach((doc, index) => {
+  // YAML 1.1, as kubectl reads it: a plain `install: yes` is the boolean true there, not the string "yes".
+  parseAllDocuments(text, { version: '1.1' }).forEach((doc, index) => {
     const where = `${source} (document ${index + 1})`;
     if (doc.errors.length > 0) {
       found.push({ source: where, kind: 'YAML', name: '', errors: doc.errors.map((e) => e.message) });

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { validateManifests } from '../../src/commands/validate.js';
 import { INVALID_EDGEDEVICES, INVALID_GPUVMS, edgeDevice, gpuVm } from '../support/invalidManifests.js';
+
+// Written as kubectl reads it (YAML 1.1), so a string such as "yes" stays a string.
+const stringify = (value: unknown): string => stringifyYaml(value, { version: '1.1' });
 
 const samples = join(import.meta.dirname, '..', '..', 'manifests', 'samples');
 
@@ -19,6 +22,12 @@ describe('gpuvm-controller validate (offline)', () => {
   it.each([...INVALID_GPUVMS, ...INVALID_EDGEDEVICES])('rejects %s as the API server does', (_what, body, expected) => {
     const [result] = validateManifests(stringify(body), 'test.yaml');
     expect(result?.errors.join('\n')).toMatch(expected);
+  });
+
+  it('reads YAML as kubectl does (YAML 1.1): a plain yes is a boolean, a quoted one a string', () => {
+    const yaml = (install: string) => stringify(gpuVm('vm')).replace(/^spec:\n/m, `spec:\n  gpuDriver:\n    install: ${install}\n`);
+    expect(validateManifests(yaml('yes'), 'x.yaml')[0]?.errors).toEqual([]);
+    expect(validateManifests(yaml('"yes"'), 'x.yaml')[0]?.errors.join('\n')).toMatch(/spec\.gpuDriver\.install: Invalid value: "string": .*boolean/);
   });
 
   it('reports every problem of a document, unknown fields and wrong apiVersions included', () => {
