@@ -83,7 +83,10 @@ test(`${DEVICES * VMS_PER_DEVICE} GpuVms on ${DEVICES} devices converge through 
   let startedAt = Date.now();
   await ctl.start();
   // The GpuVms arrive while the first controllers are already being killed.
-  const applying = applyManifest(fleetGpuVmManifests(f, planned), { namespace: namespace() });
+  const applying = applyManifest(fleetGpuVmManifests(f, planned), { namespace: namespace() }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   const lifetimes: Lifetime[] = [];
   for (let i = 0; i < KILLS; i++) {
     const long = i % LONG_LIFE_EVERY === LONG_LIFE_EVERY / 2;
@@ -102,7 +105,8 @@ test(`${DEVICES * VMS_PER_DEVICE} GpuVms on ${DEVICES} devices converge through 
     startedAt = Date.now();
     await ctl.start();
   }
-  await applying;
+  const applyError = await applying;
+  if (applyError !== undefined) throw applyError;
   const lastRestart = startedAt;
 
   let vms: GpuVm[] = [];

@@ -20,8 +20,12 @@ const TOTAL_GPUVMS = INITIAL_GPUVMS + KILLS * GPUVMS_PER_KILL;
 const DEVICES = Math.ceil(TOTAL_GPUVMS / 2);
 const REPLICAS = 3;
 const SEED = reliabilitySeed(20_261_128);
-/** How long a leader works (after its first reconcile) before it is killed. */
-const LEADING_MS: [number, number] = [1_000, 4_000];
+/**
+ * A leader is killed this long after its first ARM write (so each kill interrupts deployments in flight), or
+ * after WRITE_WAIT_MS of leading without one.
+ */
+const AFTER_FIRST_WRITE_MS: [number, number] = [0, 2_000];
+const WRITE_WAIT_MS = 20_000;
 /** A request the killed leader sent just before SIGKILL may reach the device (in this process) a little later. */
 const IN_FLIGHT_SLACK_MS = 250;
 
@@ -85,7 +89,10 @@ test(`${KILLS} leader SIGKILLs while ${TOTAL_GPUVMS} GpuVms converge on ${DEVICE
 
   const failovers: Failover[] = [];
   for (let i = 0; i < KILLS; i++) {
-    await sleep(random.between(...LEADING_MS));
+    const delay = random.between(...AFTER_FIRST_WRITE_MS);
+    const leadingSince = Date.now();
+    while (!leader.lines().some((l) => l.msg === 'acting on device') && Date.now() - leadingSince < WRITE_WAIT_MS) await sleep(50);
+    await sleep(delay);
     expect(leader.holds((await readLease(namespace())).holder)).toBe(true);
     const deploymentsRunning = runningDeployments(sim(), f.simDevices);
     await leader.kill();
