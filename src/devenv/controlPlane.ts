@@ -70,17 +70,18 @@ export interface ControlPlane {
   /** Runs the built kubectl with the admin kubeconfig; resolves with the exit code and output, never throws on failure. */
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<KubectlResult>;
   /**
-   * Stops kube-apiserver alone (SIGTERM, SIGKILL after the grace period), as an apiserver outage does; etcd, the
-   * port, certificates and all state stay. Resolves once it has exited. Idempotent.
+   * Stops kube-apiserver alone, as an apiserver outage does: SIGTERM (it stops listening at once), SIGKILL after
+   * `graceMs` (default: the stop grace period; open watches can keep it alive that long). etcd, the port,
+   * certificates and all state stay. Resolves once it has exited. Idempotent.
    */
-  stopApiserver(): Promise<void>;
+  stopApiserver(options?: { graceMs?: number }): Promise<void>;
   /**
    * Starts kube-apiserver again on the same etcd, port, certificates and tokens (so every kubeconfig and client
    * stays valid); resolves once /readyz answers 200, with the time that took. A no-op while it runs.
    */
   startApiserver(): Promise<{ readyMs: number }>;
-  /** stopApiserver(), `downMs` (default 0) with no apiserver, startApiserver(); resolves with the measured times. */
-  restartApiserver(options?: { downMs?: number }): Promise<ApiserverRestart>;
+  /** stopApiserver({ graceMs }), `downMs` (default 0) with no apiserver, startApiserver(); resolves with the measured times. */
+  restartApiserver(options?: { downMs?: number; graceMs?: number }): Promise<ApiserverRestart>;
   /** SIGTERM kube-apiserver then etcd (SIGKILL after the grace period) and remove the state. Idempotent. */
   stop(): Promise<void>;
 }
@@ -312,12 +313,12 @@ async function startProcesses(ctx: StartContext): Promise<ControlPlane> {
       transition = next.catch(() => undefined);
       return next;
     };
-    const stopApiserver = (): Promise<void> =>
+    const stopApiserver = ({ graceMs = ctx.stopGraceMs }: { graceMs?: number } = {}): Promise<void> =>
       serialized(async () => {
         const child = apiserver;
         if (child === undefined || stopping !== undefined) return;
         apiserver = undefined;
-        await child.stop(ctx.stopGraceMs);
+        await child.stop(graceMs);
         processes.splice(processes.indexOf(child), 1);
       });
     const startApiserver = (): Promise<{ readyMs: number }> =>
@@ -352,9 +353,9 @@ async function startProcesses(ctx: StartContext): Promise<ControlPlane> {
       kubectl: (args, options) => runKubectl(kubectlPath, kubeconfigPath, [`--cache-dir=${kubectlCache}`, ...args], options),
       stopApiserver,
       startApiserver,
-      async restartApiserver({ downMs = 0 } = {}) {
+      async restartApiserver({ downMs = 0, graceMs } = {}) {
         const began = performance.now();
-        await stopApiserver();
+        await stopApiserver(graceMs === undefined ? {} : { graceMs });
         if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
         const { readyMs: apiserverReadyMs } = await startApiserver();
         return { outageMs: performance.now() - began, readyMs: apiserverReadyMs };
