@@ -3,6 +3,7 @@ import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cl
 import { useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
 import { conditionOf, getGpuVm, listGpuVms } from '../support/objects.js';
+import { requestsBeforeRetryAfter } from '../reliability/support/faultAudit.js';
 
 const namespace = useTestNamespace('arm-faults');
 const sim = useSimulator({
@@ -54,14 +55,8 @@ test('with 20% of requests throttled (429 + Retry-After) everything converges an
   const audit = sim().audit({ device: 'sim-429' });
   const throttled = audit.filter((e) => e.status === 429);
   expect(throttled.length).toBeGreaterThan(0);
-  // ARM throttles per subscription: after a 429 with Retry-After (1 s), no ARM request to that device may start
-  // before the time is up. Audit times are when requests finished; a request's start is time − duration.
-  // Requests already on their way when the 429 was answered (the first 50 ms) cannot have known about it.
-  const started = (e: (typeof audit)[number]) => Date.parse(e.time) - e.durationMs;
-  const arm = audit.filter((e) => e.operation !== 'token' && !e.operation.startsWith('identity'));
-  const early = throttled
-    .flatMap((t) => arm.filter((e) => started(e) > Date.parse(t.time) + 50 && started(e) < Date.parse(t.time) + 1000 - 50).map((e) => ({ t, e })))
-    .map(({ t, e }) => `${e.method} ${e.path} started ${started(e) - Date.parse(t.time)} ms after a 429 on ${t.method} ${t.path}`);
+  // No ARM request to the device may start within the Retry-After (1 s) of a 429 it answered.
+  const early = requestsBeforeRetryAfter(audit, (e) => (e.status === 429 ? 1000 : undefined));
   expect(early).toEqual([]);
   expect(controller().logs()).not.toMatch(/"level":"fatal"/);
 });
