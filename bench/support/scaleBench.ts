@@ -377,15 +377,13 @@ export async function runScaleBench(argv: string[]): Promise<void> {
   const baseline = readBaseline(BASELINE);
   const results: Record<string, Numbers> = {};
   for (const scenario of scenarios) {
-    results[scenario.name] = await new ScenarioRun(scenario, settings, join(runDir, scenario.name)).run();
+    const numbers = await new ScenarioRun(scenario, settings, join(runDir, scenario.name)).run();
+    results[scenario.name] = numbers;
+    baselineTable(scenario.name, numbers, baseline[scenario.name]?.numbers);
+    // Recorded per scenario, so a long run stopped midway keeps what it measured.
+    if (settings.updateBaseline) writeBaseline(BASELINE, { ...readBaseline(BASELINE), [scenario.name]: { recordedAt: new Date().toISOString(), command, numbers } });
   }
-  for (const [name, numbers] of Object.entries(results)) baselineTable(name, numbers, baseline[name]?.numbers);
   writeFileSync(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nresults: ${join(runDir, 'results.json')}`);
-  if (settings.updateBaseline) {
-    const recordedAt = new Date().toISOString();
-    for (const [name, numbers] of Object.entries(results)) baseline[name] = { recordedAt, command, numbers };
-    writeBaseline(BASELINE, baseline);
-    console.log(`baseline updated: ${BASELINE}`);
-  }
+  if (settings.updateBaseline) console.log(`baseline updated: ${BASELINE}`);
 }
