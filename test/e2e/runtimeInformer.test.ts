@@ -2,7 +2,7 @@
 // the informer under test talks to the apiserver through a TCP proxy that can cut or freeze its connections.
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { API_VERSION, EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from '../../src/api/types.js';
+import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from '../../src/api/types.js';
 import { Controller, done } from '../../src/runtime/controller.js';
 import { Informer, objectKey, stripManagedFields, type InformerOptions, type ListerWatcher } from '../../src/runtime/informer.js';
 import { customResourceListerWatcher, secretListerWatcher } from '../../src/runtime/kubeListerWatcher.js';
@@ -424,19 +424,8 @@ describe('runtime controller against the apiserver', () => {
         version: VERSION,
         plural: EDGEDEVICE_PLURAL,
         body: {
-          apiVersion: API_VERSION,
-          kind: 'EdgeDevice',
+          ...validEdgeDevice(device, { gpus: 1 }, { credentialsSecretRef: { name: 'dev-arm', namespace: 'gpuvm-system' } }),
           metadata: { name: device, labels: { [label]: 'yes' } },
-          spec: {
-            arm: {
-              endpoint: 'https://management.dbe-1.contoso.local',
-              loginEndpoint: 'https://login.dbe-1.contoso.local',
-              subscriptionId: '0d8a4cf4-7e9b-4c2a-9b7e-2f1f7c3e5a10',
-              resourceGroup: 'ASERG-vms',
-              credentialsSecretRef: { name: 'dev-arm', namespace: 'gpuvm-system' },
-            },
-            gpus: 1,
-          },
         },
       });
       await waitFor(() => reconciled.length >= 2, { description: 'reconciles of the device GpuVms' });
