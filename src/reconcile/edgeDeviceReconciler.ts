@@ -10,6 +10,7 @@ import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller
 import { describeArmError } from './armErrors.js';
 import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
+import { nextSyncDelay } from './syncPeriod.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 
 export interface EdgeDeviceReconcilerSettings {
@@ -30,6 +31,8 @@ export interface EdgeDeviceReconcilerDeps {
   settings: EdgeDeviceReconcilerSettings;
   /** Asks the GpuVm controller to look at a GpuVm again (drift found on the device). */
   enqueueGpuVm(key: string): void;
+  /** Source of the sync period's jitter, values in [0, 1). Default Math.random. */
+  random?: () => number;
 }
 
 interface DeviceListing {
@@ -99,7 +102,7 @@ export class EdgeDeviceReconciler {
     const started = await this.act(action, azure, log);
     if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
-    return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? this.deps.settings.syncPeriodMs);
+    return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? nextSyncDelay(this.deps.settings.syncPeriodMs, this.deps.random));
   }
 
   private settleRemaining(device: EdgeDevice, gpuVms: readonly GpuVm[], now: number): number {
