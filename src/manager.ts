@@ -1,6 +1,7 @@
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
+import { isBeingDeleted } from './api/deletion.js';
 import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from './api/types.js';
 import { KubeEventRecorder } from './kube/eventRecorder.js';
 import { ApiServerWriter } from './kube/kubeWriter.js';
@@ -40,9 +41,6 @@ export interface ManagerOptions {
 
 const BY_SECRET = 'secret';
 
-const isDeleting = (o: { metadata?: { deletionTimestamp?: unknown } }): boolean =>
-  o.metadata?.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null;
-
 /** Spec, deletion, finalizers or annotations changed: status-only updates (our own writes) are skipped. */
 function desiredChanged<T extends GpuVm | EdgeDevice>(event: WatchEvent<T>): boolean {
   if (event.kind !== 'update' || event.oldObject === undefined) return true;
@@ -50,7 +48,7 @@ function desiredChanged<T extends GpuVm | EdgeDevice>(event: WatchEvent<T>): boo
   const b = event.object.metadata;
   return (
     a.generation !== b.generation ||
-    isDeleting(event.oldObject) !== isDeleting(event.object) ||
+    isBeingDeleted(event.oldObject) !== isBeingDeleted(event.object) ||
     !isDeepStrictEqual(a.finalizers ?? [], b.finalizers ?? []) ||
     !isDeepStrictEqual(a.annotations ?? {}, b.annotations ?? {})
   );
@@ -74,7 +72,7 @@ function deviceViewChanged(event: WatchEvent<EdgeDevice>): boolean {
 function ledgerInputChanged(event: WatchEvent<GpuVm>): boolean {
   if (event.kind !== 'update' || event.oldObject === undefined) return true;
   const pick = (g: GpuVm) => ({
-    deleting: isDeleting(g),
+    deleting: isBeingDeleted(g),
     power: g.spec.powerState,
     vm: g.status?.vm?.resourceId,
     vmPower: g.status?.vm?.powerState,
@@ -183,6 +181,8 @@ export class Manager {
 
   /** A changed EdgeDevice: all its GpuVms when its spec or metadata changed, else those whose view of it changed. */
   private gpuVmsToReconcile(device: EdgeDevice, event: WatchEvent<EdgeDevice>): string[] {
+    // Mapped for the old and the new object of an update; a name never changes, so the new one says it all.
+    if (device !== event.object) return [];
     const name = device.metadata.name ?? '';
     const onDevice = this.gpuVms.byIndex(BY_DEVICE, name);
     const old = event.oldObject;

@@ -1,27 +1,56 @@
-// Installs the project's CRDs into a control plane and waits until the apiserver serves them.
-import { crdFileNames } from '../api/crdFiles.js';
-import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION } from '../api/types.js';
+// Installs CRDs into a control plane and waits until the apiserver serves every version of each.
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { CRD_DIR, crdFileNames } from '../api/crdFiles.js';
 import type { ControlPlane } from './controlPlane.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Applies crds/*.yaml and waits until each CRD is Established and its resources are served. */
-export async function installCrds(plane: ControlPlane): Promise<string[]> {
-  const files = crdFileNames();
-  const apply = await plane.kubectl(['apply', '--server-side', ...files.flatMap((f) => ['-f', f]), '-o', 'name']);
-  if (apply.code !== 0) throw new Error(`installing the CRDs failed:\n${apply.stderr}${apply.stdout}`);
-  const names = apply.stdout.split('\n').filter((n) => n.trim() !== '');
-  const established = await plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]);
-  if (established.code !== 0) throw new Error(`the CRDs did not become Established:\n${established.stderr}${established.stdout}`);
-  const deadline = Date.now() + 30_000;
-  for (const plural of [GPUVM_PLURAL, EDGEDEVICE_PLURAL]) {
-    for (;;) {
-      const discovery = await plane.kubectl(['get', '--raw', `/apis/${GROUP}/${VERSION}`]);
-      if (discovery.code === 0 && discovery.stdout.includes(`"name":"${plural}"`)) break;
-      if (Date.now() > deadline) throw new Error(`the apiserver does not serve ${plural}.${GROUP}/${VERSION}`);
-      await sleep(100);
-    }
-  }
-  return names.map((n) => n.replace(/^.*\//, ''));
+interface ServedCrd {
+  file: string;
+  name: string;
+  group: string;
+  plural: string;
+  versions: string[];
 }
 
+interface CrdDocument {
+  kind?: string;
+  metadata?: { name?: string };
+  spec?: { group?: string; names?: { plural?: string }; versions?: { name: string; served?: boolean }[] };
+}
+
+function servedCrds(dir: string): ServedCrd[] {
+  return crdFileNames(dir).flatMap((file) => {
+    const crd = parse(readFileSync(file, 'utf8')) as CrdDocument | null;
+    if (crd?.kind !== 'CustomResourceDefinition' || !crd.metadata?.name || !crd.spec?.group) return [];
+    const versions = (crd.spec.versions ?? []).filter((v) => v.served !== false).map((v) => v.name);
+    return [{ file, name: crd.metadata.name, group: crd.spec.group, plural: crd.spec.names?.plural ?? '', versions }];
+  });
+}
+
+/**
+ * Applies every CRD in `dir` (default crds/) and waits until each is Established and discovery serves each of its
+ * versions: Established alone means the schema was accepted, not that clients can use the resource yet.
+ * Returns the CRD names.
+ */
+export async function installCrds(plane: ControlPlane, dir = CRD_DIR): Promise<string[]> {
+  const crds = servedCrds(dir);
+  if (crds.length === 0) return [];
+  const apply = await plane.kubectl(['apply', '--server-side', '--force-conflicts', ...crds.flatMap((c) => ['-f', c.file])]);
+  if (apply.code !== 0) throw new Error(`installing the CRDs in ${dir} failed:\n${apply.stderr}${apply.stdout}`);
+  const established = await plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((c) => `crd/${c.name}`)]);
+  if (established.code !== 0) throw new Error(`the CRDs did not become Established:\n${established.stderr}${established.stdout}`);
+  const deadline = Date.now() + 30_000;
+  for (const crd of crds) {
+    for (const version of crd.versions) {
+      for (;;) {
+        const discovery = await plane.kubectl(['get', '--raw', `/apis/${crd.group}/${version}`]);
+        if (discovery.code === 0 && discovery.stdout.includes(`"name":"${crd.plural}"`)) break;
+        if (Date.now() > deadline) throw new Error(`the apiserver does not serve ${crd.plural}.${crd.group}/${version}: ${discovery.stderr}`);
+        await sleep(100);
+      }
+    }
+  }
+  return crds.map((c) => c.name);
+}

@@ -1,3 +1,4 @@
+import { isBeingDeleted } from '../api/deletion.js';
 import { FINALIZER, type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
 import type { ArmVm } from '../azure/deviceArm.js';
 import { admit, type AdmissionCandidate, type Waiting } from './admission.js';
@@ -64,8 +65,6 @@ export interface DevicePlanSettings {
 }
 
 const keyOf = (g: GpuVm): string => `${g.metadata.namespace}/${g.metadata.name}`;
-const isDeleting = (o: { metadata: { deletionTimestamp?: Date | string | null } }): boolean =>
-  o.metadata.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null;
 
 function holdsGpu(vm: Pick<ArmVm, 'powerState'>): boolean {
   return vm.powerState !== 'deallocated';
@@ -77,7 +76,7 @@ function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
     const statusVm = g.status?.vm;
     const vmExists = statusVm?.resourceId !== undefined && statusVm.resourceId !== '';
     // A VM is created running, so even a GpuVm that wants Deallocated needs a GPU until its VM exists.
-    const wantsGpu = !isDeleting(g) && (effectivePowerState(g, undefined) !== 'Deallocated' || !vmExists);
+    const wantsGpu = !isBeingDeleted(g) && (effectivePowerState(g, undefined) !== 'Deallocated' || !vmExists);
     const created = g.metadata.creationTimestamp;
     return {
       key: keyOf(g),
@@ -121,7 +120,7 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
   const { device, now } = obs;
   const generation = device.metadata.generation ?? 0;
   const previous = device.status ?? {};
-  const deleting = isDeleting(device);
+  const deleting = isBeingDeleted(device);
   const hasFinalizer = (device.metadata.finalizers ?? []).includes(FINALIZER);
 
   const foreign = foreignVmNames(obs) ?? previous.foreignVms ?? [];

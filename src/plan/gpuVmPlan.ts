@@ -1,3 +1,4 @@
+import { isBeingDeleted } from '../api/deletion.js';
 import { ALLOW_GPU_RELEASE_ANNOTATION, FINALIZER, type GpuVm, type GpuVmPhase, type GpuVmStatus, type PowerState } from '../api/types.js';
 import type { ArmDeployment, ArmError, ArmExtension, ArmVm, VmPowerState } from '../azure/deviceArm.js';
 import { condition, findCondition, setConditions, rfc3339, type ConditionUpdate } from './conditions.js';
@@ -221,7 +222,7 @@ function readyMessage(obs: GpuVmObservation): string {
 function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   const { gpuVm } = obs;
   const conditions = initialConditions();
-  const deleting = gpuVm.metadata.deletionTimestamp !== undefined && gpuVm.metadata.deletionTimestamp !== null;
+  const deleting = isBeingDeleted(gpuVm);
   const hasFinalizer = (gpuVm.metadata.finalizers ?? []).includes(FINALIZER);
 
   if (deleting) return decideDeletion(obs, conditions, hasFinalizer, settings);

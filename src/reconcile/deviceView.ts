@@ -1,12 +1,11 @@
 // What one GpuVm sees of its EdgeDevice: connection, capacity, its own allocation or its place in the queue.
 import { isDeepStrictEqual } from 'node:util';
+import { isBeingDeleted } from '../api/deletion.js';
 import type { EdgeDevice, GpuVm } from '../api/types.js';
 import { compareQueueOrder } from '../plan/admission.js';
 import { findCondition } from '../plan/conditions.js';
 import { effectivePowerState, type DeviceView } from '../plan/gpuVmPlan.js';
 import { gpuVmKey } from './ports.js';
-
-const deleting = (g: GpuVm): boolean => g.metadata.deletionTimestamp !== undefined && g.metadata.deletionTimestamp !== null;
 
 /** The device as `gpuVm` sees it; `gpuVmsOfDevice` are the GpuVms referencing the device (for the queue position). */
 export function gpuVmDeviceView(gpuVm: GpuVm, device: EdgeDevice, gpuVmsOfDevice: readonly GpuVm[]): DeviceView {
@@ -33,7 +32,7 @@ export function gpuVmDeviceView(gpuVm: GpuVm, device: EdgeDevice, gpuVmsOfDevice
     // Same order as the device's admission queue: the GpuVms of the device that want a GPU and have none.
     const allocated = new Set(allocations.map((a) => a.uid));
     const queue = gpuVmsOfDevice
-      .filter((g) => !deleting(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated')
+      .filter((g) => !isBeingDeleted(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated')
       .map((g) => ({ key: gpuVmKey(g), creationTimestamp: new Date(g.metadata.creationTimestamp ?? 0).toISOString() }))
       .sort(compareQueueOrder);
     const position = queue.findIndex((q) => q.key === gpuVmKey(gpuVm));

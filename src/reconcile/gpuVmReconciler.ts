@@ -1,4 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
+import { isBeingDeleted } from '../api/deletion.js';
 import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
 import type { ArmVm, DeviceArm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
@@ -54,9 +55,6 @@ function decodeSecret(secret: V1Secret | undefined): { view: SecretView; credent
   if (sshPublicKey !== undefined && sshPublicKey !== '') credentials.sshPublicKey = sshPublicKey;
   return { view: { state: 'ok' }, credentials };
 }
-
-const deleting = (o: { metadata: { deletionTimestamp?: Date | null } }): boolean =>
-  o.metadata.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null;
 
 /** GpuVm reconcile: observe (cache + the few ARM reads this state needs) → plan → act. */
 export class GpuVmReconciler {
@@ -114,7 +112,7 @@ export class GpuVmReconciler {
     const hasFinalizer = (gpuVm.metadata.finalizers ?? []).includes(FINALIZER);
     if (!hasFinalizer) return view;
 
-    if (deleting(gpuVm)) {
+    if (isBeingDeleted(gpuVm)) {
       if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan') return view;
       view.vm = (await arm.getVm(name)) ?? null;
       if (view.vm !== null) return view;

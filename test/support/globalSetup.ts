@@ -4,7 +4,6 @@ import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync }
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import '../../scripts/resolveTsSources.ts';
-import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from '../../src/devenv/controlPlane.js';
 import { isAlive } from '../../src/devenv/processes.ts';
 
@@ -26,6 +25,7 @@ export default async function globalSetup(): Promise<void> {
   const { startControlPlane } = await import('../../src/devenv/controlPlane.js');
   const plane = await startControlPlane({ logDir: join(runDir, 'logs') });
   try {
+    const { installCrds } = await import('../../src/devenv/crds.js');
     const crds = await installCrds(plane, join(root, 'crds'));
     const kubeconfig = join(runDir, 'kubeconfig');
     writeFileSync(kubeconfig, plane.kubeconfigYaml, { mode: 0o600 });
@@ -42,51 +42,6 @@ export default async function globalSetup(): Promise<void> {
     await plane.stop();
     throw error;
   }
-}
-
-/** Applies every CRD in `dir` and waits until each is Established and served by discovery. */
-async function installCrds(plane: ControlPlane, dir: string): Promise<string[]> {
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
-  const crds: { name: string; group: string; versions: string[]; plural: string }[] = [];
-  const crdFiles = new Set<string>();
-  for (const file of files) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-      const crd = doc.toJS() as {
-        kind?: string;
-        metadata?: { name?: string };
-        spec?: { group?: string; names?: { plural?: string }; versions?: { name: string; served?: boolean }[] };
-      } | null;
-      if (crd?.kind !== 'CustomResourceDefinition' || !crd.metadata?.name || !crd.spec?.group) continue;
-      crdFiles.add(file);
-      crds.push({
-        name: crd.metadata.name,
-        group: crd.spec.group,
-        plural: crd.spec.names?.plural ?? '',
-        versions: (crd.spec.versions ?? []).filter((v) => v.served !== false).map((v) => v.name),
-      });
-    }
-  }
-  if (crds.length === 0) return [];
-
-  const apply = await plane.kubectl(['apply', '--server-side', '--force-conflicts', ...[...crdFiles].flatMap((f) => ['-f', join(dir, f)])]);
-  if (apply.code !== 0) throw new Error(`installing the CRDs in ${dir} failed:\n${apply.stderr}${apply.stdout}`);
-  const names = crds.map((c) => `crd/${c.name}`);
-  const established = await plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]);
-  if (established.code !== 0) throw new Error(`CRDs did not become Established:\n${established.stderr}${established.stdout}`);
-
-  // Established means the apiserver accepted the schema; wait until discovery serves every version too.
-  const deadline = Date.now() + 30_000;
-  for (const crd of crds) {
-    for (const version of crd.versions) {
-      for (;;) {
-        const discovery = await plane.kubectl(['get', '--raw', `/apis/${crd.group}/${version}`]);
-        if (discovery.code === 0 && discovery.stdout.includes(`"name":"${crd.plural}"`)) break;
-        if (Date.now() > deadline) throw new Error(`discovery does not serve ${crd.plural}.${crd.group}/${version}: ${discovery.stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
-  return crds.map((c) => c.name);
 }
 
 /** Keeps the logs of the last few runs under .tmp/e2e; older runs whose jest process is gone are removed. */

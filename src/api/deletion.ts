@@ -1,0 +1,6 @@
+// Kubernetes marks an object for deletion by setting metadata.deletionTimestamp; finalizers then run.
+
+/** True once the object has a deletionTimestamp (client-node gives a Date, a raw object a string). */
+export function isBeingDeleted(o: { metadata?: { deletionTimestamp?: Date | string | null } }): boolean {
+  return o.metadata?.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null;
+}
