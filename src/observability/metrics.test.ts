@@ -196,3 +196,23 @@ test('leader status and the exposition of every metric name', async () => {
     expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
   }
 });
+
+test('with followCaches the gauges are computed from the caches at each scrape, not before', async () => {
+  const m = metrics();
+  let gpuVms = [gpuVm('a', 'Ready')];
+  let reads = 0;
+  m.followCaches({
+    gpuVms: () => {
+      reads += 1;
+      return gpuVms;
+    },
+    devices: () => [],
+  });
+  expect(reads).toBe(0);
+  expect(await value(m, 'gpuvm_phase', { phase: 'Ready' })).toBe(1);
+  gpuVms = [gpuVm('a', 'Ready'), gpuVm('b', 'Ready'), gpuVm('c', 'Stopped')];
+  expect(await value(m, 'gpuvm_phase', { phase: 'Ready' })).toBe(2);
+  expect(await value(m, 'gpuvm_phase', { phase: 'Stopped' })).toBe(1);
+  // One cache read per read of the gauge: three reads above.
+  expect(reads).toBe(3);
+});

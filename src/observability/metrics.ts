@@ -79,6 +79,12 @@ export function armOperation(method: string, url: string): string {
   return `${method.toUpperCase()} ${resource}`;
 }
 
+/** The informer caches the gauges are computed from. */
+export interface CachedObjects {
+  gpuVms(): readonly GpuVm[];
+  devices(): readonly EdgeDevice[];
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly now: () => number;
@@ -98,6 +104,7 @@ export class Metrics {
   private readonly deviceGpus: Gauge<'device' | 'holder'>;
   private readonly phase: Gauge<'phase'>;
   private readonly leader: Gauge<'name'>;
+  private caches: CachedObjects | undefined;
   /** GpuVm UIDs whose first Ready=True has been observed (or that were Ready before this process started). */
   private readonly readySeen = new Set<string>();
   private readonly startedAt: number;
@@ -152,8 +159,26 @@ export class Metrics {
       buckets: TIME_TO_READY_BUCKETS,
       registers,
     });
-    this.deviceGpus = new Gauge({ name: 'gpuvm_device_gpus', help: 'GPUs of an EdgeDevice by holder (vm, kubernetes, free), from its status', labelNames: ['device', 'holder'], registers });
-    this.phase = new Gauge({ name: 'gpuvm_phase', help: 'Number of GpuVms per phase', labelNames: ['phase'], registers });
+    // Both are read from the informer caches when scraped: counting on every cache event costs O(fleet) per
+    // event, which at thousands of GpuVms was a fifth of the controller's CPU.
+    this.deviceGpus = new Gauge({
+      name: 'gpuvm_device_gpus',
+      help: 'GPUs of an EdgeDevice by holder (vm, kubernetes, free), from its status',
+      labelNames: ['device', 'holder'],
+      registers,
+      collect: () => {
+        if (this.caches !== undefined) this.observeDevices(this.caches.devices());
+      },
+    });
+    this.phase = new Gauge({
+      name: 'gpuvm_phase',
+      help: 'Number of GpuVms per phase',
+      labelNames: ['phase'],
+      registers,
+      collect: () => {
+        if (this.caches !== undefined) this.observeGpuVms(this.caches.gpuVms());
+      },
+    });
     this.leader = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporter is master of the relevant lease, 0 indicates backup, 1 indicates master. \'name\' is the string used to identify the lease.', labelNames: ['name'], registers });
     this.leader.set({ name: this.leaseName }, 0);
     for (const phase of GPUVM_PHASES) this.phase.set({ phase }, 0);
@@ -246,6 +271,16 @@ export class Metrics {
   /** Observes one GpuVm's time to Ready (for informer event handlers; observeGpuVms does it for a whole list). */
   observeGpuVm(g: GpuVm): void {
     if (g.metadata.uid !== undefined) this.observeReady(g, g.metadata.uid);
+  }
+
+  /** A deleted GpuVm (for informer event handlers), so the set of seen UIDs stays as large as the cache. */
+  forgetGpuVm(g: GpuVm): void {
+    if (g.metadata.uid !== undefined) this.readySeen.delete(g.metadata.uid);
+  }
+
+  /** From now on gpuvm_phase and gpuvm_device_gpus are computed from these lists at each scrape. */
+  followCaches(caches: CachedObjects): void {
+    this.caches = caches;
   }
 
   private observeReady(g: GpuVm, uid: string): void {

@@ -1,5 +1,5 @@
 // Everything observability needs from `run`: the registry, the /metrics and probe servers, the metric hooks
-// for the controllers, queues and Azure SDK clients, and gauges kept in step with the informer caches.
+// for the controllers, queues and Azure SDK clients, and gauges computed from the informer caches when scraped.
 //
 //   const obs = await startObservability({ metricsBindAddress, healthBindAddress, log, leaderElect, leaseName });
 //   const manager = new Manager({ …, controllerMetrics: obs.controllerMetrics, queueMetrics: obs.queueMetrics, armPolicy: obs.armPolicy });
@@ -52,9 +52,6 @@ export interface ObservabilityOptions {
   leaderElect?: boolean;
   /** The Lease name, the `name` label of leader_election_master_status (default "gpuvm-controller-leader"). */
   leaseName?: string;
-  /** Gauge refresh period (default 5000 ms); informer events also trigger a refresh within refreshDelayMs. */
-  refreshIntervalMs?: number;
-  refreshDelayMs?: number;
   metrics?: MetricsOptions;
 }
 
@@ -71,8 +68,6 @@ export interface Observability {
   /** Follows a manager's informers: gauges and /healthz, /readyz. */
   attach(manager: ObservedManager): void;
   setLeader(isLeader: boolean): void;
-  /** Refreshes the cache-derived gauges now. */
-  refresh(): void;
   close(): Promise<void>;
 }
 
@@ -108,28 +103,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
   const metrics = new Metrics({ ...options.metrics, ...(options.leaseName !== undefined ? { leaseName: options.leaseName } : {}) });
   let manager: ObservedManager | undefined;
   const unsubscribe: (() => void)[] = [];
-  let interval: ReturnType<typeof setInterval> | undefined;
-  let pending: ReturnType<typeof setTimeout> | undefined;
-  let closed = false;
   let leading = options.leaderElect !== true;
-
-  const refresh = (): void => {
-    if (manager === undefined) return;
-    try {
-      metrics.observeGpuVms(manager.gpuVms.list());
-      metrics.observeDevices(manager.devices.list());
-    } catch (err) {
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'metrics refresh failed');
-    }
-  };
-  const refreshSoon = (): void => {
-    if (pending !== undefined || closed) return;
-    pending = setTimeout(() => {
-      pending = undefined;
-      refresh();
-    }, options.refreshDelayMs ?? 200);
-    pending.unref();
-  };
 
   const failed = (flag: string, address: string, err: unknown): Error =>
     new Error(`${flag} ${address}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -155,10 +129,15 @@ export async function startObservability(options: ObservabilityOptions): Promise
   const attach = (m: ObservedManager): void => {
     if (manager !== undefined) throw new Error('observability is already attached to a manager');
     manager = m;
-    const handlers = { onAdd: refreshSoon, onUpdate: refreshSoon, onDelete: refreshSoon };
-    unsubscribe.push(m.gpuVms.addEventHandler(handlers), m.devices.addEventHandler(handlers));
-    interval = setInterval(refresh, options.refreshIntervalMs ?? 5000);
-    interval.unref();
+    metrics.followCaches({ gpuVms: () => m.gpuVms.list(), devices: () => m.devices.list() });
+    // Time to Ready is seen as it happens; the gauges are computed when scraped.
+    unsubscribe.push(
+      m.gpuVms.addEventHandler({
+        onAdd: (g) => metrics.observeGpuVm(g),
+        onUpdate: (_old, g) => metrics.observeGpuVm(g),
+        onDelete: (g) => metrics.forgetGpuVm(g),
+      }),
+    );
   };
   if (options.manager !== undefined) attach(options.manager);
 
@@ -175,11 +154,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
       leading = isLeader;
       metrics.setLeader(isLeader);
     },
-    refresh,
     async close() {
-      closed = true;
-      if (interval !== undefined) clearInterval(interval);
-      if (pending !== undefined) clearTimeout(pending);
       for (const u of unsubscribe.splice(0)) u();
       await Promise.all([metricsServer.close(), healthServer.close()]);
     },

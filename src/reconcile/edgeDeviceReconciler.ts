@@ -1,3 +1,4 @@
+import { isBeingDeleted } from '../api/deletion.js';
 import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import type { ArmVm, LroStarted } from '../azure/deviceArm.js';
@@ -68,6 +69,8 @@ export class EdgeDeviceReconciler {
     const obs: EdgeDeviceObservation = { now, device, connection: { connected: true }, gpuVms };
     obs.kubernetesSettleRemainingMs = this.settleRemaining(device, gpuVms, now.getTime());
 
+    // A device without our finalizer gets only that in this pass; what is read now would be read again next pass.
+    const awaitingFinalizer = !isBeingDeleted(device) && !(device.metadata.finalizers ?? []).includes(FINALIZER);
     const arm = this.deps.connections.arm(device);
     const listing = this.listings.get(name);
     const listDue =
@@ -77,7 +80,7 @@ export class EdgeDeviceReconciler {
       findCondition(device.status?.conditions, 'Connected')?.status !== 'True';
     if (!arm.ok) {
       obs.connection = { connected: false, reason: arm.reason, message: arm.message };
-    } else if (listDue) {
+    } else if (listDue && !awaitingFinalizer) {
       try {
         const vms = await arm.client.listVms();
         this.listings.set(name, { at: now.getTime(), generation: device.metadata.generation ?? 0, vms });
@@ -89,7 +92,7 @@ export class EdgeDeviceReconciler {
     }
 
     const azure = this.deps.connections.azure(device);
-    if (azure !== undefined) await this.observeAzure(azure, obs);
+    if (azure !== undefined && !awaitingFinalizer) await this.observeAzure(azure, obs);
 
     const plan = planEdgeDevice(obs, { pollIntervalMs: this.deps.settings.pollIntervalMs });
     const { action } = plan;

@@ -86,7 +86,7 @@ test('after two GpuVms on a 1-GPU device, /metrics agrees with the cluster and t
   });
   await waitFor(async () => conditionOf(await getEdgeDevice(locked()), 'Connected')?.status === 'False', { description: 'the locked device to be not Connected' });
 
-  // Gauges refresh on informer events (within 200 ms) and every 5 s.
+  // Gauges are computed from the caches at each scrape.
   const m = await waitFor(
     async () => {
       const s = await scrape();

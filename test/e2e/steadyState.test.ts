@@ -24,6 +24,14 @@ test('after convergence, 3 resync periods make no ARM write and no API server wr
   for (const name of ['vm1', 'vm2']) {
     expect((await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', `gvm/${name}`, '--timeout=60s'])).code).toBe(0);
   }
+  // A new device is listed once on its way to Connected (its finalizer comes first, without reads), and again
+  // only when its sync period is due.
+  const listTimes = sim()
+    .audit()
+    .filter((e) => e.operation === 'vm.listAll')
+    .map((e) => Date.parse(e.time));
+  expect(listTimes.filter((t) => t < (listTimes[0] ?? 0) + SYNC_PERIOD_MS)).toHaveLength(1);
+
   // Let the last status writes and the device's next listing settle.
   await new Promise((r) => setTimeout(r, SYNC_PERIOD_MS + 500));
 
