@@ -128,12 +128,16 @@ export class BenchEnvironment {
     return join(this.options.workDir, 'kubeconfig');
   }
 
-  /** Starts a controller process watching the bench namespace, serving metrics on a free port. */
-  async startController(args: readonly string[]): Promise<ControllerUnderTest> {
+  /**
+   * Starts a controller process watching the bench namespace, serving metrics on a free port. With `cpuProfile`
+   * it writes a V8 CPU profile to <workDir>/cpu-profiles when it stops (not when killed).
+   */
+  async startController(args: readonly string[], options: { cpuProfile?: boolean } = {}): Promise<ControllerUnderTest> {
     const [port = 0] = await freePorts(1);
     const n = ++this.controllers;
+    const profile = options.cpuProfile === true ? ['--cpu-prof', '--cpu-prof-dir', join(this.options.workDir, 'cpu-profiles'), '--cpu-prof-name', `controller-${n}.cpuprofile`] : [];
     const proc = await spawnManaged(`controller-${n}`, process.execPath, {
-      args: [CLI, 'run', '--kubeconfig', this.kubeconfigPath, '--namespace', NAMESPACE, '--metrics-bind-address', `127.0.0.1:${port}`, '--health-probe-bind-address', '0', ...args],
+      args: [...profile, CLI, 'run', '--kubeconfig', this.kubeconfigPath, '--namespace', NAMESPACE, '--metrics-bind-address', `127.0.0.1:${port}`, '--health-probe-bind-address', '0', ...args],
       logFile: join(this.options.workDir, `controller-${n}.log`),
     });
     const controller = new ControllerUnderTest(proc, port);

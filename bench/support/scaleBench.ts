@@ -52,6 +52,7 @@ interface Settings {
   concurrency: number | undefined;
   updateBaseline: boolean;
   logLevel: string;
+  cpuProfile: boolean;
 }
 
 const USAGE = `npm run bench [-- options]
@@ -64,6 +65,7 @@ const USAGE = `npm run bench [-- options]
   --latency D            added latency on every simulated ARM request (default 0ms)
   --concurrency N        controller --concurrency (default: the controller's own default)
   --log-level L          controller --log-level (default info)
+  --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
   --update-baseline      write this run's headline numbers to bench/baseline.json`;
 
 function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[] } {
@@ -80,6 +82,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       concurrency: { type: 'string' },
       'update-baseline': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
+      'cpu-prof': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -105,6 +108,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       concurrency: values.concurrency === undefined ? undefined : Number(values.concurrency),
       updateBaseline: values['update-baseline'],
       logLevel: values['log-level'],
+      cpuProfile: values['cpu-prof'],
     },
   };
 }
@@ -171,7 +175,7 @@ class ScenarioRun {
       line('setup (control plane, CRDs, simulator)', `${fixed(seconds(Date.now() - setupStarted), 1)} s; logs in ${this.workDir}`);
       this.tracker = new GpuVmTracker(this.env.kubeConfig, NAMESPACE);
       await this.tracker.start();
-      this.controller = await this.env.startController(this.controllerArgs());
+      this.controller = await this.env.startController(this.controllerArgs(), { cpuProfile: settings.cpuProfile });
       await this.converge();
       if (scenario.steadyState) await this.steadyState();
       if (scenario.restart) await this.restart();
@@ -318,7 +322,7 @@ class ScenarioRun {
     // A short sync period while thousands of devices converge would list each device's VMs every period for as
     // long as that takes; the fleet converges with the default, and a controller with the short one takes over.
     await this.controller.stop();
-    this.controller = await env.startController(this.controllerArgs(syncPeriodMs));
+    this.controller = await env.startController(this.controllerArgs(syncPeriodMs), { cpuProfile: settings.cpuProfile });
     const caughtUp = Date.now();
     await until('the controller with the short sync period to catch up', 30 * 60_000, () => this.controller.caughtUp(this.gpuVms, this.devices));
     line('controller restarted with the short sync period, caught up in', `${fixed(seconds(Date.now() - caughtUp), 1)} s`);
@@ -365,7 +369,7 @@ class ScenarioRun {
     this.trackerAtSnapshot = this.tracker.informerRequests();
     const t0 = Date.now();
     // With the default sync period, as in production: the time measured is the restart's own work.
-    this.controller = await env.startController(this.controllerArgs());
+    this.controller = await env.startController(this.controllerArgs(), { cpuProfile: this.settings.cpuProfile });
     const back = await until('the restarted controller to catch up', 30 * 60_000, () => this.controller.caughtUp(this.gpuVms, this.devices));
     const entries = this.audit(seq0);
     const apiserver = diffCounts(await scrapeRequestCounts(env.access, RESOURCES), requests0, this.benchOwnRequestsSince());
