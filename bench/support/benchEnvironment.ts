@@ -14,6 +14,7 @@ import { Simulator, ZERO_TIMINGS, type TimingConfig } from '../../src/simulator/
 import type { ApiserverAccess } from './apiserverRequests.ts';
 import { RequestTally } from './apiserverRequests.ts';
 import type { GpuVmTracker } from './gpuVmTracker.ts';
+import { liveHeapBytes } from './liveHeap.ts';
 import { UsageSampler, type ProcessUsage } from './processUsage.ts';
 
 export const NAMESPACE = 'bench';
@@ -42,8 +43,14 @@ export class ControllerUnderTest {
   constructor(
     readonly process: ManagedProcess,
     readonly metricsPort: number,
+    private readonly inspectorPort: number,
   ) {
     this.sampler = new UsageSampler(process.pid);
+  }
+
+  /** The heap left after a full garbage collection (see liveHeap.ts). */
+  liveHeapBytes(): Promise<number> {
+    return liveHeapBytes(this.process.pid, this.inspectorPort);
   }
 
   usage(): ProcessUsage | undefined {
@@ -130,17 +137,23 @@ export class BenchEnvironment {
 
   /**
    * Starts a controller process watching the bench namespace, serving metrics on a free port. With `cpuProfile`
-   * it writes a V8 CPU profile to <workDir>/cpu-profiles when it stops (not when killed).
+   * it writes a V8 CPU profile to <workDir>/cpu-profiles when it stops (not when killed). `heapLimitMiB` limits
+   * V8's heap as a container memory limit of about twice that does (Node sizes its heap from the limit).
    */
-  async startController(args: readonly string[], options: { cpuProfile?: boolean } = {}): Promise<ControllerUnderTest> {
-    const [port = 0] = await freePorts(1);
+  async startController(args: readonly string[], options: { cpuProfile?: boolean; heapLimitMiB?: number } = {}): Promise<ControllerUnderTest> {
+    const [port = 0, inspectorPort = 0] = await freePorts(2);
     const n = ++this.controllers;
-    const profile = options.cpuProfile === true ? ['--cpu-prof', '--cpu-prof-dir', join(this.options.workDir, 'cpu-profiles'), '--cpu-prof-name', `controller-${n}.cpuprofile`] : [];
+    const nodeArgs = [
+      // Where SIGUSR1 opens the inspector, for liveHeapBytes(); closed until then.
+      `--inspect-port=127.0.0.1:${inspectorPort}`,
+      ...(options.heapLimitMiB !== undefined ? [`--max-old-space-size=${options.heapLimitMiB}`] : []),
+      ...(options.cpuProfile === true ? ['--cpu-prof', '--cpu-prof-dir', join(this.options.workDir, 'cpu-profiles'), '--cpu-prof-name', `controller-${n}.cpuprofile`] : []),
+    ];
     const proc = await spawnManaged(`controller-${n}`, process.execPath, {
-      args: [...profile, CLI, 'run', '--kubeconfig', this.kubeconfigPath, '--namespace', NAMESPACE, '--metrics-bind-address', `127.0.0.1:${port}`, '--health-probe-bind-address', '0', ...args],
+      args: [...nodeArgs, CLI, 'run', '--kubeconfig', this.kubeconfigPath, '--namespace', NAMESPACE, '--metrics-bind-address', `127.0.0.1:${port}`, '--health-probe-bind-address', '0', ...args],
       logFile: join(this.options.workDir, `controller-${n}.log`),
     });
-    const controller = new ControllerUnderTest(proc, port);
+    const controller = new ControllerUnderTest(proc, port, inspectorPort);
     for (const deadline = Date.now() + 30_000; ; ) {
       try {
         await controller.metrics();

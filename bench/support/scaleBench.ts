@@ -53,6 +53,8 @@ interface Settings {
   updateBaseline: boolean;
   logLevel: string;
   cpuProfile: boolean;
+  /** Controller --max-old-space-size; undefined = what Node derives from the machine's memory. */
+  heapLimitMiB: number | undefined;
 }
 
 const USAGE = `npm run bench [-- options]
@@ -66,6 +68,7 @@ const USAGE = `npm run bench [-- options]
   --concurrency N        controller --concurrency (default: the controller's own default)
   --log-level L          controller --log-level (default info)
   --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
+  --controller-heap MiB  limit the controller's V8 heap (256 is what Node gives it under a 512Mi memory limit)
   --update-baseline      write this run's headline numbers to bench/baseline.json`;
 
 function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[] } {
@@ -83,6 +86,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       'update-baseline': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       'cpu-prof': { type: 'boolean', default: false },
+      'controller-heap': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -109,6 +113,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       updateBaseline: values['update-baseline'],
       logLevel: values['log-level'],
       cpuProfile: values['cpu-prof'],
+      heapLimitMiB: values['controller-heap'] === undefined ? undefined : Number(values['controller-heap']),
     },
   };
 }
@@ -153,6 +158,11 @@ class ScenarioRun {
     return [...(syncPeriodMs !== undefined ? ['--sync-period', `${syncPeriodMs}ms`] : []), '--poll-interval', `${s.retryAfterSeconds}s`, '--retry-base', '1s', ...(s.concurrency !== undefined ? ['--concurrency', String(s.concurrency)] : []), '--log-level', s.logLevel];
   }
 
+  private startController(syncPeriodMs?: number): Promise<ControllerUnderTest> {
+    const { cpuProfile, heapLimitMiB } = this.settings;
+    return this.env.startController(this.controllerArgs(syncPeriodMs), { cpuProfile, ...(heapLimitMiB !== undefined ? { heapLimitMiB } : {}) });
+  }
+
   private audit(sinceSeq: number): AuditEntry[] {
     return this.env.sim.audit({ since: sinceSeq });
   }
@@ -175,7 +185,7 @@ class ScenarioRun {
       line('setup (control plane, CRDs, simulator)', `${fixed(seconds(Date.now() - setupStarted), 1)} s; logs in ${this.workDir}`);
       this.tracker = new GpuVmTracker(this.env.kubeConfig, NAMESPACE);
       await this.tracker.start();
-      this.controller = await this.env.startController(this.controllerArgs(), { cpuProfile: settings.cpuProfile });
+      this.controller = await this.startController();
       await this.converge();
       if (scenario.steadyState) await this.steadyState();
       if (scenario.restart) await this.restart();
@@ -234,6 +244,9 @@ class ScenarioRun {
     line('controller CPU', `${fixed((usage?.cpuSeconds ?? 0) - cpu0, 1)} s`);
     line('controller peak RSS', mib(usage?.peakRssBytes ?? 0));
     line('bench process CPU (simulator, apply, watch)', `${fixed((benchCpu.user + benchCpu.system) / 1e6, 1)} s`);
+    const liveHeap = await this.controller.liveHeapBytes();
+    line('controller live heap (after a full GC), per device', `${mib(liveHeap)}, ${fixed(liveHeap / 1024 / this.devices, 0)} KiB`);
+    this.numbers.controllerLiveHeapMiB = liveHeap / 1024 / 1024;
     this.numbers.convergeSeconds = seconds(converged - t0);
     this.numbers.applySeconds = seconds(applied - t0);
     this.numbers.controllerCpuSeconds = (usage?.cpuSeconds ?? 0) - cpu0;
@@ -322,7 +335,7 @@ class ScenarioRun {
     // A short sync period while thousands of devices converge would list each device's VMs every period for as
     // long as that takes; the fleet converges with the default, and a controller with the short one takes over.
     await this.controller.stop();
-    this.controller = await env.startController(this.controllerArgs(syncPeriodMs), { cpuProfile: settings.cpuProfile });
+    this.controller = await this.startController(syncPeriodMs);
     const caughtUp = Date.now();
     await until('the controller with the short sync period to catch up', 30 * 60_000, () => this.controller.caughtUp(this.gpuVms, this.devices));
     line('controller restarted with the short sync period, caught up in', `${fixed(seconds(Date.now() - caughtUp), 1)} s`);
@@ -369,7 +382,7 @@ class ScenarioRun {
     this.trackerAtSnapshot = this.tracker.informerRequests();
     const t0 = Date.now();
     // With the default sync period, as in production: the time measured is the restart's own work.
-    this.controller = await env.startController(this.controllerArgs(), { cpuProfile: this.settings.cpuProfile });
+    this.controller = await this.startController();
     const back = await until('the restarted controller to catch up', 30 * 60_000, () => this.controller.caughtUp(this.gpuVms, this.devices));
     const entries = this.audit(seq0);
     const apiserver = diffCounts(await scrapeRequestCounts(env.access, RESOURCES), requests0, this.benchOwnRequestsSince());
