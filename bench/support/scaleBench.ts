@@ -33,7 +33,7 @@ interface Scenario {
 
 const SCENARIOS: Scenario[] = [
   { name: 'converge-1k', description: '1,000 GpuVms on 500 two-GPU devices', devices: 500, perDevice: 2, steadyState: true, steadySyncPeriodMs: 20_000, restart: false, capacity: false },
-  // 5,000 device listings per period cost the controller about 20 CPU s (docs/BENCHMARKS.md): a 20 s period
+  // 5,000 device listings per period cost the controller 15–20 CPU s (docs/BENCHMARKS.md): a 20 s period
   // would keep its one core busy with nothing but periodic lists, so this fleet's window uses 60 s.
   { name: 'converge-10k', description: '10,000 GpuVms on 5,000 two-GPU devices', devices: 5000, perDevice: 2, steadyState: true, steadySyncPeriodMs: 60_000, restart: true, capacity: false },
   { name: 'capacity', description: '3 GpuVms on each of 500 two-GPU devices', devices: 500, perDevice: 3, steadyState: false, steadySyncPeriodMs: 20_000, restart: false, capacity: true },
