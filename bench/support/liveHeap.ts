@@ -1,6 +1,6 @@
 // The controller's live heap: what is left after a full garbage collection, read over the V8 inspector.
 // Peak RSS says how much memory the process took; V8 grows its heap lazily up to a limit it derives from the
-// memory it sees (a quarter of a container's limit), so only the live heap says how much a fleet needs.
+// memory it sees (about half of a container's memory limit), so only the live heap says how much a fleet needs.
 
 interface InspectorTarget {
   webSocketDebuggerUrl?: string;

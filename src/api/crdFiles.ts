@@ -14,9 +14,15 @@ export function crdFileNames(dir = CRD_DIR): string[] {
     .map((f) => join(dir, f));
 }
 
-/** Every CustomResourceDefinition in the folder (other files there, e.g. a kustomization, are skipped). */
+/** Every CustomResourceDefinition in the folder with its file (other files there, e.g. a kustomization, are skipped). */
+export function crdFiles(dir = CRD_DIR): { file: string; crd: CustomResourceDefinition }[] {
+  return crdFileNames(dir).flatMap((file) => {
+    const doc = parse(readFileSync(file, 'utf8')) as (CustomResourceDefinition & { kind?: string }) | null;
+    return doc?.kind === 'CustomResourceDefinition' ? [{ file, crd: doc }] : [];
+  });
+}
+
+/** Every CustomResourceDefinition in the folder. */
 export function loadCrds(dir = CRD_DIR): CustomResourceDefinition[] {
-  return crdFileNames(dir)
-    .map((file) => parse(readFileSync(file, 'utf8')) as CustomResourceDefinition & { kind?: string })
-    .filter((doc) => doc.kind === 'CustomResourceDefinition');
+  return crdFiles(dir).map(({ crd }) => crd);
 }

@@ -13,9 +13,11 @@ export interface JsonSchema {
 }
 
 export interface CustomResourceDefinition {
+  metadata?: { name?: string };
   spec: {
-    names: { kind: string };
-    versions: { name: string; schema: { openAPIV3Schema: JsonSchema } }[];
+    group?: string;
+    names: { kind: string; plural?: string };
+    versions: { name: string; served?: boolean; schema: { openAPIV3Schema: JsonSchema } }[];
   };
 }
 

@@ -1,7 +1,5 @@
 // Installs CRDs into a control plane and waits until the apiserver serves every version of each.
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
-import { CRD_DIR, crdFileNames } from '../api/crdFiles.js';
+import { CRD_DIR, crdFiles } from '../api/crdFiles.js';
 import type { ControlPlane } from './controlPlane.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -14,18 +12,11 @@ interface ServedCrd {
   versions: string[];
 }
 
-interface CrdDocument {
-  kind?: string;
-  metadata?: { name?: string };
-  spec?: { group?: string; names?: { plural?: string }; versions?: { name: string; served?: boolean }[] };
-}
-
 function servedCrds(dir: string): ServedCrd[] {
-  return crdFileNames(dir).flatMap((file) => {
-    const crd = parse(readFileSync(file, 'utf8')) as CrdDocument | null;
-    if (crd?.kind !== 'CustomResourceDefinition' || !crd.metadata?.name || !crd.spec?.group) return [];
-    const versions = (crd.spec.versions ?? []).filter((v) => v.served !== false).map((v) => v.name);
-    return [{ file, name: crd.metadata.name, group: crd.spec.group, plural: crd.spec.names?.plural ?? '', versions }];
+  return crdFiles(dir).flatMap(({ file, crd }) => {
+    if (!crd.metadata?.name || !crd.spec.group) return [];
+    const versions = crd.spec.versions.filter((v) => v.served !== false).map((v) => v.name);
+    return [{ file, name: crd.metadata.name, group: crd.spec.group, plural: crd.spec.names.plural ?? '', versions }];
   });
 }
 

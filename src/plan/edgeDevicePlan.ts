@@ -1,5 +1,5 @@
-import { isBeingDeleted } from '../api/deletion.js';
-import { FINALIZER, type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
+import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
+import { type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
 import type { ArmVm } from '../azure/deviceArm.js';
 import { admit, type AdmissionCandidate, type Waiting } from './admission.js';
 import { condition, setConditions, type ConditionUpdate } from './conditions.js';
@@ -121,7 +121,7 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
   const generation = device.metadata.generation ?? 0;
   const previous = device.status ?? {};
   const deleting = isBeingDeleted(device);
-  const hasFinalizer = (device.metadata.finalizers ?? []).includes(FINALIZER);
+  const finalizerSet = hasFinalizer(device);
 
   const foreign = foreignVmNames(obs) ?? previous.foreignVms ?? [];
   const { total, problem: capacityProblem } = totalGpus(obs);
@@ -210,13 +210,13 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
     updates.push(condition('Drained', 'False', 'NotDrained', 'spec.drain is false'));
   }
 
-  if (!deleting && !hasFinalizer) action = { kind: 'addFinalizer' };
+  if (!deleting && !finalizerSet) action = { kind: 'addFinalizer' };
   let deletionBlocked: string | undefined;
   if (deleting) {
     if (obs.gpuVms.length > 0) {
       deletionBlocked = `waiting for GpuVm(s) ${obs.gpuVms.map(keyOf).join(', ')} bound to this device to be deleted`;
       requeueAfterMs = settings.pollIntervalMs;
-    } else if (hasFinalizer && action.kind === 'none') {
+    } else if (finalizerSet && action.kind === 'none') {
       action = { kind: 'removeFinalizer' };
     }
   }

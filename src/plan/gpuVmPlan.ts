@@ -1,5 +1,5 @@
-import { isBeingDeleted } from '../api/deletion.js';
-import { ALLOW_GPU_RELEASE_ANNOTATION, FINALIZER, type GpuVm, type GpuVmPhase, type GpuVmStatus, type PowerState } from '../api/types.js';
+import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
+import { ALLOW_GPU_RELEASE_ANNOTATION, type GpuVm, type GpuVmPhase, type GpuVmStatus, type PowerState } from '../api/types.js';
 import type { ArmDeployment, ArmError, ArmExtension, ArmVm, VmPowerState } from '../azure/deviceArm.js';
 import { condition, findCondition, setConditions, rfc3339, type ConditionUpdate } from './conditions.js';
 import { classifyDeploymentFailure, type DeploymentFailure } from './deploymentErrors.js';
@@ -223,10 +223,10 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   const { gpuVm } = obs;
   const conditions = initialConditions();
   const deleting = isBeingDeleted(gpuVm);
-  const hasFinalizer = (gpuVm.metadata.finalizers ?? []).includes(FINALIZER);
+  const finalizerSet = hasFinalizer(gpuVm);
 
-  if (deleting) return decideDeletion(obs, conditions, hasFinalizer, settings);
-  if (!hasFinalizer) {
+  if (deleting) return decideDeletion(obs, conditions, finalizerSet, settings);
+  if (!finalizerSet) {
     return { action: { kind: 'addFinalizer' }, phase: 'Pending', conditions, requeueAfterMs: 0 };
   }
 

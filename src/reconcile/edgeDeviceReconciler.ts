@@ -1,4 +1,4 @@
-import { isBeingDeleted } from '../api/deletion.js';
+import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import type { ArmVm, LroStarted } from '../azure/deviceArm.js';
@@ -70,7 +70,7 @@ export class EdgeDeviceReconciler {
     obs.kubernetesSettleRemainingMs = this.settleRemaining(device, gpuVms, now.getTime());
 
     // A device without our finalizer gets only that in this pass; what is read now would be read again next pass.
-    const awaitingFinalizer = !isBeingDeleted(device) && !(device.metadata.finalizers ?? []).includes(FINALIZER);
+    const awaitingFinalizer = !isBeingDeleted(device) && !hasFinalizer(device);
     const arm = this.deps.connections.arm(device);
     const listing = this.listings.get(name);
     const listDue =

@@ -1,5 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import { isBeingDeleted } from '../api/deletion.js';
+import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
 import type { ArmVm, DeviceArm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
@@ -109,8 +109,7 @@ export class GpuVmReconciler {
     const uid = gpuVm.metadata.uid ?? '';
     const name = gpuVm.metadata.name ?? '';
     const view: ArmView = {};
-    const hasFinalizer = (gpuVm.metadata.finalizers ?? []).includes(FINALIZER);
-    if (!hasFinalizer) return view;
+    if (!hasFinalizer(gpuVm)) return view;
 
     if (isBeingDeleted(gpuVm)) {
       if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan') return view;
