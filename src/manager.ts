@@ -7,6 +7,7 @@ import { KubeEventRecorder } from './kube/eventRecorder.js';
 import { ApiServerWriter } from './kube/kubeWriter.js';
 import type { PlanSettings } from './plan/gpuVmPlan.js';
 import { SecretBackedConnections } from './reconcile/deviceConnections.js';
+import { DeviceListings } from './reconcile/deviceListings.js';
 import { EdgeDeviceReconciler } from './reconcile/edgeDeviceReconciler.js';
 import { GpuVmReconciler } from './reconcile/gpuVmReconciler.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
@@ -141,7 +142,9 @@ export class Manager {
       onError: (err) => log.warn({ err: String(err) }, 'event not recorded'),
     });
 
-    const gpuVmReconciler = new GpuVmReconciler({ caches, connections, writer, events, clock: systemClock, log: child('gpuvm'), settings: options.plan });
+    // The device controller is made below; the closure reaches it when a GpuVm first asks for a listing.
+    const listings = new DeviceListings((device) => this.deviceController.enqueue(device));
+    const gpuVmReconciler = new GpuVmReconciler({ caches, connections, writer, events, clock: systemClock, log: child('gpuvm'), settings: options.plan, listings });
     this.gpuVmController = new Controller({
       name: 'gpuvm',
       concurrency: options.concurrency,
@@ -159,6 +162,7 @@ export class Manager {
       log: child('edgedevice'),
       settings: { syncPeriodMs: options.syncPeriodMs, pollIntervalMs: options.plan.pollIntervalMs, kubernetesSettleMs: options.kubernetesSettleMs ?? 10_000 },
       enqueueGpuVm: (key) => this.gpuVmController.enqueue(key),
+      listings,
     });
     this.deviceController = new Controller({
       name: 'edgedevice',

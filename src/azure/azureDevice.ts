@@ -13,8 +13,10 @@ export interface AzureGpuCapacity {
   free: number;
 }
 
-export interface AzureKubernetesRole {
+/** One compute role of the device, of any kind (IOT, Kubernetes, ...). */
+export interface AzureComputeRole {
   name: string;
+  kind: string;
   provisioningState: string;
   roleStatus?: string;
 }
@@ -23,8 +25,8 @@ export interface AzureDevice {
   getDevice(): Promise<AzureDeviceFacts>;
   /** undefined when the device does not report GPU capacity. */
   getGpuCapacity(): Promise<AzureGpuCapacity | undefined>;
-  /** The device's Kubernetes role, or undefined when there is none. */
-  getKubernetesRole(): Promise<AzureKubernetesRole | undefined>;
+  /** Every compute role of the device, whatever its kind. */
+  getComputeRoles(): Promise<AzureComputeRole[]>;
   createKubernetesRole(): Promise<LroStarted>;
   deleteKubernetesRole(name: string): Promise<LroStarted>;
 }

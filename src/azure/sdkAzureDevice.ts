@@ -1,7 +1,7 @@
 import type { KubernetesRole } from '@azure/arm-databoxedge';
 import { isRestError } from '@azure/core-rest-pipeline';
 import type { AzureClients } from './azureClients.js';
-import type { AzureDevice, AzureDeviceFacts, AzureGpuCapacity, AzureKubernetesRole } from './azureDevice.js';
+import type { AzureComputeRole, AzureDevice, AzureDeviceFacts, AzureGpuCapacity } from './azureDevice.js';
 import type { LroStarted } from './deviceArm.js';
 import { retryAfterCapture } from './retryAfter.js';
 
@@ -51,15 +51,15 @@ export class SdkAzureDevice implements AzureDevice {
     }
   }
 
-  async getKubernetesRole(): Promise<AzureKubernetesRole | undefined> {
+  async getComputeRoles(): Promise<AzureComputeRole[]> {
+    const roles: AzureComputeRole[] = [];
     for await (const role of this.clients.dataBoxEdge.roles.listByDataBoxEdgeDevice(this.device.deviceName, this.device.resourceGroup)) {
-      if (role.kind !== 'Kubernetes') continue;
-      const k = role as KubernetesRole;
-      const result: AzureKubernetesRole = { name: k.name ?? KUBERNETES_ROLE_NAME, provisioningState: k.provisioningState ?? 'Invalid' };
-      if (k.roleStatus !== undefined) result.roleStatus = k.roleStatus;
-      return result;
+      const r = role as { name?: string; kind: string; provisioningState?: string; roleStatus?: string };
+      const result: AzureComputeRole = { name: r.name ?? '', kind: r.kind, provisioningState: r.provisioningState ?? 'Invalid' };
+      if (r.roleStatus !== undefined) result.roleStatus = r.roleStatus;
+      roles.push(result);
     }
-    return undefined;
+    return roles;
   }
 
   async createKubernetesRole(): Promise<LroStarted> {

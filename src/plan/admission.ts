@@ -10,6 +10,10 @@ export interface AdmissionCandidate {
   wantsGpu: boolean;
   /** The device reports this GpuVm's VM as allocated (holding its GPU), whatever the spec says. */
   vmHoldsGpu: boolean;
+  /** A VM of this GpuVm exists on the device (e.g. still being created): its reservation is never revoked. */
+  vmExists?: boolean;
+  /** Its last CreateVM deployment failed: first to lose a reservation the device can no longer back. */
+  deployFailed?: boolean;
 }
 
 export interface AdmissionInput {
@@ -32,6 +36,8 @@ export interface AdmissionResult {
   allocations: Allocation[];
   gpus: { total: number; vms: number; kubernetes: number; free: number };
   waiting: Waiting[];
+  /** GpuVms (namespace/name) whose reservation was revoked because the device no longer has a GPU for it. */
+  revoked: string[];
 }
 
 /** Queue order: oldest first, then namespace/name, so every replica and every restart agrees. */
@@ -66,6 +72,9 @@ export function admit(input: AdmissionInput): AdmissionResult {
 
   const held = allocations.filter((a) => a.state === 'Held').length;
   const vms = held + input.foreignGpuVms;
+  const revoked = revokeUnbacked(allocations, input, vms);
+  queue.push(...input.candidates.filter((c) => revoked.includes(c.key)));
+  queue.sort(compareQueueOrder);
   let free = Math.max(0, input.totalGpus - vms - input.kubernetesGpus - (allocations.length - held));
 
   const waiting: Waiting[] = [];
@@ -82,5 +91,33 @@ export function admit(input: AdmissionInput): AdmissionResult {
     allocations: allocations.sort((a, b) => (a.gpuVm < b.gpuVm ? -1 : a.gpuVm > b.gpuVm ? 1 : 0)),
     gpus: { total: input.totalGpus, vms, kubernetes: input.kubernetesGpus, free },
     waiting,
+    revoked,
   };
+}
+
+/**
+ * Reservations are promises of a free GPU. When the device shows fewer GPUs than are held and promised (a VM
+ * made by hand, a compute role that claimed them), the promises it cannot keep are withdrawn from `allocations`:
+ * first those whose CreateVM already failed, then the youngest; never one whose VM exists (it is being created).
+ */
+function revokeUnbacked(allocations: Allocation[], input: AdmissionInput, vms: number): string[] {
+  const byKey = new Map(input.candidates.map((c) => [c.key, c]));
+  const reserved = allocations.filter((a) => a.state === 'Reserved');
+  let over = vms + input.kubernetesGpus + reserved.length - input.totalGpus;
+  if (over <= 0) return [];
+  const revocable = reserved
+    .map((a) => byKey.get(a.gpuVm))
+    .filter((c): c is AdmissionCandidate => c !== undefined && c.vmExists !== true)
+    .sort((a, b) => Number(b.deployFailed === true) - Number(a.deployFailed === true) || compareQueueOrder(b, a));
+  const revoked: string[] = [];
+  for (const c of revocable) {
+    if (over <= 0) break;
+    allocations.splice(
+      allocations.findIndex((a) => a.gpuVm === c.key),
+      1,
+    );
+    revoked.push(c.key);
+    over--;
+  }
+  return revoked;
 }

@@ -51,7 +51,7 @@ const armVm = (name: string, uid: string | undefined, powerState: ArmVm['powerSt
 });
 
 function observe(o: Partial<EdgeDeviceObservation>): EdgeDeviceObservation {
-  return { now: NOW, device: device(), connection: { connected: true }, armVms: [], azure: { sku: 'EdgeP_High', role: null }, gpuVms: [], ...o };
+  return { now: NOW, device: device(), connection: { connected: true }, armVms: [], azure: { sku: 'EdgeP_High', roles: [] }, gpuVms: [], ...o };
 }
 
 const plan = (o: Partial<EdgeDeviceObservation>) => planEdgeDevice(observe(o), SETTINGS);
@@ -60,20 +60,20 @@ const cond = (p: ReturnType<typeof plan>, type: string) => findCondition(p.statu
 describe('planEdgeDevice: the ordering scenarios', () => {
   it('1 GPU, GpuVm first: holds the role back until the VM holds its GPU, then configures Kubernetes with no GPU', () => {
     const vm1 = gpuVm('vm1', 1);
-    const admitted = plan({ azure: { sku: 'EdgeP_Base', role: null }, gpuVms: [vm1] });
+    const admitted = plan({ azure: { sku: 'EdgeP_Base', roles: [] }, gpuVms: [vm1] });
     expect(admitted.status.allocations).toEqual([{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' }]);
     expect(admitted.action).toEqual({ kind: 'none' });
     expect(cond(admitted, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'WaitingForGpuVms' });
     expect(cond(admitted, 'KubernetesConfigured')?.message).toMatch(/ns\/vm1/);
 
-    const held = plan({ azure: { sku: 'EdgeP_Base', role: null }, gpuVms: [running(vm1)], armVms: [armVm('vm1', 'uid-vm1')], device: device({}, {}, admitted.status) });
+    const held = plan({ azure: { sku: 'EdgeP_Base', roles: [] }, gpuVms: [running(vm1)], armVms: [armVm('vm1', 'uid-vm1')], device: device({}, {}, admitted.status) });
     expect(held.action).toEqual({ kind: 'createKubernetesRole' });
     expect(cond(held, 'KubernetesConfigured')?.message).toMatch(/with no GPU/);
     expect(held.status.gpus).toEqual({ total: 1, vms: 1, kubernetes: 0, free: 0 });
   });
 
   it('1 GPU, Kubernetes first: the role holds the GPU and a GpuVm waits without a reservation', () => {
-    const p = plan({ azure: { sku: 'EdgeP_Base', role: { name: 'k8s', provisioningState: 'Created', gpus: 1 } }, gpuVms: [gpuVm('vm1', 1)] });
+    const p = plan({ azure: { sku: 'EdgeP_Base', roles: [{ name: 'k8s', kind: 'Kubernetes', provisioningState: 'Created' }], usedGpus: 1 }, gpuVms: [gpuVm('vm1', 1)] });
     expect(p.status.allocations).toEqual([]);
     expect(p.waiting).toEqual([{ key: 'ns/vm1', uid: 'uid-vm1', position: 1 }]);
     expect(p.status.gpus).toEqual({ total: 1, vms: 0, kubernetes: 1, free: 0 });
@@ -97,7 +97,7 @@ describe('planEdgeDevice: the ordering scenarios', () => {
   });
 
   it('2 GPUs, Kubernetes first: later GpuVms get no reservation', () => {
-    const p = plan({ azure: { sku: 'EdgeP_High', role: { name: 'k8s', provisioningState: 'Created', gpus: 2 } }, gpuVms: [gpuVm('vm1', 1), gpuVm('vm2', 2)] });
+    const p = plan({ azure: { sku: 'EdgeP_High', roles: [{ name: 'k8s', kind: 'Kubernetes', provisioningState: 'Created' }], usedGpus: 2 }, gpuVms: [gpuVm('vm1', 1), gpuVm('vm2', 2)] });
     expect(p.status.allocations).toEqual([]);
     expect(p.waiting.map((w) => w.position)).toEqual([1, 2]);
     expect(cond(p, 'Ready')?.status).toBe('True');
@@ -134,7 +134,7 @@ describe('planEdgeDevice: device state', () => {
   });
 
   it('removes the role for NotConfigured', () => {
-    const p = plan({ device: device({ kubernetes: { state: 'NotConfigured' } }), azure: { role: { name: 'k8s', provisioningState: 'Created', gpus: 2 } } });
+    const p = plan({ device: device({ kubernetes: { state: 'NotConfigured' } }), azure: { roles: [{ name: 'k8s', kind: 'Kubernetes', provisioningState: 'Created' }], usedGpus: 2 } });
     expect(p.action).toEqual({ kind: 'deleteKubernetesRole', roleName: 'k8s' });
     expect(cond(p, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'Removing' });
   });
@@ -157,7 +157,7 @@ describe('planEdgeDevice: device state', () => {
   });
 
   it('warns when the declared GPU count disagrees with the device', () => {
-    const p = plan({ device: device({ gpus: 1 }), azure: { sku: 'EdgeP_High', role: null } });
+    const p = plan({ device: device({ gpus: 1 }), azure: { sku: 'EdgeP_High', roles: [] } });
     expect(cond(p, 'GpuCapacityMatches')).toMatchObject({ status: 'False', reason: 'DeclaredGpusMismatch' });
     expect(p.status.gpus?.total).toBe(2);
   });
@@ -168,6 +168,56 @@ describe('planEdgeDevice: device state', () => {
     expect(cond(draining, 'Drained')).toMatchObject({ status: 'False', reason: 'Draining' });
     const stopped = { ...running, status: { vm: { resourceId: '/x/vm1', powerState: 'stopped' } } };
     expect(cond(plan({ device: device({ drain: true }), gpuVms: [stopped] }), 'Drained')).toMatchObject({ status: 'True' });
+  });
+
+  it('counts a VM whose creation failed (no PowerState) as holding no GPU', () => {
+    const failed = { ...armVm('hand-made', undefined, 'unknown'), provisioningState: 'Failed' };
+    const p = plan({ armVms: [failed, armVm('other', undefined)], gpuVms: [gpuVm('vm1', 1)] });
+    expect(p.status.foreignVms).toEqual(['other']);
+    expect(p.status.gpus).toEqual({ total: 2, vms: 1, kubernetes: 0, free: 0 });
+  });
+
+  it('withdraws a reservation the device can no longer back, the failed CreateVM first', () => {
+    const [vm1, vm2] = [gpuVm('vm1', 1), gpuVm('vm2', 2)];
+    const failed: GpuVm = { ...vm1, status: { conditions: [{ type: 'VmProvisioned', status: 'False', reason: 'AllocationFailed', message: '', lastTransitionTime: NOW.toISOString() }] } };
+    const ledger = { allocations: [{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' as const }, { gpuVm: 'ns/vm2', uid: 'uid-vm2', state: 'Reserved' as const }] };
+    const p = plan({ device: device({}, {}, ledger), armVms: [armVm('hand-made', undefined)], gpuVms: [failed, vm2] });
+    expect(p.status.allocations).toEqual([{ gpuVm: 'ns/vm2', uid: 'uid-vm2', state: 'Reserved' }]);
+    expect(p.waiting).toEqual([{ key: 'ns/vm1', uid: 'uid-vm1', position: 1 }]);
+    expect(p.status.gpus).toEqual({ total: 2, vms: 1, kubernetes: 0, free: 0 });
+  });
+
+  it('never withdraws the reservation of a GpuVm whose VM is being created', () => {
+    const creating: GpuVm = { ...gpuVm('vm1', 1), status: { vm: { resourceId: '/x/vm1', powerState: 'starting', provisioningState: 'Creating' } } };
+    const ledger = { allocations: [{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' as const }] };
+    const p = plan({ device: device({ gpus: 1 }, {}, ledger), azure: { sku: 'EdgeP_Base', roles: [] }, armVms: [armVm('vm1', 'uid-vm1', 'starting')], gpuVms: [creating] });
+    expect(p.status.allocations).toEqual([{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' }]);
+  });
+
+  it('counts a compute role of any kind as holding GPUs, naming its kind', () => {
+    const iot = { roles: [{ name: 'iot1', kind: 'IOT', provisioningState: 'Created' }], usedGpus: 2 };
+    const p = plan({ azure: { sku: 'EdgeP_High', ...iot }, gpuVms: [gpuVm('vm1', 1)] });
+    expect(p.status.gpus).toEqual({ total: 2, vms: 0, kubernetes: 2, free: 0 });
+    expect(p.status.allocations).toEqual([]);
+    expect(p.status.kubernetes).toMatchObject({ state: 'Configured', gpus: 2, roles: [{ name: 'iot1', kind: 'IOT', provisioningState: 'Created' }] });
+    expect(cond(p, 'KubernetesConfigured')).toMatchObject({ status: 'True', reason: 'Configured' });
+    expect(cond(p, 'KubernetesConfigured')?.message).toMatch(/IOT role iot1/);
+    expect(p.action).toEqual({ kind: 'none' });
+    const remove = plan({ device: device({ kubernetes: { state: 'NotConfigured' } }), azure: { sku: 'EdgeP_High', ...iot } });
+    expect(remove.action).toEqual({ kind: 'deleteKubernetesRole', roleName: 'iot1' });
+  });
+
+  it('counts GPUs the device reports in use beyond its VMs as held by compute, even with no role listed', () => {
+    const p = plan({ device: device({ kubernetes: { state: 'Unmanaged' } }), azure: { sku: 'EdgeP_High', roles: [], usedGpus: 2 }, armVms: [armVm('vm1', 'uid-vm1')], gpuVms: [running(gpuVm('vm1', 1))] });
+    expect(p.status.gpus).toEqual({ total: 2, vms: 1, kubernetes: 1, free: 0 });
+  });
+
+  it('without capacity information, a role that was just configured holds every GPU no VM held', () => {
+    const created = { sku: 'EdgeP_High', roles: [{ name: 'kubernetes', kind: 'Kubernetes', provisioningState: 'Created' }] };
+    const p = plan({ azure: created, armVms: [armVm('vm1', 'uid-vm1')], gpuVms: [running(gpuVm('vm1', 1))] });
+    expect(p.status.gpus).toEqual({ total: 2, vms: 1, kubernetes: 1, free: 0 });
+    const later = plan({ azure: created, armVms: undefined, device: device({}, {}, p.status), gpuVms: [running(gpuVm('vm1', 1))] });
+    expect(later.status.kubernetes?.gpus).toBe(1);
   });
 
   it('waits to be deleted while GpuVms are bound, naming them', () => {

@@ -2,21 +2,24 @@ import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
 import type { ArmVm } from '../azure/deviceArm.js';
 import { admit, type AdmissionCandidate, type Waiting } from './admission.js';
-import { condition, setConditions, type ConditionUpdate } from './conditions.js';
+import { condition, findCondition, setConditions, type ConditionUpdate } from './conditions.js';
+import { armVmHoldsGpu, powerStateHoldsGpu } from './gpuHolders.js';
 import { OWNER_TAG, effectivePowerState } from './gpuVmPlan.js';
 import { orderingGate } from './orderingGate.js';
-
-export const GPU_VM_SIZES: ReadonlySet<string> = new Set(['Standard_NC4as_T4_v3', 'Standard_NC8as_T4_v3']);
 const SKU_GPUS: Record<string, number> = { EdgeP_Base: 1, EdgeP_High: 2 };
 
 export type Connection = { connected: true } | { connected: false; reason: string; message: string };
 
-export interface KubernetesRoleView {
+/**
+ * One compute role of the device, of any kind. The portal's IoT flow makes an `IOT` role and the Kubernetes flow
+ * a `Kubernetes` role (DataBoxEdge REST API, RolePut/RoleGet examples); both run on the device's Kubernetes, which
+ * claims every free GPU when it is configured.
+ */
+export interface ComputeRoleView {
   name: string;
+  kind: string;
   /** Invalid, Creating, Created, Updating, Reconfiguring, Failed, Deleting */
   provisioningState: string;
-  /** GPUs the role holds, when the device reports it. */
-  gpus?: number;
 }
 
 /** The device's resource in Azure, when spec.azure is set and it could be read. */
@@ -25,9 +28,16 @@ export interface AzureDeviceView {
   softwareVersion?: string;
   /** From deviceCapacityInfo. */
   totalGpus?: number;
-  /** null: there is no Kubernetes role. */
-  role: KubernetesRoleView | null;
+  /** GPUs in use by anything (VMs and compute), from deviceCapacityInfo. */
+  usedGpus?: number;
+  /** Every compute role of the device; empty when there is none. */
+  roles: ComputeRoleView[];
 }
+
+/** A role in one of these states has claimed GPUs (it was Created at least once and is not being removed). */
+const ROLE_HOLDS: ReadonlySet<string> = new Set(['Created', 'Updating', 'Reconfiguring']);
+const roleHolds = (r: ComputeRoleView): boolean => ROLE_HOLDS.has(r.provisioningState);
+const describeRole = (r: ComputeRoleView): string => `${r.kind} role ${r.name}`;
 
 export interface EdgeDeviceObservation {
   now: Date;
@@ -66,9 +76,8 @@ export interface DevicePlanSettings {
 
 const keyOf = (g: GpuVm): string => `${g.metadata.namespace}/${g.metadata.name}`;
 
-function holdsGpu(vm: Pick<ArmVm, 'powerState'>): boolean {
-  return vm.powerState !== 'deallocated';
-}
+/** VmProvisioned reasons of a GpuVm whose CreateVM failed (its reservation is the first to go when the device is full). */
+const DEPLOY_FAILURES: ReadonlySet<string> = new Set(['AllocationFailed', 'DeploymentFailed', 'CheckingGpuCapacity']);
 
 /** GPU holdings of managed VMs come from GpuVm status, which their reconcilers keep current. */
 function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
@@ -78,13 +87,16 @@ function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
     // A VM is created running, so even a GpuVm that wants Deallocated needs a GPU until its VM exists.
     const wantsGpu = !isBeingDeleted(g) && (effectivePowerState(g, undefined) !== 'Deallocated' || !vmExists);
     const created = g.metadata.creationTimestamp;
+    const provisioned = findCondition(g.status?.conditions, 'VmProvisioned');
     return {
       key: keyOf(g),
       uid: g.metadata.uid ?? '',
       creationTimestamp: created instanceof Date ? created.toISOString() : String(created ?? ''),
       wantsGpu,
       // A VM still being created is counted as Reserved, not Held: the ordering gate waits for it to finish.
-      vmHoldsGpu: vmExists && statusVm.powerState !== 'deallocated' && statusVm.provisioningState !== 'Creating',
+      vmHoldsGpu: vmExists && powerStateHoldsGpu(statusVm.powerState) && statusVm.provisioningState !== 'Creating',
+      vmExists: vmExists && powerStateHoldsGpu(statusVm.powerState),
+      deployFailed: provisioned?.status === 'False' && DEPLOY_FAILURES.has(provisioned.reason),
     };
   });
 }
@@ -93,7 +105,7 @@ function foreignVmNames(obs: EdgeDeviceObservation): string[] | undefined {
   if (obs.armVms === undefined) return undefined;
   const owned = new Set(obs.gpuVms.map((g) => g.metadata.uid));
   return obs.armVms
-    .filter((v) => GPU_VM_SIZES.has(v.vmSize) && !owned.has(v.tags[OWNER_TAG]) && holdsGpu(v))
+    .filter((v) => armVmHoldsGpu(v) && !owned.has(v.tags[OWNER_TAG]))
     .map((v) => v.name)
     .sort();
 }
@@ -115,6 +127,30 @@ function totalGpus(obs: EdgeDeviceObservation): { total: number; problem?: Condi
   return { total: discovered ?? declared ?? 0 };
 }
 
+function describeRoles(roles: readonly ComputeRoleView[], gpus: number): string {
+  if (roles.length === 0) return 'there is no compute role on the device';
+  return `${roles.map((r) => `the ${describeRole(r)} (${r.provisioningState})`).join(', ')}: compute holds ${gpus} GPU(s)`;
+}
+
+/**
+ * GPUs held by compute (any role, or compute the device does not list as a role). With deviceCapacityInfo it is
+ * what the device counts as used beyond the GPU VMs of a listing taken in the same reconcile; the reconciler
+ * lists again whenever that count changes. Without it, a role that has just been configured claimed every GPU
+ * that was free (domain facts), and keeps that number.
+ */
+function computeGpus(obs: EdgeDeviceObservation, total: number, roleHolds: boolean): number {
+  const previous = obs.device.status?.kubernetes;
+  const vmHolders = obs.armVms?.filter(armVmHoldsGpu).length;
+  const used = obs.azure?.usedGpus;
+  if (used !== undefined) {
+    if (vmHolders !== undefined) return Math.max(0, Math.min(total, used - vmHolders));
+    return previous?.gpus ?? 0;
+  }
+  if (!roleHolds) return 0;
+  if (previous?.state === 'Configured' && previous.gpus !== undefined) return previous.gpus;
+  return vmHolders === undefined ? (previous?.gpus ?? 0) : Math.max(0, total - vmHolders);
+}
+
 /** Plans one EdgeDevice: the allocation ledger, the Kubernetes role and the device's conditions. */
 export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanSettings): EdgeDevicePlan {
   const { device, now } = obs;
@@ -125,9 +161,9 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
 
   const foreign = foreignVmNames(obs) ?? previous.foreignVms ?? [];
   const { total, problem: capacityProblem } = totalGpus(obs);
-  const role = obs.azure?.role;
-  const roleCreated = role !== undefined && role !== null && role.provisioningState === 'Created';
-  const kubernetesGpus = roleCreated ? (role.gpus ?? previous.kubernetes?.gpus ?? 0) : 0;
+  const roles = obs.azure?.roles;
+  const holding = (roles ?? []).filter(roleHolds);
+  const kubernetesGpus = computeGpus(obs, total, holding.length > 0);
   const admission = admit({
     totalGpus: total,
     kubernetesGpus,
@@ -151,13 +187,14 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
 
   // Kubernetes role: the ordering gate decides when it may be created.
   const desired = device.spec.kubernetes?.state ?? 'Unmanaged';
+  const pendingRole = (roles ?? []).find((r) => !roleHolds(r) && r.provisioningState !== 'Failed' && r.provisioningState !== 'Invalid');
   let kubernetes: ConditionUpdate;
   if (desired === 'Unmanaged') {
     kubernetes =
-      role === undefined
+      roles === undefined
         ? condition('KubernetesConfigured', 'Unknown', 'Unmanaged', 'spec.kubernetes.state is Unmanaged and the role is not observed (set spec.azure to observe it)')
-        : condition('KubernetesConfigured', roleCreated ? 'True' : 'False', 'Unmanaged', `observed only: the role is ${role === null ? 'absent' : role.provisioningState}`);
-  } else if (role === undefined) {
+        : condition('KubernetesConfigured', holding.length > 0 ? 'True' : 'False', 'Unmanaged', `observed only: ${describeRoles(roles, kubernetesGpus)}`);
+  } else if (roles === undefined) {
     kubernetes = condition(
       'KubernetesConfigured',
       'False',
@@ -166,10 +203,10 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
     );
     if (obs.azureProblem === undefined) stalled = { reason: 'AzureNotConfigured', message: kubernetes.message };
   } else if (desired === 'Configured') {
-    if (roleCreated) {
-      kubernetes = condition('KubernetesConfigured', 'True', 'Configured', `the Kubernetes role holds ${kubernetesGpus} GPU(s)`);
-    } else if (role !== null && role.provisioningState !== 'Failed') {
-      kubernetes = condition('KubernetesConfigured', 'False', 'Configuring', `the Kubernetes role is ${role.provisioningState}`);
+    if (holding.length > 0) {
+      kubernetes = condition('KubernetesConfigured', 'True', 'Configured', describeRoles(holding, kubernetesGpus));
+    } else if (pendingRole !== undefined) {
+      kubernetes = condition('KubernetesConfigured', 'False', 'Configuring', `the ${describeRole(pendingRole)} is ${pendingRole.provisioningState}`);
       requeueAfterMs = settings.pollIntervalMs;
     } else {
       const gate = orderingGate(admission.allocations, admission.gpus.free, obs.kubernetesSettleRemainingMs ?? 0);
@@ -185,16 +222,20 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
         event = { type: 'Normal', reason: 'ConfiguringKubernetes', message: gate.message };
       }
     }
-  } else if (role === null) {
-    kubernetes = condition('KubernetesConfigured', 'False', 'NotConfigured', 'there is no Kubernetes role on the device');
-  } else if (role.provisioningState === 'Deleting') {
-    kubernetes = condition('KubernetesConfigured', 'False', 'Removing', 'the Kubernetes role is being removed');
-    requeueAfterMs = settings.pollIntervalMs;
   } else {
-    kubernetes = condition('KubernetesConfigured', 'False', 'Removing', `removing the Kubernetes role to free its ${kubernetesGpus} GPU(s)`);
-    action = { kind: 'deleteKubernetesRole', roleName: role.name };
-    requeueAfterMs = settings.pollIntervalMs;
-    event = { type: 'Normal', reason: 'RemovingKubernetes', message: kubernetes.message };
+    // NotConfigured: every compute role goes, whatever its kind: any of them holds the GPUs.
+    const removable = roles.find((r) => r.provisioningState !== 'Deleting');
+    if (roles.length === 0) {
+      kubernetes = condition('KubernetesConfigured', 'False', 'NotConfigured', 'there is no compute role on the device');
+    } else if (removable === undefined) {
+      kubernetes = condition('KubernetesConfigured', 'False', 'Removing', `removing ${roles.map(describeRole).join(', ')}`);
+      requeueAfterMs = settings.pollIntervalMs;
+    } else {
+      kubernetes = condition('KubernetesConfigured', 'False', 'Removing', `removing the ${describeRole(removable)} to free its GPU(s) (${kubernetesGpus} held by compute)`);
+      action = { kind: 'deleteKubernetesRole', roleName: removable.name };
+      requeueAfterMs = settings.pollIntervalMs;
+      event = { type: 'Normal', reason: 'RemovingKubernetes', message: kubernetes.message };
+    }
   }
   updates.push(kubernetes);
 
@@ -248,9 +289,10 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
     allocations: admission.allocations,
     foreignVms: foreign,
     kubernetes: {
-      state: role === undefined ? 'Unknown' : roleCreated ? 'Configured' : role === null ? 'NotConfigured' : role.provisioningState,
-      provisioningState: role === undefined || role === null ? '' : role.provisioningState,
+      state: roles === undefined ? 'Unknown' : holding.length > 0 ? 'Configured' : pendingRole !== undefined ? pendingRole.provisioningState : 'NotConfigured',
+      provisioningState: (holding[0] ?? pendingRole ?? roles?.[0])?.provisioningState ?? '',
       gpus: kubernetesGpus,
+      ...(roles !== undefined ? { roles: roles.map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState })) } : {}),
     },
   };
   const softwareVersion = obs.azure?.softwareVersion ?? previous.softwareVersion;

@@ -2,7 +2,9 @@ import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { ALLOW_GPU_RELEASE_ANNOTATION, type GpuVm, type GpuVmPhase, type GpuVmStatus, type PowerState } from '../api/types.js';
 import type { ArmDeployment, ArmError, ArmExtension, ArmVm, VmPowerState } from '../azure/deviceArm.js';
 import { condition, findCondition, setConditions, rfc3339, type ConditionUpdate } from './conditions.js';
+import type { CapacityCheck } from './capacityCheck.js';
 import { classifyDeploymentFailure, type DeploymentFailure } from './deploymentErrors.js';
+import { powerStateHoldsGpu } from './gpuHolders.js';
 import { chooseGpuDriver, guestOsSupport, type GpuDriverChoice } from './gpuDriver.js';
 
 /** The device as the GpuVm reconciler sees it in the cache (EdgeDevice status written by its reconciler). */
@@ -39,6 +41,8 @@ export interface ArmView {
   extensionDeploymentFailures?: ArmError[];
   nicIp?: string;
   nicExists?: boolean;
+  /** After a failed CreateVM: whether admission, run on a fresh listing of the device, still backs the reservation. */
+  capacityCheck?: CapacityCheck;
 }
 
 export interface GpuVmObservation {
@@ -279,8 +283,10 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   }
 
   const desiredPower = effectivePowerState(gpuVm, device);
-  const vmHoldsGpu = vm !== undefined && vm !== null && vm.powerState !== 'deallocated';
-  const reserved = device.reservation !== undefined || vmHoldsGpu;
+  const vmHoldsGpu = vm !== undefined && vm !== null && powerStateHoldsGpu(vm.powerState);
+  // A failed CreateVM on a device that, listed again, has no GPU for this VM: capacity, whatever the error said.
+  const revoked = arm.capacityCheck?.state === 'done' && !arm.capacityCheck.reserved;
+  const reserved = (device.reservation !== undefined && !revoked) || vmHoldsGpu;
 
   if (reserved) {
     conditions.GpuReserved = condition(
@@ -292,7 +298,7 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   } else if (desiredPower === 'Deallocated' && vm !== undefined && vm !== null) {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'Deallocated', 'the VM is deallocated and holds no GPU');
   } else {
-    conditions.GpuReserved = waitingForGpu(obs, device);
+    conditions.GpuReserved = waitingForGpu(obs, device, revoked ? `deployment ${vmDeploymentName(gpuVm.metadata.uid ?? '')} failed and the device has no free GPU for it` : undefined);
     const kubernetesHolds = conditions.GpuReserved.reason === 'KubernetesHoldsGpus';
     return { action: { kind: 'none' }, phase: 'WaitingForGpu', conditions, requeueAfterMs: kubernetesHolds ? settings.recheckMs : undefined };
   }
@@ -316,15 +322,23 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   return decidePower(obs, vm, desiredPower, conditions, settings);
 }
 
-function waitingForGpu(obs: GpuVmObservation, device: DeviceView): ConditionUpdate {
+function waitingForGpu(obs: GpuVmObservation, device: DeviceView, revokedBecause?: string): ConditionUpdate {
   const holders = device.holders.length > 0 ? ` (held by ${device.holders.join(', ')})` : '';
-  if (device.kubernetesGpus > 0 && device.freeGpus === 0) {
+  if (device.kubernetesGpus > 0 && (device.freeGpus === 0 || revokedBecause !== undefined)) {
     return condition(
       'GpuReserved',
       'False',
       'KubernetesHoldsGpus',
-      `the Kubernetes role on device ${device.name} holds ${device.kubernetesGpus} of its ${device.totalGpus} GPU(s); Kubernetes claims every free GPU when it is configured, so GPU VMs must be created first. ` +
+      `${revokedBecause !== undefined ? `${revokedBecause}: ` : ''}the Kubernetes role on device ${device.name} holds ${device.kubernetesGpus} of its ${device.totalGpus} GPU(s); Kubernetes claims every free GPU when it is configured, so GPU VMs must be created first. ` +
         `To free a GPU, set spec.kubernetes.state: NotConfigured on EdgeDevice ${device.name} (this removes the Kubernetes role), then re-configure Kubernetes after this VM is Ready. No deployment is attempted meanwhile.`,
+    );
+  }
+  if (revokedBecause !== undefined) {
+    return condition(
+      'GpuReserved',
+      'False',
+      'InsufficientGpus',
+      `${revokedBecause}: every GPU of device ${device.name} is held${holders}; the VM is created when a GPU is released, with no deployment meanwhile`,
     );
   }
   const position = device.queuePosition !== undefined ? `position ${device.queuePosition} in the queue for` : 'waiting for';
@@ -432,6 +446,11 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
     case 'Canceled': {
       const failure = classifyDeploymentFailure(deployment.error, arm.vmDeploymentFailures);
       const reason = failure.code === 'AllocationFailed' ? 'AllocationFailed' : 'DeploymentFailed';
+      if (arm.capacityCheck?.state === 'pending') {
+        // The device is listed again first: on a full device this failure is capacity, not a spec problem.
+        conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, `${failureMessage(name, failure)}; checking whether device ${deviceName} has a free GPU`);
+        return { action: { kind: 'none' }, phase: 'Provisioning', conditions, operation: op, requeueAfterMs: settings.pollIntervalMs };
+      }
       conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, failureMessage(name, failure));
       if (!failure.retryable) {
         if (!specChangedSinceStall(obs, reason)) {

@@ -12,6 +12,7 @@ import { describeArmError } from './armErrors.js';
 import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
 import { nextSyncDelay } from './syncPeriod.js';
+import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 
 export interface EdgeDeviceReconcilerSettings {
@@ -34,17 +35,20 @@ export interface EdgeDeviceReconcilerDeps {
   enqueueGpuVm(key: string): void;
   /** Source of the sync period's jitter, values in [0, 1). Default Math.random. */
   random?: () => number;
+  /** Shared with the GpuVm reconciler: listings it asks for, and the capacity checks they answer. */
+  listings: DeviceListings;
 }
 
 interface DeviceListing {
   at: number;
   generation: number;
+  /** What the Azure side said when the VMs were listed: a change there (GPUs in use, roles) calls for a new listing. */
+  azureFingerprint: string;
   vms: ArmVm[];
 }
-
 /** EdgeDevice reconcile: the single writer of the device's allocation ledger, and its Kubernetes role. */
 export class EdgeDeviceReconciler {
-  private readonly listings = new Map<string, DeviceListing>();
+  private readonly lastListing = new Map<string, DeviceListing>();
   /** When this process first saw each device's current generation (a restart starts the settle period over). */
   private readonly generationSeen = new Map<string, { generation: number; at: number }>();
 
@@ -55,7 +59,8 @@ export class EdgeDeviceReconciler {
   async reconcile(name: string, log: Logger = this.deps.log): Promise<ReconcileOutcome> {
     const cached = this.deps.caches.devices.get(name);
     if (cached === undefined) {
-      this.listings.delete(name);
+      this.lastListing.delete(name);
+      this.deps.listings.forget(name);
       this.generationSeen.delete(name);
       this.fresh.forget(name);
       return done();
@@ -71,28 +76,39 @@ export class EdgeDeviceReconciler {
 
     // A device without our finalizer gets only that in this pass; what is read now would be read again next pass.
     const awaitingFinalizer = !isBeingDeleted(device) && !hasFinalizer(device);
+    // The Azure side first: when what it counts (GPUs in use, compute roles) changed since the last listing,
+    // the VMs are listed again now, so GPU accounting never waits for the sync period after a capacity change.
+    const azure = this.deps.connections.azure(device);
+    if (azure !== undefined && !awaitingFinalizer) await this.observeAzure(azure, obs);
+    const azureFingerprint = JSON.stringify([obs.azure?.usedGpus, obs.azure?.roles.map((r) => `${r.kind}/${r.name}/${r.provisioningState}`)]);
+
     const arm = this.deps.connections.arm(device);
-    const listing = this.listings.get(name);
+    const listing = this.lastListing.get(name);
+    const relistAsked = this.deps.listings.takeRelist(name);
     const listDue =
       listing === undefined ||
+      relistAsked ||
       listing.generation !== device.metadata.generation ||
+      (obs.azure !== undefined && listing.azureFingerprint !== azureFingerprint) ||
       now.getTime() - listing.at >= this.deps.settings.syncPeriodMs ||
       findCondition(device.status?.conditions, 'Connected')?.status !== 'True';
+    let answering: string[] = [];
     if (!arm.ok) {
       obs.connection = { connected: false, reason: arm.reason, message: arm.message };
     } else if (listDue && !awaitingFinalizer) {
+      answering = this.deps.listings.pendingChecks(name);
       try {
         const vms = await arm.client.listVms();
-        this.listings.set(name, { at: now.getTime(), generation: device.metadata.generation ?? 0, vms });
+        this.lastListing.set(name, { at: now.getTime(), generation: device.metadata.generation ?? 0, azureFingerprint, vms });
         obs.armVms = vms;
         this.enqueueDrifted(device, vms);
       } catch (err) {
+        answering = [];
         obs.connection = { connected: false, reason: 'DeviceUnreachable', message: describeArmError(err) };
       }
     }
-
-    const azure = this.deps.connections.azure(device);
-    if (azure !== undefined && !awaitingFinalizer) await this.observeAzure(azure, obs);
+    // Not listed this time (no finalizer yet, no connection): keep the request for the next pass.
+    if (relistAsked && obs.armVms === undefined) this.deps.listings.requestRelist(name);
 
     const plan = planEdgeDevice(obs, { pollIntervalMs: this.deps.settings.pollIntervalMs });
     const { action } = plan;
@@ -105,6 +121,7 @@ export class EdgeDeviceReconciler {
     const started = await this.act(action, azure, log);
     if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
+    if (answering.length > 0) this.deps.listings.answer(name, answering, new Set((plan.status.allocations ?? []).map((a) => a.uid)));
     return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? nextSyncDelay(this.deps.settings.syncPeriodMs, this.deps.random));
   }
 
@@ -127,22 +144,13 @@ export class EdgeDeviceReconciler {
       return;
     }
     try {
-      const [facts, capacity, role] = await Promise.all([
-        azure.client.getDevice(),
-        azure.client.getGpuCapacity(),
-        azure.client.getKubernetesRole(),
-      ]);
-      const view: AzureDeviceView = { role: null };
+      const [facts, capacity, roles] = await Promise.all([azure.client.getDevice(), azure.client.getGpuCapacity(), azure.client.getComputeRoles()]);
+      const view: AzureDeviceView = { roles: roles.map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState })) };
       if (facts.sku !== undefined) view.sku = facts.sku;
       if (facts.softwareVersion !== undefined) view.softwareVersion = facts.softwareVersion;
-      if (capacity !== undefined) view.totalGpus = capacity.total;
-      if (role !== undefined) {
-        view.role = { name: role.name, provisioningState: role.provisioningState };
-        // What Kubernetes holds is what the device counts as used beyond the GPU VMs that hold one.
-        if (capacity !== undefined && obs.armVms !== undefined) {
-          const vmHolders = obs.armVms.filter((v) => v.powerState !== 'deallocated' && (v.vmSize === 'Standard_NC4as_T4_v3' || v.vmSize === 'Standard_NC8as_T4_v3')).length;
-          view.role.gpus = Math.max(0, capacity.used - vmHolders);
-        }
+      if (capacity !== undefined) {
+        view.totalGpus = capacity.total;
+        view.usedGpus = capacity.used;
       }
       obs.azure = view;
     } catch (err) {

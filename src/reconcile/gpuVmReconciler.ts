@@ -24,6 +24,7 @@ import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller
 import { retryOnConflict } from './conflicts.js';
 import { gpuVmDeviceView } from './deviceView.js';
 import { FreshObjects } from './freshObjects.js';
+import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, type Caches, type Clock, type DeviceConnections, type Logger } from './ports.js';
 
 export interface GpuVmReconcilerDeps {
@@ -34,6 +35,8 @@ export interface GpuVmReconcilerDeps {
   clock: Clock;
   log: Logger;
   settings: PlanSettings;
+  /** Shared with the EdgeDevice reconciler: a failed CreateVM asks for the device to be listed again. */
+  listings: DeviceListings;
 }
 
 function decodeSecret(secret: V1Secret | undefined): { view: SecretView; credentials?: AdminCredentials } {
@@ -137,7 +140,12 @@ export class GpuVmReconciler {
         view.vm = (await arm.getVm(name)) ?? null;
         if (view.vm !== null) return this.observeVm(gpuVm, view.vm, view, arm);
       }
-      if (deployment?.provisioningState === 'Failed') view.vmDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
+      if (deployment?.provisioningState === 'Failed') {
+        view.vmDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
+        if (device.reservation !== undefined) {
+          view.capacityCheck = this.deps.listings.capacityCheck(device.name, uid, deployment.timestamp ?? deployment.name);
+        }
+      }
       const deploymentFailed = deployment?.provisioningState === 'Failed' || deployment?.provisioningState === 'Canceled';
       if (vm === null || vm.provisioningState === 'Creating' || deploymentFailed) {
         if (deployment === null || deployment.provisioningState === 'Succeeded' || deploymentFailed) {

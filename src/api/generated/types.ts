@@ -97,11 +97,27 @@ export interface EdgeDeviceStatusAllocationsItem {
   state: "Reserved" | "Held";
 }
 
+export interface EdgeDeviceStatusKubernetesRolesItem {
+  name: string;
+  kind: string;
+  provisioningState?: string;
+}
+
 export interface EdgeDeviceStatusKubernetes {
   /** Configured or NotConfigured, as observed. */
   state?: string;
   provisioningState?: string;
   gpus?: number;
+  /** Every compute role of the device (any kind, e.g. Kubernetes or IOT); a Created one holds the GPUs that were free when it was configured. */
+  roles?: EdgeDeviceStatusKubernetesRolesItem[];
+}
+
+/** The api-versions the controller speaks to this device's local ARM, chosen from what the device serves. */
+export interface EdgeDeviceStatusApiVersions {
+  compute?: string;
+  disks?: string;
+  network?: string;
+  resources?: string;
 }
 
 /** Observed state of the device. */
@@ -114,6 +130,8 @@ export interface EdgeDeviceStatus {
   /** GPU VMs on the device that no GpuVm owns. */
   foreignVms?: string[];
   kubernetes?: EdgeDeviceStatusKubernetes;
+  /** The api-versions the controller speaks to this device's local ARM, chosen from what the device serves. */
+  apiVersions?: EdgeDeviceStatusApiVersions;
   softwareVersion?: string;
 }
 
