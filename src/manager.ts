@@ -7,6 +7,7 @@ import { KubeEventRecorder } from './kube/eventRecorder.js';
 import { ApiServerWriter } from './kube/kubeWriter.js';
 import type { PlanSettings } from './plan/gpuVmPlan.js';
 import { SecretBackedConnections } from './reconcile/deviceConnections.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from './plan/edgeDevicePlan.js';
 import { DeviceListings } from './reconcile/deviceListings.js';
 import { EdgeDeviceReconciler } from './reconcile/edgeDeviceReconciler.js';
 import { GpuVmReconciler } from './reconcile/gpuVmReconciler.js';
@@ -27,6 +28,8 @@ export interface ManagerOptions {
   syncPeriodMs: number;
   /** Quiet period of a device's GpuVms before its Kubernetes role is created (default 10 s). */
   kubernetesSettleMs?: number;
+  /** How long a drain may keep GPU VMs stopped where compute runs (default 1 h). */
+  drainTimeoutMs?: number;
   plan: PlanSettings;
   /** Identity written into Events (pod name). */
   instance: string;
@@ -160,7 +163,9 @@ export class Manager {
       events,
       clock: systemClock,
       log: child('edgedevice'),
-      settings: { syncPeriodMs: options.syncPeriodMs, pollIntervalMs: options.plan.pollIntervalMs, kubernetesSettleMs: options.kubernetesSettleMs ?? 10_000 },
+      settings: { syncPeriodMs: options.syncPeriodMs, pollIntervalMs: options.plan.pollIntervalMs, kubernetesSettleMs: options.kubernetesSettleMs ?? 10_000,
+        drainTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+      },
       enqueueGpuVm: (key) => this.gpuVmController.enqueue(key),
       listings,
     });

@@ -32,6 +32,8 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
   --retry-base DURATION              first retry delay after a retryable ARM failure, doubling to 5m (default 15s)
   --kubernetes-settle DURATION       a device's GpuVms must be quiet this long before its Kubernetes role is
                                      created, so GpuVms applied together with the device get their GPUs first (default 10s)
+  --drain-timeout DURATION          how long spec.drain may keep GPU VMs stopped on a device where compute runs
+                                     (compute may take a stopped VM's GPU); they start again after it (default 1h)
   --log-level LEVEL                  fatal, error, warn, info, debug, trace or silent (default info)
   --namespace NS                     manage GpuVms (and read Secrets) in this namespace only (default: all namespaces)
   --device-selector SEL              manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
@@ -56,6 +58,7 @@ export async function main(args: string[]): Promise<number> {
       'poll-interval': { type: 'string', default: '15s' },
       'retry-base': { type: 'string', default: '15s' },
       'kubernetes-settle': { type: 'string', default: '10s' },
+      'drain-timeout': { type: 'string', default: '1h' },
       'log-level': { type: 'string', default: 'info' },
       namespace: { type: 'string' },
       'device-selector': { type: 'string' },
@@ -99,6 +102,7 @@ export async function main(args: string[]): Promise<number> {
     concurrency,
     syncPeriodMs: parseDuration(values['sync-period'], '--sync-period'),
     kubernetesSettleMs: parseDuration(values['kubernetes-settle'], '--kubernetes-settle'),
+    drainTimeoutMs: parseDuration(values['drain-timeout'], '--drain-timeout'),
     plan: {
       ...DEFAULT_PLAN_SETTINGS,
       pollIntervalMs: parseDuration(values['poll-interval'], '--poll-interval'),

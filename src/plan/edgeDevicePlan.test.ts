@@ -220,6 +220,24 @@ describe('planEdgeDevice: device state', () => {
     expect(later.status.kubernetes?.gpus).toBe(1);
   });
 
+  it('bounds a drain in time where compute runs, then lets the GpuVms start again', () => {
+    const stopped = { ...gpuVm('vm1', 1), status: { vm: { resourceId: '/x/vm1', powerState: 'stopped' } } };
+    const withCompute = { sku: 'EdgeP_High', roles: [{ name: 'k8s', kind: 'Kubernetes', provisioningState: 'Created' }], usedGpus: 2 };
+    const drained = planEdgeDevice(observe({ device: device({ drain: true }), azure: withCompute, gpuVms: [stopped], armVms: [armVm('vm1', 'uid-vm1', 'stopped')] }), { pollIntervalMs: 5000, drainTimeoutMs: 600_000 });
+    expect(findCondition(drained.status.conditions, 'Drained')).toMatchObject({ status: 'True', reason: 'Drained' });
+    expect(findCondition(drained.status.conditions, 'Drained')?.message).toMatch(/after 10 min/);
+    expect(drained.requeueAfterMs).toBe(600_000);
+    const later = new Date(NOW.getTime() + 600_001);
+    const expired = planEdgeDevice(observe({ now: later, device: device({ drain: true }, {}, drained.status), azure: withCompute, gpuVms: [stopped] }), { pollIntervalMs: 5000, drainTimeoutMs: 600_000 });
+    expect(findCondition(expired.status.conditions, 'Drained')).toMatchObject({ status: 'False', reason: 'DrainExpired' });
+    expect(findCondition(expired.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'DrainExpired' });
+    expect(expired.event).toMatchObject({ type: 'Warning', reason: 'DrainExpired' });
+    const stays = planEdgeDevice(observe({ now: later, device: device({ drain: true }, {}, expired.status), azure: withCompute, gpuVms: [stopped] }), SETTINGS);
+    expect(findCondition(stays.status.conditions, 'Drained')?.reason).toBe('DrainExpired');
+    const noCompute = planEdgeDevice(observe({ now: later, device: device({ drain: true }, {}, drained.status), gpuVms: [stopped] }), SETTINGS);
+    expect(findCondition(noCompute.status.conditions, 'Drained')).toMatchObject({ status: 'True', reason: 'Drained' });
+  });
+
   it('waits to be deleted while GpuVms are bound, naming them', () => {
     const deleting = device({}, { deletionTimestamp: NOW });
     const blocked = plan({ device: deleting, gpuVms: [gpuVm('vm1', 1)] });

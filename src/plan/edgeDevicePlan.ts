@@ -72,7 +72,11 @@ export interface EdgeDevicePlan {
 
 export interface DevicePlanSettings {
   pollIntervalMs: number;
+  /** How long a drain may keep GPU VMs stopped on a device where compute runs (default 1 h). */
+  drainTimeoutMs?: number;
 }
+
+export const DEFAULT_DRAIN_TIMEOUT_MS = 60 * 60_000;
 
 const keyOf = (g: GpuVm): string => `${g.metadata.namespace}/${g.metadata.name}`;
 
@@ -125,6 +129,47 @@ function totalGpus(obs: EdgeDeviceObservation): { total: number; problem?: Condi
     };
   }
   return { total: discovered ?? declared ?? 0 };
+}
+
+/**
+ * Drain powers GPU VMs off right before a device update (release notes: "stop the GPU VMs right before the
+ * update"). Where compute runs, the same notes say it takes over stopped GPU VMs' GPUs the longer they stay
+ * stopped, so there the drain ends after `timeoutMs`: the GpuVms start again and the device says why.
+ */
+function planDrain(
+  obs: EdgeDeviceObservation,
+  computeRuns: boolean,
+  timeoutMs: number,
+): { condition: ConditionUpdate; requeueAfterMs?: number; event?: EdgeDevicePlan['event'] } {
+  const { device, now } = obs;
+  if (device.spec.drain !== true) return { condition: condition('Drained', 'False', 'NotDrained', 'spec.drain is false') };
+  const previous = findCondition(device.status?.conditions, 'Drained');
+  const limit = `${Math.round(timeoutMs / 60_000)} min`;
+  if (previous?.reason === 'DrainExpired') {
+    return { condition: condition('Drained', 'False', 'DrainExpired', previous.message) };
+  }
+  const running = obs.gpuVms.filter((g) => g.status?.vm?.powerState !== undefined && g.status.vm.powerState !== 'stopped' && g.status.vm.powerState !== 'deallocated');
+  if (running.length > 0) {
+    return { condition: condition('Drained', 'False', 'Draining', `powering off ${running.map(keyOf).join(', ')}`) };
+  }
+  if (!computeRuns) {
+    return { condition: condition('Drained', 'True', 'Drained', 'every GPU VM of the device is powered off (spec.drain: true)') };
+  }
+  const since = previous?.status === 'True' ? Date.parse(previous.lastTransitionTime) : now.getTime();
+  const remaining = since + timeoutMs - now.getTime();
+  if (remaining > 0) {
+    return {
+      condition: condition(
+        'Drained',
+        'True',
+        'Drained',
+        `every GPU VM of the device is powered off (spec.drain: true). Compute runs on this device and may take the GPUs of stopped VMs the longer they stay stopped: set spec.drain: false right after the update; GPU VMs start again by themselves after ${limit}`,
+      ),
+      requeueAfterMs: remaining,
+    };
+  }
+  const message = `drained for longer than ${limit} on a device where compute runs: GPU VMs were started again so compute does not take their GPUs. Set spec.drain: false, then true again to drain once more`;
+  return { condition: condition('Drained', 'False', 'DrainExpired', message), event: { type: 'Warning', reason: 'DrainExpired', message } };
 }
 
 function describeRoles(roles: readonly ComputeRoleView[], gpus: number): string {
@@ -240,16 +285,10 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
   updates.push(kubernetes);
 
   // Drain: every GpuVm of the device is powered off by its own reconciler.
-  if (device.spec.drain === true) {
-    const running = obs.gpuVms.filter((g) => g.status?.vm?.powerState !== undefined && g.status.vm.powerState !== 'stopped' && g.status.vm.powerState !== 'deallocated');
-    updates.push(
-      running.length === 0
-        ? condition('Drained', 'True', 'Drained', 'every GPU VM of the device is powered off (spec.drain: true)')
-        : condition('Drained', 'False', 'Draining', `powering off ${running.map(keyOf).join(', ')}`),
-    );
-  } else {
-    updates.push(condition('Drained', 'False', 'NotDrained', 'spec.drain is false'));
-  }
+  const drain = planDrain(obs, holding.length > 0 || kubernetesGpus > 0, settings.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+  updates.push(drain.condition);
+  if (drain.requeueAfterMs !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? drain.requeueAfterMs, drain.requeueAfterMs);
+  if (drain.event !== undefined) event ??= drain.event;
 
   if (!deleting && !finalizerSet) action = { kind: 'addFinalizer' };
   let deletionBlocked: string | undefined;
@@ -267,8 +306,8 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
   const drainSettled = device.spec.drain !== true || updates.some((u) => u.type === 'Drained' && u.status === 'True');
   const ready = connected && kubernetesSettled && drainSettled && stalled === undefined && deletionBlocked === undefined;
   const firstProblem = updates.find((u) => u.status === 'False' && !['GpuCapacityMatches', 'Drained'].includes(u.type) && !(u.type === 'KubernetesConfigured' && kubernetesSettled));
-  const notReadyReason = deletionBlocked !== undefined ? 'Deleting' : (stalled?.reason ?? firstProblem?.reason ?? (drainSettled ? 'Reconciling' : 'Draining'));
-  const notReadyMessage = deletionBlocked ?? stalled?.message ?? firstProblem?.message ?? 'reconciling';
+  const notReadyReason = deletionBlocked !== undefined ? 'Deleting' : (stalled?.reason ?? firstProblem?.reason ?? (drainSettled ? 'Reconciling' : drain.condition.reason));
+  const notReadyMessage = deletionBlocked ?? stalled?.message ?? firstProblem?.message ?? (drainSettled ? 'reconciling' : drain.condition.message);
   updates.push(
     ready
       ? condition('Ready', 'True', 'Ready', `${admission.gpus.free} of ${total} GPU(s) free; ${admission.gpus.vms} held by VMs, ${kubernetesGpus} by Kubernetes`)

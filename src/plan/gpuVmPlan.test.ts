@@ -190,6 +190,52 @@ describe('planGpuVm: VM deployment', () => {
     expect(edited.action).toEqual({ kind: 'deployVm', deploymentName: name });
   });
 
+  it('after a failed CreateVM, waits for the device to be listed again before deciding anything', () => {
+    const failedVm = vm({ provisioningState: 'Failed', powerState: 'unknown' });
+    const p = plan({ arm: { vm: failedVm, vmDeployment: allocationFailed, imageExists: true, capacityCheck: { state: 'pending' } } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(p.requeueAfterMs).toBe(5000);
+    expect(cond(p, 'VmProvisioned')?.message).toMatch(/checking whether device dev-a has a free GPU/);
+    expect(cond(p, 'Stalled')?.status).toBe('False');
+  });
+
+  it('goes back to waiting for a GPU when the device, listed again, has none for it, whatever the error code', () => {
+    const bare = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'At least one resource deployment operation failed.' } });
+    const odd = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'GpuNotAvailable', message: 'no GPU' }] } });
+    for (const failed of [allocationFailed, bare, odd]) {
+      const p = plan({
+        device: device({ freeGpus: 0, holders: ['team/other'] }),
+        arm: { vm: vm({ provisioningState: 'Failed', powerState: 'unknown' }), vmDeployment: failed, imageExists: true, capacityCheck: { state: 'done', reserved: false } },
+      });
+      expect(p.action).toEqual({ kind: 'none' });
+      expect(p.status.phase).toBe('WaitingForGpu');
+      expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'InsufficientGpus' });
+      expect(cond(p, 'GpuReserved')?.message).toMatch(/failed and the device has no free GPU/);
+      expect(cond(p, 'Stalled')?.status).toBe('False');
+      expect(p.status.operation).toBeUndefined();
+    }
+    const k8s = plan({
+      device: device({ freeGpus: 0, kubernetesConfigured: true, kubernetesGpus: 1 }),
+      arm: { vm: null, vmDeployment: allocationFailed, capacityCheck: { state: 'done', reserved: false } },
+    });
+    expect(cond(k8s, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'KubernetesHoldsGpus' });
+  });
+
+  it('treats the failure as its own when the device, listed again, still has a GPU for it', () => {
+    const op = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:59:00Z', attempts: 1 };
+    const p = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, capacityCheck: { state: 'done', reserved: true } } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'GpuReserved')?.status).toBe('True');
+    expect(cond(p, 'VmProvisioned')).toMatchObject({ reason: 'AllocationFailed' });
+    expect(p.requeueAfterMs).toBeGreaterThan(0);
+  });
+
+  it('does not count a VM whose creation failed as holding a GPU', () => {
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0 }), arm: { vm: vm({ provisioningState: 'Failed', powerState: 'unknown' }) } });
+    expect(p.status.phase).toBe('WaitingForGpu');
+    expect(cond(p, 'GpuReserved')?.reason).not.toBe('GpuHeld');
+  });
+
   it('waits for a VM still being created even when its deployment already reports success', () => {
     const p = plan({ arm: { vm: vm({ provisioningState: 'Creating' }), vmDeployment: deployment(name, 'Succeeded'), imageExists: true } });
     expect(p.action).toEqual({ kind: 'none' });
@@ -330,6 +376,44 @@ describe('planGpuVm: Ready and power', () => {
       arm: readyArm,
     });
     expect(allowed.action).toEqual({ kind: 'deallocateVm' });
+  });
+
+  it('refuses Stopped where compute runs (it may take a stopped VM\'s GPU), unless annotated; drain still powers off', () => {
+    const stopped = gpuVm({ spec: { powerState: 'Stopped' } });
+    const blocked = plan({ gpuVm: stopped, device: device({ kubernetesConfigured: true }), arm: readyArm });
+    expect(blocked.action).toEqual({ kind: 'none' });
+    expect(cond(blocked, 'PowerStateSynced')).toMatchObject({ status: 'False', reason: 'StopBlocked' });
+    expect(cond(blocked, 'Stalled')).toMatchObject({ status: 'True', reason: 'StopBlocked' });
+    expect(cond(blocked, 'Ready')?.message).toMatch(/release notes/);
+    const annotated = gpuVm({ spec: { powerState: 'Stopped' }, metadata: { annotations: { 'gpuvm.io/allow-gpu-release': 'true' } } });
+    expect(plan({ gpuVm: annotated, device: device({ kubernetesConfigured: true }), arm: readyArm }).action).toEqual({ kind: 'powerOffVm' });
+    expect(plan({ gpuVm: stopped, arm: readyArm }).action).toEqual({ kind: 'powerOffVm' });
+    expect(plan({ device: device({ kubernetesConfigured: true, drain: true }), arm: readyArm }).action).toEqual({ kind: 'powerOffVm' });
+  });
+
+  it('gives a VM whose GPU compute took its own reason instead of a start loop, and starts it once a GPU is free', () => {
+    const op = { kind: 'Start', startedAt: '2026-03-01T11:59:00Z', attempts: 1 };
+    const stoppedArm = { ...readyArm, vm: vm({ powerState: 'stopped' }) };
+    const lost = plan({ gpuVm: gpuVm({ status: { operation: op } }), device: device({ kubernetesConfigured: true, kubernetesGpus: 1, freeGpus: 0 }), arm: stoppedArm });
+    expect(lost.action).toEqual({ kind: 'none' });
+    expect(lost.status.phase).toBe('Failed');
+    expect(cond(lost, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'GpuLost' });
+    expect(cond(lost, 'Stalled')).toMatchObject({ status: 'True', reason: 'GpuLost' });
+    expect(lost.event).toMatchObject({ type: 'Warning', reason: 'GpuLost' });
+    const again = plan({ gpuVm: gpuVm({ status: lost.status }), device: device({ kubernetesConfigured: true, kubernetesGpus: 1, freeGpus: 0 }), arm: stoppedArm });
+    expect(again.action).toEqual({ kind: 'none' });
+    expect(again.event).toBeUndefined();
+    const freed = plan({ gpuVm: gpuVm({ status: lost.status }), device: device({ kubernetesConfigured: false, kubernetesGpus: 0, freeGpus: 1 }), arm: stoppedArm });
+    expect(freed.action).toEqual({ kind: 'startVm' });
+    expect(freed.status.operation?.attempts).toBe(2);
+  });
+
+  it('retries a start that did not take with backoff where compute holds no GPU', () => {
+    const op = { kind: 'Start', startedAt: '2026-03-01T11:59:55Z', attempts: 1 };
+    const p = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { ...readyArm, vm: vm({ powerState: 'stopped' }) } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'PowerStateSynced')).toMatchObject({ status: 'False', reason: 'StartFailed' });
+    expect(p.requeueAfterMs).toBe(5000);
   });
 
   it('deallocates freely where Kubernetes is not configured, and is Ready once deallocated', () => {

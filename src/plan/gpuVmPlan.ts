@@ -569,13 +569,14 @@ function decidePower(obs: GpuVmObservation, vm: ArmVm, desired: PowerState, cond
     return { action: { kind: 'none' }, phase: desired === 'Running' ? 'Provisioning' : 'Stopped', conditions, operation: gpuVm.status?.operation, requeueAfterMs: settings.pollIntervalMs };
   }
 
-  if (desired === 'Deallocated' && device?.kubernetesConfigured === true && gpuVm.metadata.annotations?.[ALLOW_GPU_RELEASE_ANNOTATION] !== 'true') {
-    const message =
-      `deallocating would release the GPU and the Kubernetes role configured on device ${device.name} may claim it, after which the VM cannot start again. ` +
-      `Use powerState: Stopped to power off and keep the GPU, or annotate the GpuVm with ${ALLOW_GPU_RELEASE_ANNOTATION}: "true" to deallocate anyway`;
-    conditions.PowerStateSynced = condition('PowerStateSynced', 'False', 'DeallocationBlocked', message);
-    return { action: { kind: 'none' }, phase: 'Ready', conditions, stalled: { reason: 'DeallocationBlocked', message } };
+  const blocked = gpuReleaseBlocked(obs, desired);
+  if (blocked !== undefined) {
+    conditions.PowerStateSynced = condition('PowerStateSynced', 'False', blocked.reason, blocked.message);
+    return { action: { kind: 'none' }, phase: 'Ready', conditions, stalled: blocked };
   }
+
+  const lost = desired === 'Running' ? startFailed(obs, vm, conditions, settings) : undefined;
+  if (lost !== undefined) return lost;
 
   const kind = desired === 'Running' ? 'startVm' : desired === 'Stopped' ? 'powerOffVm' : 'deallocateVm';
   const opKind = desired === 'Running' ? 'Start' : desired === 'Stopped' ? 'PowerOff' : 'Deallocate';
@@ -594,6 +595,68 @@ function decidePower(obs: GpuVmObservation, vm: ArmVm, desired: PowerState, cond
     requeueAfterMs: settings.pollIntervalMs,
     event: { type: 'Normal', reason: opKind, message: `${opKind} VM ${vm.name} (was ${vm.powerState})` },
   };
+}
+
+/**
+ * Powering a GPU VM off where compute runs on the device risks its GPU: deallocation releases it, and Azure Stack
+ * Edge release notes 2103 through 2205 (known issue) say Kubernetes takes over the GPUs of stopped GPU VMs, the
+ * longer they stay stopped the likelier. Both are refused there unless the GpuVm says to go ahead; a drain (the
+ * release notes' own advice before an update) is not, and is bounded in time by the EdgeDevice.
+ */
+function gpuReleaseBlocked(obs: GpuVmObservation, desired: PowerState): { reason: string; message: string } | undefined {
+  const { gpuVm, device } = obs;
+  if (device?.kubernetesConfigured !== true || gpuVm.metadata.annotations?.[ALLOW_GPU_RELEASE_ANNOTATION] === 'true') return undefined;
+  const override = `annotate the GpuVm with ${ALLOW_GPU_RELEASE_ANNOTATION}: "true" to go ahead anyway`;
+  if (desired === 'Deallocated') {
+    return {
+      reason: 'DeallocationBlocked',
+      message:
+        `deallocating would release the GPU and the compute role configured on device ${device.name} may claim it, after which the VM cannot start again. ` +
+        `Keep powerState: Running, or ${override}`,
+    };
+  }
+  if (desired === 'Stopped' && gpuVm.spec.powerState === 'Stopped') {
+    return {
+      reason: 'StopBlocked',
+      message:
+        `compute (Kubernetes) is configured on device ${device.name}, and Azure Stack Edge release notes say it takes over the GPUs of stopped GPU VMs, ` +
+        `the longer they stay stopped the likelier; the VM could then not start again. Keep powerState: Running, or ${override}`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * A start that did not take: the VM is still powered off a poll interval after the start was sent. On a device
+ * whose compute holds GPUs and has none free, its GPU was taken (see gpuReleaseBlocked): it gets its own reason
+ * and waits for a GPU instead of retrying; elsewhere the start is retried with backoff.
+ */
+function startFailed(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, settings: PlanSettings): Decision | undefined {
+  const { gpuVm, device } = obs;
+  const op = gpuVm.status?.operation;
+  if (op?.kind !== 'Start' || (vm.powerState !== 'stopped' && vm.powerState !== 'deallocated')) return undefined;
+  const sentAt = Date.parse(op.startedAt ?? '');
+  if (!(obs.now.getTime() - sentAt >= settings.pollIntervalMs)) return undefined;
+  if (device !== undefined && device.kubernetesGpus > 0 && device.freeGpus === 0) {
+    const message =
+      `VM ${vm.name} could not start: its GPU was taken by the compute role on device ${device.name} while the VM was ${vm.powerState}. ` +
+      `Free a GPU (set spec.kubernetes.state: NotConfigured on EdgeDevice ${device.name}, or delete another GPU VM); the start is tried again when one is free`;
+    conditions.GpuReserved = condition('GpuReserved', 'False', 'GpuLost', message);
+    conditions.PowerStateSynced = condition('PowerStateSynced', 'False', 'GpuLost', message);
+    return {
+      action: { kind: 'none' },
+      phase: 'Failed',
+      conditions,
+      operation: op,
+      stalled: { reason: 'GpuLost', message },
+      requeueAfterMs: settings.recheckMs,
+      ...(findCondition(gpuVm.status?.conditions, 'GpuReserved')?.reason === 'GpuLost' ? {} : { event: { type: 'Warning' as const, reason: 'GpuLost', message } }),
+    };
+  }
+  const wait = retryWait(op, undefined, obs.now, settings);
+  if (wait <= 0) return undefined;
+  conditions.PowerStateSynced = condition('PowerStateSynced', 'False', 'StartFailed', `VM ${vm.name} did not start (attempt ${op.attempts ?? 1}); trying again in ${Math.ceil(wait / 1000)}s`);
+  return { action: { kind: 'none' }, phase: 'Provisioning', conditions, operation: op, requeueAfterMs: wait };
 }
 
 function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinalizer: boolean, settings: PlanSettings): Decision {

@@ -22,7 +22,8 @@ export function gpuVmDeviceView(gpuVm: GpuVm, device: EdgeDevice, gpuVmsOfDevice
     kubernetesGpus: status.kubernetes?.gpus ?? 0,
     totalGpus: status.gpus?.total ?? device.spec.gpus ?? 0,
     freeGpus: status.gpus?.free ?? 0,
-    drain: device.spec.drain === true,
+    // An expired drain no longer holds the VMs off (see the EdgeDevice plan).
+    drain: device.spec.drain === true && findCondition(status.conditions, 'Drained')?.reason !== 'DrainExpired',
     holders: allocations.map((a) => a.gpuVm),
   };
   if (status.softwareVersion !== undefined) view.softwareVersion = status.softwareVersion;

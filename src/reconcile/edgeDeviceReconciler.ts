@@ -21,6 +21,7 @@ export interface EdgeDeviceReconcilerSettings {
   /** How long a device's GpuVms must be quiet before its Kubernetes role is created. */
   kubernetesSettleMs: number;
   pollIntervalMs: number;
+  drainTimeoutMs: number;
 }
 
 export interface EdgeDeviceReconcilerDeps {
@@ -110,7 +111,7 @@ export class EdgeDeviceReconciler {
     // Not listed this time (no finalizer yet, no connection): keep the request for the next pass.
     if (relistAsked && obs.armVms === undefined) this.deps.listings.requestRelist(name);
 
-    const plan = planEdgeDevice(obs, { pollIntervalMs: this.deps.settings.pollIntervalMs });
+    const plan = planEdgeDevice(obs, { pollIntervalMs: this.deps.settings.pollIntervalMs, drainTimeoutMs: this.deps.settings.drainTimeoutMs });
     const { action } = plan;
     if (action.kind === 'addFinalizer' || action.kind === 'removeFinalizer') {
       const finalizers = (device.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
