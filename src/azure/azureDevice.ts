@@ -1,4 +1,4 @@
-// The port to the device's resource in Azure (cloud ARM): device facts, GPU capacity and the Kubernetes role.
+// The port to the device's resource in Azure (cloud ARM): device facts, GPU capacity and the compute roles.
 import type { LroStarted } from './deviceArm.js';
 
 export interface AzureDeviceFacts {
@@ -13,9 +13,10 @@ export interface AzureGpuCapacity {
   free: number;
 }
 
-/** One compute role of the device, of any kind (IOT, Kubernetes, ...). */
+/** A role of the device (DataBoxEdge `roles`): Kubernetes, IOT (compute set up through the portal), ... */
 export interface AzureComputeRole {
   name: string;
+  /** The role's `kind` as the service reports it (IOT, ASA, Functions, Cognitive, MEC, CloudEdgeManagement, Kubernetes). */
   kind: string;
   provisioningState: string;
   roleStatus?: string;
@@ -25,7 +26,7 @@ export interface AzureDevice {
   getDevice(): Promise<AzureDeviceFacts>;
   /** undefined when the device does not report GPU capacity. */
   getGpuCapacity(): Promise<AzureGpuCapacity | undefined>;
-  /** Every compute role of the device, whatever its kind. */
+  /** Every role of the device, of any kind (any of them may hold the GPUs). */
   getComputeRoles(): Promise<AzureComputeRole[]>;
   createKubernetesRole(): Promise<LroStarted>;
   deleteKubernetesRole(name: string): Promise<LroStarted>;

@@ -54,8 +54,9 @@ export class SdkAzureDevice implements AzureDevice {
   async getComputeRoles(): Promise<AzureComputeRole[]> {
     const roles: AzureComputeRole[] = [];
     for await (const role of this.clients.dataBoxEdge.roles.listByDataBoxEdgeDevice(this.device.deviceName, this.device.resourceGroup)) {
+      // Only KubernetesRoleProperties has provisioningState (DataBoxEdge 2021-06-01); every kind has roleStatus.
       const r = role as { name?: string; kind: string; provisioningState?: string; roleStatus?: string };
-      const result: AzureComputeRole = { name: r.name ?? '', kind: r.kind, provisioningState: r.provisioningState ?? 'Invalid' };
+      const result: AzureComputeRole = { name: r.name ?? '', kind: r.kind, provisioningState: r.provisioningState ?? 'Unknown' };
       if (r.roleStatus !== undefined) result.roleStatus = r.roleStatus;
       roles.push(result);
     }
@@ -64,9 +65,12 @@ export class SdkAzureDevice implements AzureDevice {
 
   async createKubernetesRole(): Promise<LroStarted> {
     const capture = retryAfterCapture();
+    // KubernetesRoleProperties (DataBoxEdge 2021-06-01 and 2023-12-01): hostPlatform (PlatformType
+    // Windows|Linux), kubernetesClusterInfo.version, kubernetesRoleResources.compute.vmProfile and roleStatus
+    // are required; hostPlatformType is read-only and never sent.
     const role: KubernetesRole = {
       kind: 'Kubernetes',
-      hostPlatform: 'KubernetesCluster',
+      hostPlatform: 'Linux',
       kubernetesClusterInfo: { version: '' },
       kubernetesRoleResources: { compute: { vmProfile: 'DBE_AKS_Small' } },
       roleStatus: 'Enabled',

@@ -195,13 +195,14 @@ describe('planEdgeDevice: device state', () => {
   });
 
   it('counts a compute role of any kind as holding GPUs, naming its kind', () => {
-    const iot = { roles: [{ name: 'iot1', kind: 'IOT', provisioningState: 'Created' }], usedGpus: 2 };
+    // IoT roles report no provisioningState (only KubernetesRoleProperties has one), only roleStatus.
+    const iot = { roles: [{ name: 'iot1', kind: 'IOT', provisioningState: 'Unknown', roleStatus: 'Enabled' }], usedGpus: 2 };
     const p = plan({ azure: { sku: 'EdgeP_High', ...iot }, gpuVms: [gpuVm('vm1', 1)] });
     expect(p.status.gpus).toEqual({ total: 2, vms: 0, kubernetes: 2, free: 0 });
     expect(p.status.allocations).toEqual([]);
-    expect(p.status.kubernetes).toMatchObject({ state: 'Configured', gpus: 2, roles: [{ name: 'iot1', kind: 'IOT', provisioningState: 'Created' }] });
+    expect(p.status.kubernetes).toMatchObject({ state: 'Configured', gpus: 2, roles: [{ name: 'iot1', kind: 'IOT', provisioningState: 'Unknown', roleStatus: 'Enabled' }] });
     expect(cond(p, 'KubernetesConfigured')).toMatchObject({ status: 'True', reason: 'Configured' });
-    expect(cond(p, 'KubernetesConfigured')?.message).toMatch(/IOT role iot1/);
+    expect(cond(p, 'KubernetesConfigured')?.message).toMatch(/IOT role iot1 \(Enabled\)/);
     expect(p.action).toEqual({ kind: 'none' });
     const remove = plan({ device: device({ kubernetes: { state: 'NotConfigured' } }), azure: { sku: 'EdgeP_High', ...iot } });
     expect(remove.action).toEqual({ kind: 'deleteKubernetesRole', roleName: 'iot1' });

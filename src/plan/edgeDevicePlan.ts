@@ -18,8 +18,10 @@ export type Connection = { connected: true } | { connected: false; reason: strin
 export interface ComputeRoleView {
   name: string;
   kind: string;
-  /** Invalid, Creating, Created, Updating, Reconfiguring, Failed, Deleting */
+  /** Invalid, Creating, Created, Updating, Reconfiguring, Failed, Deleting; only Kubernetes roles report one. */
   provisioningState: string;
+  /** Enabled or Disabled, reported by roles of every kind. */
+  roleStatus?: string;
 }
 
 /** The device's resource in Azure, when spec.azure is set and it could be read. */
@@ -36,8 +38,13 @@ export interface AzureDeviceView {
 
 /** A role in one of these states has claimed GPUs (it was Created at least once and is not being removed). */
 const ROLE_HOLDS: ReadonlySet<string> = new Set(['Created', 'Updating', 'Reconfiguring']);
-const roleHolds = (r: ComputeRoleView): boolean => ROLE_HOLDS.has(r.provisioningState);
+// Only KubernetesRoleProperties carry a provisioningState (DataBoxEdge 2021-06-01); a role of another kind
+// (e.g. IOT) that is Enabled runs compute on the device's Kubernetes.
+const roleHolds = (r: ComputeRoleView): boolean =>
+  ROLE_HOLDS.has(r.provisioningState) || (r.kind !== 'Kubernetes' && !KNOWN_STATES.has(r.provisioningState) && r.roleStatus === 'Enabled');
+const KNOWN_STATES: ReadonlySet<string> = new Set(['Invalid', 'Creating', 'Created', 'Updating', 'Reconfiguring', 'Failed', 'Deleting']);
 const describeRole = (r: ComputeRoleView): string => `${r.kind} role ${r.name}`;
+const roleState = (r: ComputeRoleView): string => (KNOWN_STATES.has(r.provisioningState) ? r.provisioningState : (r.roleStatus ?? r.provisioningState));
 
 export interface EdgeDeviceObservation {
   now: Date;
@@ -174,7 +181,7 @@ function planDrain(
 
 function describeRoles(roles: readonly ComputeRoleView[], gpus: number): string {
   if (roles.length === 0) return 'there is no compute role on the device';
-  return `${roles.map((r) => `the ${describeRole(r)} (${r.provisioningState})`).join(', ')}: compute holds ${gpus} GPU(s)`;
+  return `${roles.map((r) => `the ${describeRole(r)} (${roleState(r)})`).join(', ')}: compute holds ${gpus} GPU(s)`;
 }
 
 /**
@@ -232,7 +239,7 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
 
   // Kubernetes role: the ordering gate decides when it may be created.
   const desired = device.spec.kubernetes?.state ?? 'Unmanaged';
-  const pendingRole = (roles ?? []).find((r) => !roleHolds(r) && r.provisioningState !== 'Failed' && r.provisioningState !== 'Invalid');
+  const pendingRole = (roles ?? []).find((r) => !roleHolds(r) && KNOWN_STATES.has(r.provisioningState) && r.provisioningState !== 'Failed' && r.provisioningState !== 'Invalid');
   let kubernetes: ConditionUpdate;
   if (desired === 'Unmanaged') {
     kubernetes =
@@ -331,7 +338,7 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
       state: roles === undefined ? 'Unknown' : holding.length > 0 ? 'Configured' : pendingRole !== undefined ? pendingRole.provisioningState : 'NotConfigured',
       provisioningState: (holding[0] ?? pendingRole ?? roles?.[0])?.provisioningState ?? '',
       gpus: kubernetesGpus,
-      ...(roles !== undefined ? { roles: roles.map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState })) } : {}),
+      ...(roles !== undefined ? { roles: roles.map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState, ...(r.roleStatus !== undefined ? { roleStatus: r.roleStatus } : {}) })) } : {}),
     },
   };
   const softwareVersion = obs.azure?.softwareVersion ?? previous.softwareVersion;

@@ -146,7 +146,9 @@ export class EdgeDeviceReconciler {
     }
     try {
       const [facts, capacity, roles] = await Promise.all([azure.client.getDevice(), azure.client.getGpuCapacity(), azure.client.getComputeRoles()]);
-      const view: AzureDeviceView = { roles: roles.map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState })) };
+      const view: AzureDeviceView = {
+        roles: roles.map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState, ...(r.roleStatus !== undefined ? { roleStatus: r.roleStatus } : {}) })),
+      };
       if (facts.sku !== undefined) view.sku = facts.sku;
       if (facts.softwareVersion !== undefined) view.softwareVersion = facts.softwareVersion;
       if (capacity !== undefined) {

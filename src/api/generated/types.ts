@@ -101,6 +101,7 @@ export interface EdgeDeviceStatusKubernetesRolesItem {
   name: string;
   kind: string;
   provisioningState?: string;
+  roleStatus?: string;
 }
 
 export interface EdgeDeviceStatusKubernetes {
