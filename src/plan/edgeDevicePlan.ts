@@ -1,5 +1,6 @@
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
+import type { DeviceApiVersions } from '../azure/apiVersions.js';
 import type { ArmVm } from '../azure/deviceArm.js';
 import { admit, type AdmissionCandidate, type Waiting } from './admission.js';
 import { condition, findCondition, setConditions, type ConditionUpdate } from './conditions.js';
@@ -50,6 +51,8 @@ export interface EdgeDeviceObservation {
   now: Date;
   device: EdgeDevice;
   connection: Connection;
+  /** The api-versions negotiated with the device's local ARM, when it was contacted in this reconcile. */
+  apiVersions?: DeviceApiVersions;
   /** VMs listed on the device in this reconcile, for foreign GPU VMs; undefined when not listed (the previous status is kept). */
   armVms?: ArmVm[];
   /** undefined: spec.azure is not set (or the Azure side was not read). */
@@ -341,6 +344,7 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
       ...(roles !== undefined ? { roles: roles.map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState, ...(r.roleStatus !== undefined ? { roleStatus: r.roleStatus } : {}) })) } : {}),
     },
   };
+  if (obs.apiVersions !== undefined) status.apiVersions = { ...obs.apiVersions };
   const softwareVersion = obs.azure?.softwareVersion ?? previous.softwareVersion;
   if (softwareVersion !== undefined) status.softwareVersion = softwareVersion;
 

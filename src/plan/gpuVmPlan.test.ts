@@ -469,6 +469,17 @@ describe('planGpuVm: deletion', () => {
     expect(gone.status.phase).toBe('Deleting');
   });
 
+  it('deletes the VM\'s OS disk after the VM and its NIC, since a managed disk outlives its VM', () => {
+    const seen = plan({ arm: { ...readyArm, vm: vm({ osDiskName: 'vm1_OsDisk_1_0123' }) } });
+    expect(seen.status.osDiskName).toBe('vm1_OsDisk_1_0123');
+    const g = gpuVm({ metadata: { deletionTimestamp: new Date('2026-03-01T11:59:00Z') }, status: { osDiskName: 'vm1_OsDisk_1_0123' } });
+    expect(plan({ gpuVm: g, arm: { vm: null, nicExists: false } }).action).toEqual({ kind: 'none' });
+    const disk = plan({ gpuVm: g, arm: { vm: null, nicExists: false, osDiskExists: true } });
+    expect(disk.action).toEqual({ kind: 'deleteDisk', diskName: 'vm1_OsDisk_1_0123' });
+    expect(disk.status.operation?.kind).toBe('DeleteDisk');
+    expect(plan({ gpuVm: g, arm: { vm: null, nicExists: false, osDiskExists: false, vmDeployment: null, extensionDeployment: null } }).action).toEqual({ kind: 'removeFinalizer' });
+  });
+
   it('leaves a VM it does not own', () => {
     expect(plan({ gpuVm: deletingVm(), arm: { vm: vm({ tags: {} }) } }).action).toEqual({ kind: 'removeFinalizer' });
   });

@@ -41,6 +41,8 @@ export interface ArmView {
   extensionDeploymentFailures?: ArmError[];
   nicIp?: string;
   nicExists?: boolean;
+  /** Whether the OS disk named in status.osDiskName still exists. */
+  osDiskExists?: boolean;
   /** After a failed CreateVM: whether admission, run on a fresh listing of the device, still backs the reservation. */
   capacityCheck?: CapacityCheck;
 }
@@ -81,6 +83,7 @@ export type GpuVmAction =
   | { kind: 'deallocateVm' }
   | { kind: 'deleteVm' }
   | { kind: 'deleteNic'; nicName: string }
+  | { kind: 'deleteDisk'; diskName: string }
   | { kind: 'deleteDeployment'; deploymentName: string };
 
 export interface PlanEvent {
@@ -209,6 +212,7 @@ function toPlan(obs: GpuVmObservation, d: Decision): GpuVmPlan {
       provisioningState: vm.provisioningState,
     };
   }
+  if (vm?.osDiskName !== undefined) status.osDiskName = vm.osDiskName;
   if (d.operation === undefined) delete status.operation;
   else status.operation = d.operation;
   const plan: GpuVmPlan = { action: d.action, status };
@@ -694,6 +698,15 @@ function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinali
     const nic = nicName(gpuVm.metadata.name ?? '');
     deleting(`deleting NIC ${nic}`);
     return { action: { kind: 'deleteNic', nicName: nic }, phase: 'Deleting', conditions, operation: startOperation(obs, 'DeleteNic'), requeueAfterMs: settings.pollIntervalMs };
+  }
+  const disk = gpuVm.status?.osDiskName;
+  if (disk !== undefined && disk !== '') {
+    // A managed disk outlives its VM (ARM managed-disk semantics): it goes after the VM, or it is left behind.
+    if (arm.osDiskExists === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
+    if (arm.osDiskExists) {
+      deleting(`deleting OS disk ${disk}`);
+      return { action: { kind: 'deleteDisk', diskName: disk }, phase: 'Deleting', conditions, operation: startOperation(obs, 'DeleteDisk'), requeueAfterMs: settings.pollIntervalMs };
+    }
   }
   for (const deployment of [arm.vmDeployment, arm.extensionDeployment]) {
     if (deployment === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };

@@ -1,5 +1,6 @@
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
+import { UnsupportedApiVersionsError } from '../azure/apiVersions.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import type { ArmVm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
@@ -99,13 +100,15 @@ export class EdgeDeviceReconciler {
     } else if (listDue && !awaitingFinalizer) {
       answering = this.deps.listings.pendingChecks(name);
       try {
+        obs.apiVersions = await arm.client.apiVersions();
         const vms = await arm.client.listVms();
         this.lastListing.set(name, { at: now.getTime(), generation: device.metadata.generation ?? 0, azureFingerprint, vms });
         obs.armVms = vms;
         this.enqueueDrifted(device, vms);
       } catch (err) {
         answering = [];
-        obs.connection = { connected: false, reason: 'DeviceUnreachable', message: describeArmError(err) };
+        const unsupported = err instanceof UnsupportedApiVersionsError;
+        obs.connection = { connected: false, reason: unsupported ? 'UnsupportedApiVersions' : 'DeviceUnreachable', message: unsupported ? err.message : describeArmError(err) };
       }
     }
     // Not listed this time (no finalizer yet, no connection): keep the request for the next pass.

@@ -120,6 +120,11 @@ export class GpuVmReconciler {
       if (view.vm !== null) return view;
       view.nicExists = await arm.nicExists(nicName(name));
       if (view.nicExists) return view;
+      const disk = gpuVm.status?.osDiskName;
+      if (disk !== undefined && disk !== '') {
+        view.osDiskExists = await arm.diskExists(disk);
+        if (view.osDiskExists) return view;
+      }
       view.vmDeployment = (await arm.getDeployment(vmDeploymentName(uid))) ?? null;
       view.extensionDeployment = (await arm.getDeployment(driverDeploymentName(uid))) ?? null;
       return view;
@@ -214,6 +219,8 @@ export class GpuVmReconciler {
         return arm.deleteVm(name);
       case 'deleteNic':
         return arm.deleteNic(action.nicName);
+      case 'deleteDisk':
+        return arm.deleteDisk(action.diskName);
       case 'deleteDeployment':
         return arm.deleteDeployment(action.deploymentName);
     }

@@ -227,7 +227,7 @@ export interface GpuVmStatusVm {
 
 /** In-flight ARM work, resumed by deployment name after a restart. */
 export interface GpuVmStatusOperation {
-  /** CreateVm, InstallGpuDriver, Start, PowerOff, Deallocate, DeleteVm or DeleteNic. */
+  /** CreateVm, InstallGpuDriver, Start, PowerOff, Deallocate, DeleteVm, DeleteNic or DeleteDisk. */
   kind: string;
   deploymentName?: string;
   startedAt?: string;
@@ -241,6 +241,8 @@ export interface GpuVmStatus {
   phase?: "Pending" | "WaitingForGpu" | "Provisioning" | "InstallingDriver" | "Ready" | "Stopped" | "Deleting" | "Failed";
   conditions?: GpuVmStatusConditionsItem[];
   vm?: GpuVmStatusVm;
+  /** The VM's managed OS disk, named by the device; kept after the VM is gone so that deletion removes the disk too (a managed disk outlives its VM). */
+  osDiskName?: string;
   /** In-flight ARM work, resumed by deployment name after a restart. */
   operation?: GpuVmStatusOperation;
 }
