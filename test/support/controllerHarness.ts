@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnManaged, tailFile, type ManagedProcess } from '../../src/devenv/processes.js';
 import { testKubeconfigPath } from './cluster.js';
+import { watchGpuHolders, type GpuHolderWatch } from './gpuHolderWatch.js';
 
 const root = join(import.meta.dirname, '..', '..');
 export const CLI = join(root, 'dist', 'cli.js');
@@ -95,12 +96,16 @@ export class ControllerProcess {
 /** A controller for the enclosing test file: started in beforeAll (after the namespace), stopped in afterAll. */
 export function useController(namespace: () => string, args: string[] = []): () => ControllerProcess {
   let controller: ControllerProcess | undefined;
+  let holders: GpuHolderWatch | undefined;
   beforeAll(async () => {
+    holders = await watchGpuHolders(`${TEST_DEVICE_LABEL}=${namespace()}`);
     controller = new ControllerProcess({ namespace: namespace(), args });
     await controller.start();
   });
   afterAll(async () => {
     await controller?.stop();
+    // Whatever the test did: no EdgeDevice status ever showed more GPU holders than GPUs.
+    expect(await holders?.stop()).toEqual([]);
   });
   return () => {
     if (controller === undefined) throw new Error('the controller exists only inside tests and hooks');
