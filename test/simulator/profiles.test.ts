@@ -2,6 +2,7 @@
 // api-versions and the providers endpoint per set, ADFS token forms, IoT/hidden compute roles, the stopped
 // GPU VM takeover, the GPU exhaustion variants and managed OS disks.
 import type { IoTRole, KubernetesRole } from '@azure/arm-databoxedge';
+import { UsernamePasswordCredential } from '@azure/identity';
 import { API_VERSION_SETS } from '../../src/simulator/index.js';
 import type { ApiVersionSetName, DeviceProfileInput, Simulator } from '../../src/simulator/index.js';
 import { RawClient, errorCode } from './raw.js';
@@ -151,8 +152,10 @@ describe('ADFS token forms per profile', () => {
     expect(withScope.status).toBe(400);
     expect(withScope.json).toMatchObject({ error: 'invalid_request', error_codes: [90056] });
     expect((withScope.json as { error_description: string }).error_description).toMatch(/^AADSTS90056/);
-    // The SDK's MSAL-based credential cannot sign in to such a device.
-    await expect(deviceClientsFor(sim, 'adal').resources.providers.get('Microsoft.Compute')).rejects.toThrow(/AADSTS90056/);
+    // The SDK's MSAL-based credential cannot sign in to such a device; the controller's (resource form) can.
+    const msal = new UsernamePasswordCredential('adfs', d.clientId, d.username, d.password, { authorityHost: d.loginEndpoint, tlsOptions: { ca: sim.caCertificatePem } });
+    await expect(msal.getToken(`${d.armEndpoint}/.default`)).rejects.toThrow(/AADSTS90056/);
+    await expect(deviceClientsFor(sim, 'adal').resources.providers.get('Microsoft.Compute')).resolves.toMatchObject({ namespace: 'Microsoft.Compute' });
   });
 
   it('resource-or-scope: both forms work; a resource or scope naming another host is refused; a wrong password reads AADSTS50126', async () => {
@@ -348,11 +351,19 @@ describe('managed OS disks', () => {
     return `${d.armEndpoint}/subscriptions/${d.subscriptionId}/resourceGroups/${d.resourceGroup}/providers/Microsoft.Compute/disks${name === '' ? '' : `/${name}`}?api-version=2019-07-01`;
   };
 
+  /** The CreateVM template with the OS disk named (the official one names none). */
+  const namedDiskTemplate = (): Record<string, unknown> => {
+    const t = createVmTemplate();
+    const vm = (t['resources'] as { type: string; properties: { storageProfile: Record<string, unknown> } }[]).find((r) => r.type === 'Microsoft.Compute/virtualMachines');
+    if (vm !== undefined) vm.properties.storageProfile['osDisk'] = { name: "[concat(parameters('vmName'), '-osdisk')]", createOption: 'FromImage' };
+    return t;
+  };
+
   it('a VM gets the disk its template names; attached disks cannot be deleted; the disk survives the VM and blocks its re-creation', async () => {
     const c = deviceClientsFor(sim, 'keep');
     const rg = sim.device('keep').resourceGroup;
     const token = await raw.deviceToken(sim, 'keep');
-    await deployVm(c, rg, 'vm1');
+    await deployVm(c, rg, 'vm1', {}, namedDiskTemplate());
     const vm = await c.compute.virtualMachines.get(rg, 'vm1');
     expect(vm.storageProfile?.osDisk?.name).toBe('vm1-osdisk');
     expect(vm.storageProfile?.osDisk?.managedDisk?.id).toMatch(/\/providers\/Microsoft\.Compute\/disks\/vm1-osdisk$/);
@@ -366,7 +377,7 @@ describe('managed OS disks', () => {
     expect('managedBy' in ((left.json as { value: Record<string, unknown>[] }).value[0] ?? {})).toBe(false);
     expect(sim.deviceState('keep').disks).toEqual(['vm1-osdisk']);
     // Re-creating the VM with a template naming the same disk conflicts.
-    await expect(c.resources.deployments.beginCreateOrUpdateAndWait(rg, 'createvm-again', { properties: { mode: 'Incremental', template: createVmTemplate(), parameters: createVmParameters('vm1', { nicName: 'vm1-nic' }) } }, FAST_POLL)).rejects.toThrow();
+    await expect(c.resources.deployments.beginCreateOrUpdateAndWait(rg, 'createvm-again', { properties: { mode: 'Incremental', template: namedDiskTemplate(), parameters: createVmParameters('vm1', { nicName: 'vm1-nic' }) } }, FAST_POLL)).rejects.toThrow();
     const again = await c.resources.deployments.get(rg, 'createvm-again');
     expect(again.properties?.error?.details?.[0]?.details?.[0]?.code).toBe('ConflictingUserInput');
     expect(sim.deviceState('keep').vms).toEqual([]);
