@@ -76,6 +76,20 @@ describe('device adapters against simulated device profiles', () => {
       expect(tokenRequests('hybrid') - before).toBe(1);
     });
 
+    it('keeps a still-valid token when its renewal fails (ADFS down), and fails once it has expired', async () => {
+      const down = await startSim({ devices: [{ name: 'short-lived', gpus: 1 }] });
+      const d = down.device('short-lived');
+      let now = Date.now();
+      const credential = new AdfsPasswordCredential({ loginEndpoint: d.loginEndpoint, username: d.username, password: d.password, caPem: down.caCertificatePem, now: () => now });
+      const scope = `${d.armEndpoint}/.default`;
+      const first = await credential.getToken(scope);
+      await down.stop();
+      now = first.expiresOnTimestamp - 60_000;
+      expect((await credential.getToken(scope)).token).toBe(first.token);
+      now = first.expiresOnTimestamp + 1;
+      await expect(credential.getToken(scope)).rejects.toThrow(/could not reach ADFS/);
+    });
+
     it('names the ADFS code and the Secret on a wrong password, never the password', async () => {
       const password = 'Wr0ng-pa55word!';
       const credential = new AdfsPasswordCredential({ ...conn('article', { password }), credentialsSource: 'Secret gpuvm-system/article-arm' });
