@@ -97,8 +97,14 @@ export class AdfsPasswordCredential implements TokenCredential {
     if (cached !== undefined && this.now() < cached.refreshAt) return cached.token;
     let pending = this.inFlight.get(resource);
     if (pending === undefined) {
-      // Concurrent callers share one request; the caller's abort signal only stops its own wait.
-      pending = this.requestToken(resource).finally(() => this.inFlight.delete(resource));
+      // Concurrent callers share one request; the caller's abort signal only stops its own wait. A renewal
+      // that fails while the cached token is still valid keeps that token (a short ADFS outage stops nothing).
+      pending = this.requestToken(resource)
+        .catch((err: unknown) => {
+          if (cached !== undefined && this.now() < cached.token.expiresOnTimestamp - 30_000) return cached.token;
+          throw err;
+        })
+        .finally(() => this.inFlight.delete(resource));
       this.inFlight.set(resource, pending);
     }
     return options.abortSignal === undefined ? pending : raceAbort(pending, options.abortSignal);

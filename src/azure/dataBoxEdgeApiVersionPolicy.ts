@@ -1,7 +1,7 @@
 // The DataBoxEdge requests the controller makes are validated against the published specification
 // Azure/azure-rest-api-specs specification/databoxedge/resource-manager/Microsoft.DataBoxEdge/stable/2021-06-01
-// (databoxedge.json; devices, roles). deviceCapacityInfo exists only from 2023-12-01 (same repository,
-// stable/2023-12-01). This policy pins those versions on every DataBoxEdge request, LRO polls included, so a
+// (databoxedge.json, upstream commit 81682532; devices, roles). deviceCapacityInfo exists only from 2023-12-01
+// (same repository, stable/2023-12-01/openapi.json, upstream commit 1fdccffc). This policy pins those versions on every DataBoxEdge request, LRO polls included, so a
 // package update or a service-chosen poll URL cannot move the controller onto an api it was not checked with.
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 

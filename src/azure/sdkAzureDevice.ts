@@ -65,7 +65,8 @@ export class SdkAzureDevice implements AzureDevice {
 
   async createKubernetesRole(): Promise<LroStarted> {
     const capture = retryAfterCapture();
-    // KubernetesRoleProperties (DataBoxEdge 2021-06-01 and 2023-12-01): hostPlatform (PlatformType
+    // KubernetesRoleProperties (Azure/azure-rest-api-specs Microsoft.DataBoxEdge stable/2021-06-01/databoxedge.json
+    // at 81682532 and stable/2023-12-01/openapi.json at 1fdccffc): hostPlatform (PlatformType
     // Windows|Linux), kubernetesClusterInfo.version, kubernetesRoleResources.compute.vmProfile and roleStatus
     // are required; hostPlatformType is read-only and never sent.
     const role: KubernetesRole = {

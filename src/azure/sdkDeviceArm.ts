@@ -98,9 +98,10 @@ export class SdkDeviceArm implements DeviceArm {
 
   async listVms(): Promise<ArmVm[]> {
     // One call for every VM with its power state: statusOnly returns the instance views of the subscription
-    // (one subscription per device); other resource groups are filtered out here. Compute 2017-12-01 has no
-    // statusOnly (it came with 2020-06-01, Compute spec VirtualMachines_ListAll): there the list has no power
-    // states and each GPU-size VM's instance view is read, since those decide who holds the GPUs.
+    // (one subscription per device); other resource groups are filtered out here. VirtualMachines_ListAll has
+    // statusOnly in Azure/azure-rest-api-specs Microsoft.Compute/stable/2020-06-01/compute.json (upstream commit
+    // 116d7966) but not in stable/2017-12-01/compute.json (70db689a): there the list has no power states and each
+    // GPU-size VM's instance view (VirtualMachines_InstanceView) is read, since those decide who holds the GPUs.
     const { compute } = await this.clients.apiVersions.get();
     const statusOnly = compute >= STATUS_ONLY_FROM;
     const vms: ArmVm[] = [];

@@ -55,11 +55,17 @@ export function createVmParameters(vmName: string, overrides: Record<string, unk
 }
 
 /** CreateVM template deployment through the hybrid Resources client; resolves when it succeeded. */
-export async function deployVm(clients: DeviceClients, rg: string, vmName: string, overrides: Record<string, unknown> = {}): Promise<unknown> {
+export async function deployVm(
+  clients: DeviceClients,
+  rg: string,
+  vmName: string,
+  overrides: Record<string, unknown> = {},
+  template: Record<string, unknown> = createVmTemplate(),
+): Promise<unknown> {
   return clients.resources.deployments.beginCreateOrUpdateAndWait(
     rg,
     `createvm-${vmName}`,
-    { properties: { mode: 'Incremental', template: createVmTemplate(), parameters: createVmParameters(vmName, overrides) } },
+    { properties: { mode: 'Incremental', template, parameters: createVmParameters(vmName, overrides) } },
     FAST_POLL,
   );
 }
@@ -81,7 +87,7 @@ export async function deployGpuExtension(clients: DeviceClients, rg: string, vmN
 
 export const kubernetesRoleBody = {
   kind: 'Kubernetes',
-  hostPlatform: 'KubernetesCluster',
+  hostPlatform: 'Linux',
   kubernetesClusterInfo: { version: 'v1.27.1' },
   kubernetesRoleResources: { compute: { vmProfile: 'DS5' } },
   roleStatus: 'Enabled',

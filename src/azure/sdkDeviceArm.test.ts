@@ -1,0 +1,65 @@
+import type { ComputeManagementClient, VirtualMachine, VirtualMachineInstanceView } from '@azure/arm-compute';
+import type { NetworkManagementClient } from '@azure/arm-network-profile-2020-09-01-hybrid';
+import type { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
+import type { DeviceApiVersions } from './apiVersions.js';
+import { SdkDeviceArm, toArmVm } from './sdkDeviceArm.js';
+
+const RG = 'vms';
+const vmOf = (name: string, vmSize: string, rg = RG): VirtualMachine =>
+  ({ name, id: `/subscriptions/s/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}`, hardwareProfile: { vmSize }, provisioningState: 'Succeeded' }) as VirtualMachine;
+
+/** A compute client that lists `vms` and answers instance views from `views`, recording what it was asked. */
+function fakeCompute(vms: VirtualMachine[], views: Record<string, VirtualMachineInstanceView>) {
+  const calls: string[] = [];
+  const compute = {
+    virtualMachines: {
+      listAll: (options: { statusOnly?: string }) => {
+        calls.push(`listAll statusOnly=${options.statusOnly ?? '-'}`);
+        return (async function* () {
+          yield* vms;
+        })();
+      },
+      instanceView: async (rg: string, name: string) => {
+        calls.push(`instanceView ${rg}/${name}`);
+        return views[name] ?? {};
+      },
+    },
+  };
+  return { compute: compute as unknown as ComputeManagementClient, calls };
+}
+
+function arm(compute: ComputeManagementClient, versions: Partial<DeviceApiVersions>): SdkDeviceArm {
+  const all: DeviceApiVersions = { compute: '2020-06-01', disks: '2019-07-01', network: '2018-11-01', resources: '2019-10-01', ...versions };
+  return new SdkDeviceArm({ compute, resources: {} as ResourceManagementClient, network: {} as NetworkManagementClient, apiVersions: { get: async () => all } }, RG);
+}
+
+describe('SdkDeviceArm.listVms', () => {
+  it('under Compute 2017-12-01 reads the instance view of each GPU-size VM; one without a PowerState is unknown', async () => {
+    const { compute, calls } = fakeCompute([vmOf('gpu1', 'Standard_NC4as_T4_v3'), vmOf('gpu2', 'Standard_NC8as_T4_v3'), vmOf('small', 'Standard_D2_v2'), vmOf('elsewhere', 'Standard_NC4as_T4_v3', 'other')], {
+      gpu1: { statuses: [{ code: 'ProvisioningState/succeeded' }, { code: 'PowerState/running' }] },
+      gpu2: { statuses: [{ code: 'ProvisioningState/creating' }] },
+    });
+    const vms = await arm(compute, { compute: '2017-12-01' }).listVms();
+    expect(vms.map((v) => [v.name, v.powerState])).toEqual([
+      ['gpu1', 'running'],
+      ['gpu2', 'unknown'],
+      ['small', 'unknown'],
+    ]);
+    expect(calls.sort()).toEqual(['instanceView vms/gpu1', 'instanceView vms/gpu2', 'listAll statusOnly=-']);
+  });
+
+  it('under Compute 2020-06-01 lists once with statusOnly', async () => {
+    const { compute, calls } = fakeCompute([{ ...vmOf('gpu1', 'Standard_NC4as_T4_v3'), instanceView: { statuses: [{ code: 'PowerState/stopped' }] } }], {});
+    expect((await arm(compute, {}).listVms()).map((v) => v.powerState)).toEqual(['stopped']);
+    expect(calls).toEqual(['listAll statusOnly=true']);
+  });
+});
+
+describe('toArmVm osDiskName', () => {
+  it('takes the managed disk id, else the OS disk name, else none', () => {
+    const withId = { ...vmOf('a', 'x'), storageProfile: { osDisk: { name: 'named', managedDisk: { id: '/subscriptions/s/resourceGroups/vms/providers/Microsoft.Compute/disks/a_OsDisk_1_abc' } } } } as VirtualMachine;
+    expect(toArmVm(withId).osDiskName).toBe('a_OsDisk_1_abc');
+    expect(toArmVm({ ...vmOf('b', 'x'), storageProfile: { osDisk: { name: 'b-osdisk' } } } as VirtualMachine).osDiskName).toBe('b-osdisk');
+    expect('osDiskName' in toArmVm(vmOf('c', 'x'))).toBe(false);
+  });
+});
