@@ -1,5 +1,6 @@
 // GPU accounting between device syncs: the device changes under the controller (a GPU VM made by hand, the
 // Kubernetes role claiming GPUs) and the controller's counts follow at once, not at the next sync period.
+import { isDeepStrictEqual } from 'node:util';
 import type { GpuVm } from '../../src/api/types.js';
 import { createDeviceClients } from '../../src/azure/deviceClients.js';
 import { buildCreateVmDeployment } from '../../src/azure/gpuVmDeployments.js';
@@ -13,6 +14,7 @@ const namespace = useTestNamespace('accounting');
 const sim = useSimulator({
   devices: [
     { name: 'hand', gpus: 2, images: [LINUX_IMAGE] },
+    { name: 'seen', gpus: 2, images: [LINUX_IMAGE] },
     { name: 'role', gpus: 2, images: [LINUX_IMAGE] },
   ],
 });
@@ -35,7 +37,7 @@ async function waitDeviceGpus(simName: string, gpus: { total: number; vms: numbe
   await waitFor(
     async () => {
       last = (await getEdgeDevice(dev(simName))).status?.gpus;
-      return JSON.stringify(last) === JSON.stringify(gpus);
+      return isDeepStrictEqual(last, gpus);
     },
     { timeoutMs, description: `${simName} GPUs ${JSON.stringify(gpus)}` },
   ).catch((err: unknown) => {
@@ -68,7 +70,8 @@ async function createVmByHand(s: Simulator, simName: string, vmName: string): Pr
 }
 
 test('a GPU VM made by hand between syncs: the GpuVm admitted into it waits for a GPU after one failed CreateVM, and the device counts 2 holders', async () => {
-  await applyManifest(deviceManifests(sim(), 'hand', namespace(), { name: dev('hand') }));
+  // Without spec.azure nothing tells the controller the device changed until a CreateVM fails on it.
+  await applyManifest(deviceManifests(sim(), 'hand', namespace(), { name: dev('hand'), azure: false }));
   await applyManifest(gpuVmManifests({ name: 'first', device: dev('hand') }), { namespace: namespace() });
   await waitReady('first');
   await waitDeviceGpus('hand', { total: 2, vms: 1, kubernetes: 0, free: 1 });
@@ -76,14 +79,17 @@ test('a GPU VM made by hand between syncs: the GpuVm admitted into it waits for 
   await createVmByHand(sim(), 'hand', 'byhand');
   await applyManifest(gpuVmManifests({ name: 'second', device: dev('hand') }), { namespace: namespace() });
 
+  // The controller still believes a GPU is free: it admits the GpuVm, whose CreateVM then fails on the device.
+  const uid = (await getGpuVm(namespace(), 'second'))?.metadata.uid;
+  await waitFor(() => createVmPuts(sim(), 'hand', uid).length > 0, { timeoutMs: 30_000, description: 'the CreateVM PUT of second' });
   const waiting = await waitFor(
     async () => {
       const g = await getGpuVm(namespace(), 'second');
       return conditionOf(g, 'GpuReserved')?.reason === 'InsufficientGpus' && g?.status?.phase === 'WaitingForGpu' ? g : undefined;
     },
-    { timeoutMs: 30_000, description: 'second waiting for a GPU with InsufficientGpus' },
+    { timeoutMs: 30_000, description: 'second back to waiting for a GPU with InsufficientGpus' },
   );
-  expect(conditionOf(waiting, 'GpuReserved')?.message).toMatch(/failed and the device has no free GPU/);
+  expect(conditionOf(waiting, 'GpuReserved')?.message).toMatch(/(failed and the device has no free GPU|0 of 2 free)/);
   expect(conditionOf(waiting, 'Stalled')?.status).toBe('False');
   await waitDeviceGpus('hand', { total: 2, vms: 2, kubernetes: 0, free: 0 });
   const device = await getEdgeDevice(dev('hand'));
@@ -94,6 +100,27 @@ test('a GPU VM made by hand between syncs: the GpuVm admitted into it waits for 
   await new Promise((r) => setTimeout(r, 3000));
   expect(createVmPuts(sim(), 'hand', waiting.metadata.uid).filter((e) => e.status < 300)).toHaveLength(1);
   expect((await getGpuVm(namespace(), 'second'))?.status?.phase).toBe('WaitingForGpu');
+});
+
+test('a GPU VM made by hand on a device with spec.azure: the change in GPUs in use lists the device again before any deployment', async () => {
+  await applyManifest(deviceManifests(sim(), 'seen', namespace(), { name: dev('seen') }));
+  await applyManifest(gpuVmManifests({ name: 'one', device: dev('seen') }), { namespace: namespace() });
+  await waitReady('one');
+  await waitDeviceGpus('seen', { total: 2, vms: 1, kubernetes: 0, free: 1 });
+
+  await createVmByHand(sim(), 'seen', 'byhand2');
+  await applyManifest(gpuVmManifests({ name: 'two', device: dev('seen') }), { namespace: namespace() });
+  const waiting = await waitFor(
+    async () => {
+      const g = await getGpuVm(namespace(), 'two');
+      return conditionOf(g, 'GpuReserved')?.reason === 'InsufficientGpus' ? g : undefined;
+    },
+    { timeoutMs: 30_000, description: 'two waiting with InsufficientGpus' },
+  );
+  await waitDeviceGpus('seen', { total: 2, vms: 2, kubernetes: 0, free: 0 });
+  expect((await getEdgeDevice(dev('seen'))).status?.foreignVms).toEqual(['byhand2']);
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(createVmPuts(sim(), 'seen', waiting.metadata.uid)).toEqual([]);
 });
 
 test('Kubernetes configured on a 2-GPU device with one VM: the role is seen holding 1 GPU at once, and a new GpuVm is refused without a deployment', async () => {
