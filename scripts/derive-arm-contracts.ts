@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import type { DerivedContract, DerivedProfiles, ObjectNode, PropertyNode, SchemaNode, SpecSource } from '../src/simulator/contracts/schemaTypes.ts';
 
 const REPOSITORY = 'Azure/azure-rest-api-specs';
-const NOTE = 'Derived by scripts/derive-arm-contracts.ts: request-body facts only (no descriptions); readOnly properties are not described further.';
+const NOTE = 'Derived by scripts/derive-arm-contracts.ts: request-body facts only (no descriptions); readOnly properties are not described further; x-ms-enum values are closed except HardwareProfile.vmSize, whose description declares its list not exhaustive.';
 
 const param = '\\{[^}/]+\\}';
 const ROOTS = {
@@ -44,6 +44,14 @@ const TARGETS: { namespace: string; apiVersion: string; file: string; roots: Rec
   { namespace: 'Microsoft.DataBoxEdge', apiVersion: '2021-06-01', file: 'Microsoft.DataBoxEdge/2021-06-01/databoxedge.json', roots: ROOTS.dataBoxEdge },
   { namespace: 'Microsoft.DataBoxEdge', apiVersion: '2023-12-01', file: 'Microsoft.DataBoxEdge/2023-12-01/openapi.extract.json', roots: ROOTS.dataBoxEdge },
 ];
+
+/**
+ * The one enum the specs themselves declare open: HardwareProfile.vmSize. Its description says "The available
+ * VM sizes depend on region … For a list of available sizes use these APIs" (every version) and, in
+ * 2020-06-01, "This list of sizes is no longer updated"; the GPU sizes of Azure Stack Edge
+ * (Standard_NC4as_T4_v3, Standard_NC8as_T4_v3) are in none of the lists. Every other x-ms-enum stays closed.
+ */
+const OPEN_ENUMS = new Set(['HardwareProfile.vmSize']);
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -154,7 +162,7 @@ class Deriver {
     for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       const schema = this.specs.at(next.file, ['definitions', next.name]);
       if (!isObject(schema)) throw new Error(`definition ${next.name} missing in ${next.file}`);
-      const node = this.convert(schema, next.file, false);
+      const node = this.convert(schema, next.file, false, next.name);
       if ('type' in node && node.type === 'object' && typeof schema['discriminator'] === 'string') {
         node.discriminator = this.discriminator(schema, next.file, next.name);
       }
@@ -162,7 +170,7 @@ class Deriver {
     }
   }
 
-  convert(schema: Json, file: string, followRef = true): SchemaNode {
+  convert(schema: Json, file: string, followRef = true, defName = ''): SchemaNode {
     if (typeof schema['$ref'] === 'string' && followRef) return this.refNode(schema['$ref'], file);
     if (typeof schema['$ref'] === 'string') {
       const { file: f, pointer } = this.specs.target(schema['$ref'], file);
@@ -176,7 +184,7 @@ class Deriver {
       return { type: 'array', items: isObject(items) ? this.convert(items, file) : { type: 'any' } };
     }
     if (type === 'object' || schema['properties'] !== undefined || schema['allOf'] !== undefined || schema['additionalProperties'] !== undefined) {
-      return this.object(schema, file);
+      return this.object(schema, file, defName);
     }
     if (type === 'string' || type === 'integer' || type === 'number' || type === 'boolean') {
       const values = schema['enum'];
@@ -190,7 +198,7 @@ class Deriver {
   }
 
   /** An object with its allOf bases merged in (properties, required, additionalProperties). */
-  private object(schema: Json, file: string): ObjectNode {
+  private object(schema: Json, file: string, defName: string): ObjectNode {
     const node: ObjectNode = { type: 'object' };
     const properties: Record<string, PropertyNode> = {};
     const required = new Set<string>();
@@ -201,7 +209,7 @@ class Deriver {
         const { file: f, pointer } = this.specs.target(base['$ref'], file);
         const target = this.specs.at(f, pointer);
         if (!isObject(target)) throw new Error(`unresolved allOf $ref ${base['$ref']} in ${file}`);
-        flat = this.object(target, f);
+        flat = this.object(target, f, pointer.at(-1) ?? '');
       } else {
         flat = this.convert(base, file);
       }
@@ -215,7 +223,9 @@ class Deriver {
     for (const [name, p] of Object.entries(own)) {
       if (!isObject(p)) continue;
       // What a client sends in a readOnly property is dropped by ARM: only the flag matters.
-      properties[name] = p['readOnly'] === true ? { readOnly: true } : this.convert(p, file);
+      const node = p['readOnly'] === true ? { readOnly: true as const } : this.convert(p, file);
+      if (OPEN_ENUMS.has(`${defName}.${name}`) && 'enum' in node) delete node.enum;
+      properties[name] = node;
     }
     for (const r of Array.isArray(schema['required']) ? schema['required'] : []) if (typeof r === 'string') required.add(r);
     const additional = schema['additionalProperties'];

@@ -266,7 +266,7 @@ export function kubernetesRole(name: string, state: RoleRecord['provisioningStat
     provisioningState: state,
     roleStatus: 'Enabled',
     properties: {
-      hostPlatform: 'KubernetesCluster',
+      hostPlatform: 'Linux',
       kubernetesClusterInfo: { version: 'v1.27.1' },
       kubernetesRoleResources: { compute: { vmProfile: 'DS5' } },
       ...properties,
