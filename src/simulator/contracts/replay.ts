@@ -22,19 +22,23 @@ export interface ReplayResult {
   templateResources: number;
   /** Every check (with or without violations). */
   findings: ReplayFinding[];
+  /** Requests that carried a body no contract describes ("METHOD path"). */
+  unchecked: string[];
 }
 
 /** Strict replay of every audited PUT with a body. */
 export function replayAudit(entries: readonly AuditEntry[]): ReplayResult {
-  const result: ReplayResult = { checked: 0, templateResources: 0, findings: [] };
+  const result: ReplayResult = { checked: 0, templateResources: 0, findings: [], unchecked: [] };
   for (const e of entries) {
-    if (e.method !== 'PUT' || e.body === undefined || e.apiVersion === null) continue;
+    if (e.body === undefined) continue;
     const segments = e.path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
-    const kind = resourceOfPath(segments);
-    if (kind === undefined) continue;
-    const request = `${e.method} ${e.path}?api-version=${e.apiVersion}`;
-    const check = validateBody(kind.namespace, kind.resourceType, e.apiVersion, e.body);
-    if (check === undefined) continue;
+    const kind = e.method === 'PUT' ? resourceOfPath(segments) : undefined;
+    const request = `${e.method} ${e.path}?api-version=${e.apiVersion ?? ''}`;
+    const check = kind === undefined || e.apiVersion === null ? undefined : validateBody(kind.namespace, kind.resourceType, e.apiVersion, e.body);
+    if (kind === undefined || check === undefined) {
+      result.unchecked.push(`${e.method} ${e.path}`);
+      continue;
+    }
     result.checked++;
     result.findings.push({ request, check });
     if (kind.resourceType.toLowerCase() !== 'deployments' || !isRecord(e.body) || !isRecord(e.body['properties'])) continue;
