@@ -8,6 +8,7 @@ import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cl
 import { useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, TEST_PASSWORD, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
 import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec, patchGpuVm } from '../support/objects.js';
+import { SecretScanner, formatHits } from '../reliability/support/secretScan.js';
 
 const namespace = useTestNamespace('contracts');
 // kubernetesClaimsFreedGpus off: the deleted VM's GPU stays free for the re-created one.
@@ -64,8 +65,11 @@ test('every request body the controller sent matches the published contract (str
   expect(formatFindings(result.findings)).toEqual([]);
   // Every request the controller made with a body was accepted.
   expect(audit.filter((e) => e.body !== undefined && e.status >= 400).map((e) => `${e.method} ${e.path} ${e.status} ${e.errorCode ?? ''}`)).toEqual([]);
-  // The audit keeps bodies with secrets redacted.
-  expect(JSON.stringify(audit)).not.toContain(TEST_PASSWORD);
+  // The audit keeps bodies with every secret redacted: admin password, device and service principal credentials, tokens.
+  const d = sim().device('c1');
+  const scanner = new SecretScanner([TEST_PASSWORD, d.password, d.servicePrincipal.clientSecret, sim().endpoints().azure.clientSecret]);
+  expect(audit.filter((e) => e.body !== undefined).length).toBeGreaterThanOrEqual(5);
+  expect(formatHits(scanner.scan('simulator audit', audit.map((e) => JSON.stringify(e)).join('\n')))).toBe('');
 });
 
 afterAll(() => {
