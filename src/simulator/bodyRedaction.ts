@@ -4,7 +4,8 @@
 // keys). Strings become a marker that is not a template expression, so a replay still evaluates.
 export const REDACTED = '***REDACTED***';
 
-const SECRET_KEY = /pass|secret|token|credential|protectedsettings|private|key$/i;
+// Not bare "private": privateIPAddress / privateIPAllocationMethod are ordinary NIC properties.
+const SECRET_KEY = /pass|secret|token|credential|protectedsettings|privatekey|key$/i;
 const SECURE_TYPES = new Set(['securestring', 'secureobject']);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

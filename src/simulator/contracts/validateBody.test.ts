@@ -129,5 +129,7 @@ describe('redactBody', () => {
     });
     expect(body.properties.parameters.Password.value).toBe('p-secret');
     expect(redactBody({ kind: 'Kubernetes', properties: { password: 'x', roleStatus: 'Enabled' } })).toEqual({ kind: 'Kubernetes', properties: { password: REDACTED, roleStatus: 'Enabled' } });
+    const nic = { properties: { ipConfigurations: [{ properties: { privateIPAllocationMethod: 'Static', privateIPAddress: '10.0.0.5' } }] }, privateKey: 'pk' };
+    expect(redactBody(nic)).toEqual({ ...nic, privateKey: REDACTED });
   });
 });
