@@ -64,9 +64,11 @@ export class SdkAzureDevice implements AzureDevice {
 
   async createKubernetesRole(): Promise<LroStarted> {
     const capture = retryAfterCapture();
+    // DataBoxEdge 2021-06-01 KubernetesRoleProperties: hostPlatform is PlatformType (Windows | Linux), required;
+    // hostPlatformType (KubernetesCluster) is read-only and not sent.
     const role: KubernetesRole = {
       kind: 'Kubernetes',
-      hostPlatform: 'KubernetesCluster',
+      hostPlatform: 'Linux',
       kubernetesClusterInfo: { version: '' },
       kubernetesRoleResources: { compute: { vmProfile: 'DBE_AKS_Small' } },
       roleStatus: 'Enabled',
