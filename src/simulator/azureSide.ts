@@ -11,7 +11,9 @@ import type { AzureSideConfig } from './config.js';
 import type { OperationRegistry } from './arm/lro.js';
 import { injectedProvisioningFailure } from './faults.js';
 
-export const DATABOXEDGE_API_VERSIONS = ['2021-02-01', '2021-06-01', '2022-03-01', '2023-01-01-preview', '2023-07-01', '2023-12-01'];
+// Exactly the versions whose published specs the simulator validates role bodies against
+// (derived/Microsoft.DataBoxEdge_*.json); @azure/arm-databoxedge 2.1.0 sends 2021-06-01.
+export const DATABOXEDGE_API_VERSIONS = ['2021-06-01', '2023-12-01'];
 export const CAPACITY_API_VERSIONS = ['2023-12-01'];
 
 export interface AzureSide {

@@ -100,6 +100,8 @@ export interface SimulatorConfig {
   enforceRateLimits: boolean;
   /** Audit entries kept in memory (oldest dropped first). */
   auditCapacity: number;
+  /** Keep each request's JSON body (secrets redacted) in the audit, for contract replay; off by default (memory). */
+  auditBodies: boolean;
 }
 
 export type DeviceInput = Partial<Omit<DeviceConfig, 'images' | 'profile'>> & { name: string; images?: Partial<ImageConfig>[]; profile?: DeviceProfileInput };
@@ -112,6 +114,7 @@ export interface SimulatorInput {
   kubernetesClaimsFreedGpus?: boolean;
   enforceRateLimits?: boolean;
   auditCapacity?: number;
+  auditBodies?: boolean;
 }
 
 export const DEFAULT_TIMINGS: TimingConfig = {
@@ -246,6 +249,7 @@ export function normalizeConfig(input: SimulatorInput = {}): SimulatorConfig {
     kubernetesClaimsFreedGpus: input.kubernetesClaimsFreedGpus ?? true,
     enforceRateLimits: input.enforceRateLimits ?? false,
     auditCapacity: input.auditCapacity ?? 50_000,
+    auditBodies: input.auditBodies ?? false,
   };
 }
 

@@ -26,6 +26,8 @@ import { deploymentsOf } from './arm/deployments.js';
 import { FaultInjector } from './faults.js';
 import type { LroTarget, SimRequest, SimResponse } from './http.js';
 import { RateLimiter } from './rateLimit.js';
+import { redactBody } from './bodyRedaction.js';
+import { enforcePutBody } from './contracts/requestBodies.js';
 import type { Route } from './router.js';
 import { routeDevice } from './router.js';
 
@@ -366,11 +368,12 @@ export class Simulator {
     let operation = 'unknown';
     let faultName: string | undefined;
     let response: SimResponse;
+    let rawBody = '';
     try {
       const url = new URL(req.url ?? '/', origin);
       path = url.pathname;
       apiVersion = url.searchParams.get('api-version');
-      const rawBody = await readBody(req);
+      rawBody = await readBody(req);
       let segments: string[];
       try {
         segments = url.pathname.split('/').filter((x) => x !== '').map((x) => decodeURIComponent(x));
@@ -423,6 +426,7 @@ export class Simulator {
       requestId,
       ...(errorCode !== undefined ? { errorCode } : {}),
       ...(faultName !== undefined ? { fault: faultName } : {}),
+      ...(this.config.auditBodies ? auditedBody(operation, rawBody) : {}),
     });
   }
 
@@ -535,7 +539,9 @@ export class Simulator {
     try {
       // Azure-side requests about a device match fault rules for "azure" and for that device.
       const targets = kind.kind === 'azure' && req.segments[7] !== undefined ? [deviceName, req.segments[7]] : deviceName;
-      const response = await this.withFaults(route, targets, route.run, onFault);
+      // The request body must match the published contract of its resource type (src/simulator/contracts).
+      const run = (): SimResponse | Promise<SimResponse> => (enforcePutBody(req.method, req.segments, req.apiVersion, req.rawBody), route.run());
+      const response = await this.withFaults(route, targets, run, onFault);
       return { ...response, headers: { ...budgetHeader, ...(response.headers ?? {}) } };
     } catch (e) {
       const err = toArmError(e);
@@ -557,6 +563,16 @@ function rewriteEntra(response: SimResponse, authority: string): SimResponse {
       end_session_endpoint: `${authority}/oauth2/v2.0/logout`,
     },
   };
+}
+
+/** An ARM request's JSON body, redacted (identity and admin requests carry credentials or nothing of interest). */
+function auditedBody(operation: string, rawBody: string): { body?: unknown } {
+  if (rawBody.trim() === '' || /^(token|identity|admin)/.test(operation)) return {};
+  try {
+    return { body: redactBody(JSON.parse(rawBody)) };
+  } catch {
+    return {};
+  }
 }
 
 function isErrorBody(body: unknown): body is { error: { code: string } } {

@@ -154,7 +154,13 @@ describe('ARM protocol', () => {
     const a = sim.endpoints().azure;
     const azureToken = await raw.azureToken(sim);
     const devicePath = `${a.endpoint}${sim.device('dev').azureResourceId}`;
-    const role = await raw.request(`${devicePath}/roles/k8s?api-version=2021-06-01`, 'PUT', { token: azureToken, body: JSON.stringify({ kind: 'Kubernetes', properties: {} }) });
+    const invalid = await raw.request(`${devicePath}/roles/k8s?api-version=2021-06-01`, 'PUT', { token: azureToken, body: JSON.stringify({ kind: 'Kubernetes', properties: {} }) });
+    // The published 2021-06-01 contract requires hostPlatform, kubernetesClusterInfo, kubernetesRoleResources and roleStatus.
+    expect([invalid.status, errorCode(invalid), (invalid.json as { error: { target?: string } }).error.target]).toEqual([400, 'InvalidRequestContent', 'properties.hostPlatform']);
+    const role = await raw.request(`${devicePath}/roles/k8s?api-version=2021-06-01`, 'PUT', {
+      token: azureToken,
+      body: JSON.stringify({ kind: 'Kubernetes', properties: { hostPlatform: 'Linux', kubernetesClusterInfo: { version: '' }, kubernetesRoleResources: { compute: { vmProfile: 'DBE_AKS_Small' } }, roleStatus: 'Enabled' } }),
+    });
     expect(role.status).toBe(201);
     expect(role.json).toMatchObject({ kind: 'Kubernetes', properties: { provisioningState: 'Creating' } });
     const status = await until(() => raw.request(String(role.headers['azure-asyncoperation']), 'GET', { token: azureToken }), (r) => (r.json as { status: string }).status !== 'InProgress');

@@ -11,6 +11,7 @@ import { BARE_FAILURE_CODE, putExtension, putImage, putVm, serializeExtension, s
 import type { ArmErrorBody } from './errors.js';
 import { ArmError, badRequest, conflict, deploymentFailed, toArmError } from './errors.js';
 import { putNic, serializeNic } from './network.js';
+import { enforceTemplateResource } from '../contracts/requestBodies.js';
 
 export type DeploymentState = 'Accepted' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled';
 
@@ -184,6 +185,8 @@ async function execute(device: DeviceState, d: DeploymentRecord, rg: string, pre
     };
     d.operations.push(op);
     try {
+      // The provider validates the evaluated resource against its api-version's contract (400 → operation fails).
+      enforceTemplateResource(r, prepared.apiProfile);
       await startResource(device, rg, r);
       op.provisioningState = 'Succeeded';
       op.statusCode = 'OK';
