@@ -1,5 +1,10 @@
 // Simulator configuration: the YAML the `simulate` command reads and the object tests pass in-process.
 import { parse as parseYaml } from 'yaml';
+import { ConfigError } from './configError.js';
+import type { DeviceProfile, DeviceProfileInput } from './profiles.js';
+import { normalizeProfile } from './profiles.js';
+
+export { ConfigError } from './configError.js';
 
 export type OsType = 'Windows' | 'Linux';
 
@@ -31,6 +36,8 @@ export interface DeviceConfig {
   password?: string;
   /** Subnet prefix of ASEVNETsubNet. */
   subnetPrefix: string;
+  /** What varies between real devices (profiles.ts); absent in input = the `default` profile. */
+  profile: DeviceProfile;
 }
 
 export interface TimingConfig {
@@ -95,7 +102,7 @@ export interface SimulatorConfig {
   auditCapacity: number;
 }
 
-export type DeviceInput = Partial<Omit<DeviceConfig, 'images'>> & { name: string; images?: Partial<ImageConfig>[] };
+export type DeviceInput = Partial<Omit<DeviceConfig, 'images' | 'profile'>> & { name: string; images?: Partial<ImageConfig>[]; profile?: DeviceProfileInput };
 export interface SimulatorInput {
   devices?: DeviceInput[];
   azure?: Partial<AzureSideConfig>;
@@ -135,8 +142,6 @@ const DEFAULT_IMAGES: ImageConfig[] = [
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9-_.]{0,62}$/;
-
-export class ConfigError extends Error {}
 
 function fail(message: string): never {
   throw new ConfigError(message);
@@ -204,16 +209,18 @@ export function normalizeConfig(input: SimulatorInput = {}): SimulatorConfig {
     const subscriptionId = d.subscriptionId ?? guidFrom(`device:${d.name}`);
     if (!GUID.test(subscriptionId)) fail(`${where}.subscriptionId: must be a GUID`);
     const resourceGroup = d.resourceGroup ?? 'ASERG-vms';
+    const { profile, softwareVersion } = normalizeProfile(d.profile, `${where}.profile`);
     return {
       name: d.name,
       gpus,
-      softwareVersion: String(d.softwareVersion ?? '3.2.2403.1234'),
+      softwareVersion: String(d.softwareVersion ?? softwareVersion),
       subscriptionId,
       resourceGroup,
       images: (d.images ?? DEFAULT_IMAGES).map((img, j) => normalizeImage(img, `${where}.images[${j}]`)),
       kubernetes: Boolean(d.kubernetes ?? false),
       ...(d.password !== undefined ? { password: String(d.password) } : {}),
       subnetPrefix: d.subnetPrefix ?? '10.57.48.0/24',
+      profile,
     };
   });
   const timings: TimingConfig = { ...DEFAULT_TIMINGS, ...(input.timings ?? {}) };
