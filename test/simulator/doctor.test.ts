@@ -1,0 +1,167 @@
+// `gpuvm-controller doctor` against the in-process simulator: a healthy device passes, a device serving only
+// unknown api-versions, a wrong CA and a wrong password each fail by name; only GETs and the token POST are
+// sent, and neither the output nor the report carries a secret.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { doctor } from '../../src/commands/doctor.js';
+import type { DoctorReport } from '../../src/doctor/report.js';
+import type { AuditEntry, Simulator } from '../../src/simulator/index.js';
+import { createCertificateAuthority } from '../../src/tls/certificateAuthority.js';
+import { startSim } from './support.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
+
+interface Files {
+  dir: string;
+  credentials: string;
+  ca: string;
+  report: string;
+}
+
+async function filesFor(sim: Simulator, device: string, overrides: { password?: string; caPem?: string } = {}): Promise<Files> {
+  const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
+  const d = sim.device(device);
+  const a = sim.endpoints().azure;
+  const credentials = join(dir, 'credentials.yaml');
+  await writeFile(credentials, `username: ${d.username}\npassword: '${overrides.password ?? d.password}'\ntenantId: ${a.tenantId}\nclientId: ${a.clientId}\nclientSecret: '${a.clientSecret}'\n`);
+  const ca = join(dir, 'ca.pem');
+  await writeFile(ca, overrides.caPem ?? sim.caCertificatePem);
+  return { dir, credentials, ca, report: join(dir, 'report.json') };
+}
+
+function flags(sim: Simulator, device: string, files: Files): string[] {
+  const d = sim.device(device);
+  const a = sim.endpoints().azure;
+  return [
+    '--arm-endpoint', d.armEndpoint, '--login-endpoint', d.loginEndpoint, '--subscription-id', d.subscriptionId,
+    '--resource-group', d.resourceGroup, '--credentials-file', files.credentials, '--ca-file', files.ca,
+    '--azure-resource-id', d.azureResourceId, '--azure-endpoint', a.endpoint, '--authority-host', a.authorityHost,
+    '--report', files.report, '--timeout', '10s',
+  ];
+}
+
+/** Every secret the run could have seen: the device password, the service principal secret, issued tokens. */
+function secretsOf(sim: Simulator, device: string, extra: string[] = []): string[] {
+  return [sim.device(device).password, sim.endpoints().azure.clientSecret, ...extra];
+}
+
+function writesIn(entries: AuditEntry[]): AuditEntry[] {
+  return entries.filter((e) => e.method !== 'GET' && !(e.method === 'POST' && e.operation === 'token'));
+}
+
+async function runDoctor(args: string[]): Promise<{ code: number; out: string }> {
+  const chunks: string[] = [];
+  const code = await doctor(args, (t) => chunks.push(t));
+  return { code, out: chunks.join('') };
+}
+
+const statusOf = (report: DoctorReport, id: string): string | undefined => report.checks.find((c) => c.id === id)?.status;
+
+describe('gpuvm-controller doctor', () => {
+  let sim: Simulator;
+  let wrongCaPem: string;
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    sim = await startSim({
+      devices: [
+        { name: 'edge-ok', gpus: 1 },
+        { name: 'edge-future', gpus: 1, profile: 'future-only' },
+      ],
+    });
+    wrongCaPem = createCertificateAuthority('some other root CA').certificatePem;
+  });
+  afterAll(async () => {
+    await sim.stop();
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('passes a healthy device with GETs and the token request only, and keeps secrets out of the output and the report', async () => {
+    const files = await filesFor(sim, 'edge-ok');
+    dirs.push(files.dir);
+    const since = sim.audit().at(-1)?.seq ?? 0;
+    const { code, out } = await runDoctor(flags(sim, 'edge-ok', files));
+    expect(out).toMatch(/^PASS\s+TLS: ARM endpoint/m);
+    expect(out).toMatch(/^PASS\s+ADFS token/m);
+    expect(out).toMatch(/^PASS\s+providers and api-versions/m);
+    expect(out).toMatch(/^PASS\s+virtual network\s+ASERG\/ASEVNET subnet ASEVNETsubNet/m);
+    expect(out).toMatch(/^PASS\s+Azure-side device/m);
+    expect(code).toBe(0);
+    const text = await readFile(files.report, 'utf8');
+    const report = JSON.parse(text) as DoctorReport;
+    expect(report.result).not.toBe('FAIL');
+    expect(statusOf(report, 'images')).toBe('PASS');
+    expect(statusOf(report, 'vms')).toBe('PASS');
+    const entries = sim.audit({ since });
+    expect(entries.filter((e) => e.operation === 'token').length).toBeGreaterThan(0);
+    expect(entries.filter((e) => e.method === 'GET').length).toBeGreaterThan(5);
+    expect(writesIn(entries)).toEqual([]);
+    for (const secret of secretsOf(sim, 'edge-ok')) {
+      expect(text).not.toContain(secret);
+      expect(out).not.toContain(secret);
+    }
+    expect(text).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
+  });
+
+  it('fails naming the api-versions when the device serves none the controller knows', async () => {
+    const files = await filesFor(sim, 'edge-future');
+    dirs.push(files.dir);
+    const since = sim.audit().at(-1)?.seq ?? 0;
+    const { code, out } = await runDoctor(flags(sim, 'edge-future', files));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^FAIL\s+providers and api-versions\s+the controller does not know these api-versions: Microsoft\.Compute\/virtualMachines 2024-03-01/m);
+    expect(out).toMatch(/^FAIL: providers and api-versions$/m);
+    const report = JSON.parse(await readFile(files.report, 'utf8')) as DoctorReport;
+    expect(statusOf(report, 'apiVersions')).toBe('FAIL');
+    expect(writesIn(sim.audit({ since }))).toEqual([]);
+  });
+
+  it('fails the TLS and token checks with a wrong CA bundle', async () => {
+    const files = await filesFor(sim, 'edge-ok', { caPem: wrongCaPem });
+    dirs.push(files.dir);
+    const { code, out } = await runDoctor(flags(sim, 'edge-ok', files));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^FAIL\s+TLS: ARM endpoint\s+.*certificate not trusted/m);
+    expect(out).toMatch(/^FAIL\s+ADFS token/m);
+    expect(out).toMatch(/^SKIP\s+providers and api-versions/m);
+    for (const secret of secretsOf(sim, 'edge-ok')) expect(out + (await readFile(files.report, 'utf8'))).not.toContain(secret);
+  });
+
+  it('fails the token check with a wrong password, and the password appears nowhere', async () => {
+    const wrong = 'Wr0ng-Passw0rd-For-Doctor!';
+    const files = await filesFor(sim, 'edge-ok', { password: wrong });
+    dirs.push(files.dir);
+    const { code, out } = await runDoctor(flags(sim, 'edge-ok', files));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^PASS\s+TLS: ARM endpoint/m);
+    expect(out).toMatch(/^FAIL\s+ADFS token\s+.*refused a token for EdgeArmUser/m);
+    expect(out).toMatch(/user name or password is wrong/);
+    const text = await readFile(files.report, 'utf8');
+    for (const secret of secretsOf(sim, 'edge-ok', [wrong])) {
+      expect(text).not.toContain(secret);
+      expect(out).not.toContain(secret);
+    }
+  });
+
+  it('runs as the built CLI process', async () => {
+    const files = await filesFor(sim, 'edge-ok');
+    dirs.push(files.dir);
+    await run('npm', ['run', '-s', 'build'], { cwd: root });
+    const ok = await run(process.execPath, [join(root, 'dist', 'cli.js'), 'doctor', ...flags(sim, 'edge-ok', files)], { cwd: files.dir });
+    expect(ok.stdout).toMatch(/^PASS\s+ADFS token/m);
+    expect(ok.stdout).not.toContain(sim.device('edge-ok').password);
+
+    const future = await filesFor(sim, 'edge-future');
+    dirs.push(future.dir);
+    const failed = await run(process.execPath, [join(root, 'dist', 'cli.js'), 'doctor', ...flags(sim, 'edge-future', future)], { cwd: future.dir }).then(
+      () => ({ code: 0, stdout: '' }),
+      (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/the controller does not know these api-versions/);
+  });
+});
