@@ -1,13 +1,16 @@
-// Azure-side clients: the DataBoxEdge management client (device, Kubernetes role) and a raw request for
-// deviceCapacityInfo/default (api-version 2023-12-01, not in the npm SDK).
+// Azure-side clients: the DataBoxEdge management client (device, roles) and a raw request for
+// deviceCapacityInfo/default (api-version 2023-12-01, not in the npm SDK), with api-versions pinned and a
+// timeout on every request (token requests included).
 import { DataBoxEdgeManagementClient } from '@azure/arm-databoxedge';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelineRetryOptions } from '@azure/core-rest-pipeline';
 import { createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
+import { CAPACITY_API_VERSION, dataBoxEdgeApiVersionPolicy } from './dataBoxEdgeApiVersionPolicy.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
 
-export const CAPACITY_API_VERSION = '2023-12-01';
+export { CAPACITY_API_VERSION };
 const PUBLIC_AUTHORITY_HOSTS = ['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'];
 
 export interface AzureConnection {
@@ -39,7 +42,7 @@ export interface AzureClients {
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
 
-export function createAzureCredential(conn: AzureConnection): TokenCredential {
+export function createAzureCredential(conn: AzureConnection, timeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS): TokenCredential {
   const authorityHost = trimSlash(conn.authorityHost ?? 'https://login.microsoftonline.com');
   if (!/^https:\/\//i.test(authorityHost)) throw new Error(`authorityHost must be an https:// URL (got ${authorityHost})`);
   const known = PUBLIC_AUTHORITY_HOSTS.includes(new URL(authorityHost).hostname.toLowerCase());
@@ -47,6 +50,7 @@ export function createAzureCredential(conn: AzureConnection): TokenCredential {
     authorityHost,
     // Instance discovery asks login.microsoftonline.com about the host: skip it for any other authority.
     disableInstanceDiscovery: !known,
+    additionalPolicies: [{ policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' as const }],
     ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
   };
   if (conn.tenantId !== undefined && conn.clientId !== undefined && conn.clientSecret !== undefined) {
@@ -65,17 +69,27 @@ export function subscriptionOf(deviceResourceId: string): string {
 export function createAzureClients(
   conn: AzureConnection,
   subscriptionId: string,
-  options: { retryOptions?: PipelineRetryOptions; additionalPolicies?: AdditionalPolicyConfig[] } = {},
+  options: {
+    retryOptions?: PipelineRetryOptions;
+    additionalPolicies?: AdditionalPolicyConfig[];
+    /** Per HTTP attempt, token requests included (default DEFAULT_REQUEST_TIMEOUT_MS, 30 s). */
+    requestTimeoutMs?: number;
+  } = {},
 ): AzureClients {
   const endpoint = trimSlash(conn.endpoint ?? 'https://management.azure.com');
   if (!/^https:\/\//i.test(endpoint)) throw new Error(`endpoint must be an https:// URL (got ${endpoint})`);
-  const credential = createAzureCredential(conn);
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const credential = createAzureCredential(conn, timeoutMs);
   const dataBoxEdge = new DataBoxEdgeManagementClient(credential, subscriptionId, {
     endpoint,
     credentialScopes: [`${endpoint}/.default`],
     ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
-    ...(options.additionalPolicies !== undefined ? { additionalPolicies: options.additionalPolicies } : {}),
+    additionalPolicies: [
+      { policy: dataBoxEdgeApiVersionPolicy(), position: 'perCall' },
+      { policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' },
+      ...(options.additionalPolicies ?? []),
+    ],
   });
   return {
     credential,

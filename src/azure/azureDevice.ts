@@ -1,4 +1,4 @@
-// The port to the device's resource in Azure (cloud ARM): device facts, GPU capacity and the Kubernetes role.
+// The port to the device's resource in Azure (cloud ARM): device facts, GPU capacity and the compute roles.
 import type { LroStarted } from './deviceArm.js';
 
 export interface AzureDeviceFacts {
@@ -13,8 +13,11 @@ export interface AzureGpuCapacity {
   free: number;
 }
 
-export interface AzureKubernetesRole {
+/** A role of the device (DataBoxEdge `roles`): Kubernetes, IOT (compute set up through the portal), ... */
+export interface AzureComputeRole {
   name: string;
+  /** The role's `kind` as the service reports it (IOT, ASA, Functions, Cognitive, MEC, CloudEdgeManagement, Kubernetes). */
+  kind: string;
   provisioningState: string;
   roleStatus?: string;
 }
@@ -23,8 +26,8 @@ export interface AzureDevice {
   getDevice(): Promise<AzureDeviceFacts>;
   /** undefined when the device does not report GPU capacity. */
   getGpuCapacity(): Promise<AzureGpuCapacity | undefined>;
-  /** The device's Kubernetes role, or undefined when there is none. */
-  getKubernetesRole(): Promise<AzureKubernetesRole | undefined>;
+  /** Every role of the device, of any kind (any of them may hold the GPUs). */
+  getComputeRoles(): Promise<AzureComputeRole[]>;
   createKubernetesRole(): Promise<LroStarted>;
   deleteKubernetesRole(name: string): Promise<LroStarted>;
 }

@@ -1,6 +1,7 @@
 // The port through which reconcilers talk to one device's local Azure Resource Manager. Reads return
 // plain observations; writes start long-running operations and return at once (a reconcile never waits
 // on ARM), with the server's Retry-After when it sent one.
+import type { DeviceApiVersions } from './apiVersions.js';
 
 export interface ArmError {
   code: string;
@@ -20,6 +21,8 @@ export interface ArmVm {
   computerName?: string;
   tags: Record<string, string>;
   nicIds: string[];
+  /** The managed OS disk (last segment of storageProfile.osDisk.managedDisk.id, else osDisk.name). */
+  osDiskName?: string;
 }
 
 export type DeploymentState = 'Accepted' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'Deleting' | 'Unknown';
@@ -53,6 +56,8 @@ export interface TemplateDeployment {
 }
 
 export interface DeviceArm {
+  /** The api-versions used with this device, negotiated on first use and cached. */
+  apiVersions(): Promise<DeviceApiVersions>;
   getVm(name: string): Promise<ArmVm | undefined>;
   /** One call: every VM in the device resource group, with power states. */
   listVms(): Promise<ArmVm[]>;
@@ -71,4 +76,7 @@ export interface DeviceArm {
   deallocateVm(name: string): Promise<LroStarted>;
   deleteVm(name: string): Promise<LroStarted>;
   deleteNic(name: string): Promise<LroStarted>;
+  /** A managed disk in the device resource group (e.g. a VM's OS disk, which outlives the VM). */
+  diskExists(name: string): Promise<boolean>;
+  deleteDisk(name: string): Promise<LroStarted>;
 }

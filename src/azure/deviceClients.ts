@@ -1,16 +1,18 @@
-// Azure SDK clients for one device's local ARM: ADFS password credential, Compute (api-version pinned),
-// the 2020-09-01-hybrid Resources (deployments) and Network clients, all trusting the device CA.
+// Azure SDK clients for one device's local ARM: the EdgeArmUser credential (ADFS, resource form), Compute,
+// the 2020-09-01-hybrid Resources (deployments) and Network clients, all trusting the device CA only, with
+// api-versions negotiated per device and a timeout on every request.
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { NetworkManagementClient } from '@azure/arm-network-profile-2020-09-01-hybrid';
 import { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
-import type { PipelineRetryOptions } from '@azure/core-rest-pipeline';
-import { UsernamePasswordCredential } from '@azure/identity';
-import { pinApiVersionPolicy } from './apiVersionPolicy.js';
+import { createPipelineRequest, type PipelineRetryOptions } from '@azure/core-rest-pipeline';
+import { AdfsPasswordCredential, DEVICE_ARM_CLIENT_ID } from './adfsPasswordCredential.js';
+import { ApiVersionNegotiator } from './apiVersionNegotiator.js';
+import { deviceApiVersionPolicy } from './apiVersionPolicy.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
 
-/** The fixed public client id of Azure Stack Edge local ARM. */
-export const DEVICE_ARM_CLIENT_ID = '1950a258-227b-4e31-a9cf-717495945fc2';
+export { DEVICE_ARM_CLIENT_ID };
 
 export interface DeviceConnection {
   /** https://management.<device>.<domain> */
@@ -20,10 +22,12 @@ export interface DeviceConnection {
   subscriptionId: string;
   username: string;
   password: string;
-  /** The device's root CA (PEM); trusted in addition to the system CAs. */
+  /** The device's root CA (PEM); when set it is the only CA trusted for the device. */
   caPem?: string;
   /** Public client id (default: the ASE local ARM client). */
   clientId?: string;
+  /** Where username and password come from, named in token errors (e.g. "Secret gpuvm-system/dev-arm"). */
+  credentialsSource?: string;
 }
 
 export interface DeviceClientOptions {
@@ -32,6 +36,8 @@ export interface DeviceClientOptions {
   additionalPolicies?: AdditionalPolicyConfig[];
   /** Extra User-Agent prefix. */
   userAgentPrefix?: string;
+  /** Per HTTP attempt, token requests included (default DEFAULT_REQUEST_TIMEOUT_MS, 30 s). */
+  requestTimeoutMs?: number;
 }
 
 export interface DeviceClients {
@@ -39,6 +45,8 @@ export interface DeviceClients {
   compute: ComputeManagementClient;
   resources: ResourceManagementClient;
   network: NetworkManagementClient;
+  /** The device's api-versions (negotiated on first request, shared by the three clients). */
+  apiVersions: ApiVersionNegotiator;
   /** Token scope used for the device ARM. */
   scope: string;
 }
@@ -49,12 +57,17 @@ function requireHttps(name: string, url: string): void {
   if (!/^https:\/\//i.test(url)) throw new Error(`${name} must be an https:// URL (got ${url})`);
 }
 
-/** The EdgeArmUser credential against the device's ADFS (tenant "adfs", authority host = login endpoint). */
-export function createDeviceCredential(conn: DeviceConnection): TokenCredential {
+/** The EdgeArmUser credential against the device's ADFS. */
+export function createDeviceCredential(conn: DeviceConnection, options: { timeoutMs?: number } = {}): TokenCredential {
   requireHttps('loginEndpoint', conn.loginEndpoint);
-  return new UsernamePasswordCredential('adfs', conn.clientId ?? DEVICE_ARM_CLIENT_ID, conn.username, conn.password, {
-    authorityHost: trimSlash(conn.loginEndpoint),
-    ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
+  return new AdfsPasswordCredential({
+    loginEndpoint: conn.loginEndpoint,
+    username: conn.username,
+    password: conn.password,
+    ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}),
+    ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+    ...(conn.credentialsSource !== undefined ? { credentialsSource: conn.credentialsSource } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   });
 }
 
@@ -62,20 +75,34 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
   requireHttps('armEndpoint', conn.armEndpoint);
   const endpoint = trimSlash(conn.armEndpoint);
   const scope = `${endpoint}/.default`;
-  const credential = createDeviceCredential(conn);
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const credential = createDeviceCredential(conn, { timeoutMs });
   const common = {
     endpoint,
     ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
     ...(options.userAgentPrefix !== undefined ? { userAgentOptions: { userAgentPrefix: options.userAgentPrefix } } : {}),
   };
-  const extra = options.additionalPolicies ?? [];
-  const compute = new ComputeManagementClient(credential, conn.subscriptionId, {
-    ...common,
-    credentials: { scopes: [scope] },
-    additionalPolicies: [{ policy: pinApiVersionPolicy(), position: 'perCall' }, ...extra],
+  // The negotiation reads through the Resources client (same credential, throttle gate and timeout); the
+  // version policy leaves Providers_Get alone, so the reads do not wait on themselves.
+  const apiVersions = new ApiVersionNegotiator(async (namespace, apiVersion) => {
+    const url = `${endpoint}/subscriptions/${encodeURIComponent(conn.subscriptionId)}/providers/${namespace}?api-version=${apiVersion}`;
+    const response = await resources.sendRequest(createPipelineRequest({ url, method: 'GET' }));
+    let body: unknown;
+    try {
+      body = response.bodyAsText ? JSON.parse(response.bodyAsText) : undefined;
+    } catch {
+      body = undefined;
+    }
+    return { status: response.status, body };
   });
-  const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: extra });
-  const network = new NetworkManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: extra });
-  return { credential, compute, resources, network, scope };
+  const policies: AdditionalPolicyConfig[] = [
+    { policy: deviceApiVersionPolicy(apiVersions), position: 'perCall' },
+    { policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' },
+    ...(options.additionalPolicies ?? []),
+  ];
+  const compute = new ComputeManagementClient(credential, conn.subscriptionId, { ...common, credentials: { scopes: [scope] }, additionalPolicies: policies });
+  const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
+  const network = new NetworkManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
+  return { credential, compute, resources, network, apiVersions, scope };
 }

@@ -1,7 +1,7 @@
 import type { KubernetesRole } from '@azure/arm-databoxedge';
 import { isRestError } from '@azure/core-rest-pipeline';
 import type { AzureClients } from './azureClients.js';
-import type { AzureDevice, AzureDeviceFacts, AzureGpuCapacity, AzureKubernetesRole } from './azureDevice.js';
+import type { AzureComputeRole, AzureDevice, AzureDeviceFacts, AzureGpuCapacity } from './azureDevice.js';
 import type { LroStarted } from './deviceArm.js';
 import { retryAfterCapture } from './retryAfter.js';
 
@@ -51,22 +51,26 @@ export class SdkAzureDevice implements AzureDevice {
     }
   }
 
-  async getKubernetesRole(): Promise<AzureKubernetesRole | undefined> {
+  async getComputeRoles(): Promise<AzureComputeRole[]> {
+    const roles: AzureComputeRole[] = [];
     for await (const role of this.clients.dataBoxEdge.roles.listByDataBoxEdgeDevice(this.device.deviceName, this.device.resourceGroup)) {
-      if (role.kind !== 'Kubernetes') continue;
-      const k = role as KubernetesRole;
-      const result: AzureKubernetesRole = { name: k.name ?? KUBERNETES_ROLE_NAME, provisioningState: k.provisioningState ?? 'Invalid' };
-      if (k.roleStatus !== undefined) result.roleStatus = k.roleStatus;
-      return result;
+      // Only KubernetesRoleProperties has provisioningState (DataBoxEdge 2021-06-01); every kind has roleStatus.
+      const r = role as { name?: string; kind: string; provisioningState?: string; roleStatus?: string };
+      const result: AzureComputeRole = { name: r.name ?? '', kind: r.kind, provisioningState: r.provisioningState ?? 'Unknown' };
+      if (r.roleStatus !== undefined) result.roleStatus = r.roleStatus;
+      roles.push(result);
     }
-    return undefined;
+    return roles;
   }
 
   async createKubernetesRole(): Promise<LroStarted> {
     const capture = retryAfterCapture();
+    // KubernetesRoleProperties (DataBoxEdge 2021-06-01 and 2023-12-01): hostPlatform (PlatformType
+    // Windows|Linux), kubernetesClusterInfo.version, kubernetesRoleResources.compute.vmProfile and roleStatus
+    // are required; hostPlatformType is read-only and never sent.
     const role: KubernetesRole = {
       kind: 'Kubernetes',
-      hostPlatform: 'KubernetesCluster',
+      hostPlatform: 'Linux',
       kubernetesClusterInfo: { version: '' },
       kubernetesRoleResources: { compute: { vmProfile: 'DBE_AKS_Small' } },
       roleStatus: 'Enabled',

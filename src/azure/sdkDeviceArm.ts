@@ -2,6 +2,8 @@ import type { ComputeManagementClient, VirtualMachine } from '@azure/arm-compute
 import type { NetworkManagementClient } from '@azure/arm-network-profile-2020-09-01-hybrid';
 import type { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
 import { isRestError } from '@azure/core-rest-pipeline';
+import type { ApiVersionNegotiator } from './apiVersionNegotiator.js';
+import type { DeviceApiVersions } from './apiVersions.js';
 import type {
   ArmDeployment,
   ArmError,
@@ -19,7 +21,14 @@ export interface DeviceArmClients {
   compute: ComputeManagementClient;
   resources: ResourceManagementClient;
   network: NetworkManagementClient;
+  apiVersions: Pick<ApiVersionNegotiator, 'get'>;
 }
+
+/** The GPU VM sizes of Azure Stack Edge Pro GPU (domain notes); their power state decides GPU use. */
+const GPU_VM_SIZES: ReadonlySet<string> = new Set(['standard_nc4as_t4_v3', 'standard_nc8as_t4_v3']);
+
+/** The first compute api-version whose List All takes statusOnly (2017-12-01 does not; 2020-06-01 does). */
+const STATUS_ONLY_FROM = '2020-06-01';
 
 const POWER_STATES: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'stopped', 'deallocating', 'deallocated']);
 const DEPLOYMENT_STATES: ReadonlySet<string> = new Set(['Accepted', 'Running', 'Succeeded', 'Failed', 'Canceled', 'Deleting']);
@@ -45,11 +54,13 @@ function toArmError(value: unknown): ArmError | undefined {
   return error;
 }
 
-function powerStateOf(vm: VirtualMachine): VmPowerState {
-  const code = vm.instanceView?.statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code;
+function powerStateOf(statuses: readonly { code?: string }[] | undefined): VmPowerState {
+  const code = statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code;
   const state = code?.slice('PowerState/'.length).toLowerCase();
   return state !== undefined && POWER_STATES.has(state) ? (state as VmPowerState) : 'unknown';
 }
+
+const lastSegment = (id: string): string => id.split('/').filter((s) => s !== '').pop() ?? '';
 
 export function toArmVm(vm: VirtualMachine): ArmVm {
   const result: ArmVm = {
@@ -57,16 +68,17 @@ export function toArmVm(vm: VirtualMachine): ArmVm {
     id: vm.id ?? '',
     vmSize: vm.hardwareProfile?.vmSize ?? '',
     provisioningState: vm.provisioningState ?? 'Unknown',
-    powerState: powerStateOf(vm),
+    powerState: powerStateOf(vm.instanceView?.statuses),
     tags: { ...(vm.tags ?? {}) },
     nicIds: (vm.networkProfile?.networkInterfaces ?? []).map((n) => n.id ?? '').filter((id) => id !== ''),
   };
+  const osDisk = vm.storageProfile?.osDisk;
+  const osDiskName = osDisk?.managedDisk?.id !== undefined ? lastSegment(osDisk.managedDisk.id) : osDisk?.name;
+  if (osDiskName !== undefined && osDiskName !== '') result.osDiskName = osDiskName;
   const computerName = vm.instanceView?.computerName ?? vm.osProfile?.computerName;
   if (computerName !== undefined) result.computerName = computerName;
   return result;
 }
-
-const lastSegment = (id: string): string => id.split('/').filter((s) => s !== '').pop() ?? '';
 
 /** DeviceArm over the Azure SDK clients, scoped to the device's resource group. */
 export class SdkDeviceArm implements DeviceArm {
@@ -75,6 +87,10 @@ export class SdkDeviceArm implements DeviceArm {
     private readonly resourceGroup: string,
   ) {}
 
+  apiVersions(): Promise<DeviceApiVersions> {
+    return this.clients.apiVersions.get();
+  }
+
   async getVm(name: string): Promise<ArmVm | undefined> {
     const vm = await orUndefinedOn404(() => this.clients.compute.virtualMachines.get(this.resourceGroup, name, { expand: 'instanceView' }));
     return vm === undefined ? undefined : toArmVm(vm);
@@ -82,13 +98,24 @@ export class SdkDeviceArm implements DeviceArm {
 
   async listVms(): Promise<ArmVm[]> {
     // One call for every VM with its power state: statusOnly returns the instance views of the subscription
-    // (one subscription per device); other resource groups are filtered out here.
+    // (one subscription per device); other resource groups are filtered out here. Compute 2017-12-01 has no
+    // statusOnly (it came with 2020-06-01, Compute spec VirtualMachines_ListAll): there the list has no power
+    // states and each GPU-size VM's instance view is read, since those decide who holds the GPUs.
+    const { compute } = await this.clients.apiVersions.get();
+    const statusOnly = compute >= STATUS_ONLY_FROM;
     const vms: ArmVm[] = [];
     const rg = `/resourcegroups/${this.resourceGroup.toLowerCase()}/`;
-    for await (const vm of this.clients.compute.virtualMachines.listAll({ statusOnly: 'true' })) {
+    for await (const vm of this.clients.compute.virtualMachines.listAll(statusOnly ? { statusOnly: 'true' } : {})) {
       if ((vm.id ?? '').toLowerCase().includes(rg)) vms.push(toArmVm(vm));
     }
-    return vms;
+    if (statusOnly) return vms;
+    return Promise.all(vms.map((vm) => (GPU_VM_SIZES.has(vm.vmSize.toLowerCase()) ? this.withInstanceView(vm) : vm)));
+  }
+
+  /** The VM with its power state from GET .../instanceView; a VM gone meanwhile keeps 'unknown'. */
+  private async withInstanceView(vm: ArmVm): Promise<ArmVm> {
+    const view = await orUndefinedOn404(() => this.clients.compute.virtualMachines.instanceView(this.resourceGroup, vm.name));
+    return { ...vm, powerState: powerStateOf(view?.statuses) };
   }
 
   async imageExists(name: string): Promise<boolean> {
@@ -169,6 +196,14 @@ export class SdkDeviceArm implements DeviceArm {
 
   async nicExists(name: string): Promise<boolean> {
     return (await orUndefinedOn404(() => this.clients.network.networkInterfaces.get(this.resourceGroup, name))) !== undefined;
+  }
+
+  async diskExists(name: string): Promise<boolean> {
+    return (await orUndefinedOn404(() => this.clients.compute.disks.get(this.resourceGroup, name))) !== undefined;
+  }
+
+  deleteDisk(name: string): Promise<LroStarted> {
+    return this.submit((onResponse) => this.clients.compute.disks.delete(this.resourceGroup, name, { onResponse }));
   }
 
   startVm(name: string): Promise<LroStarted> {

@@ -142,6 +142,7 @@ export class SecretBackedConnections implements DeviceConnections {
         subscriptionId: spec.subscriptionId,
         username,
         password,
+        credentialsSource: `Secret ${secretKey(spec.credentialsSecretRef)} (spec.arm.credentialsSecretRef, keys username and password)`,
         ...(ca.pem !== undefined ? { caPem: ca.pem } : {}),
       },
       {

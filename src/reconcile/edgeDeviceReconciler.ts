@@ -127,11 +127,8 @@ export class EdgeDeviceReconciler {
       return;
     }
     try {
-      const [facts, capacity, role] = await Promise.all([
-        azure.client.getDevice(),
-        azure.client.getGpuCapacity(),
-        azure.client.getKubernetesRole(),
-      ]);
+      const [facts, capacity, roles] = await Promise.all([azure.client.getDevice(), azure.client.getGpuCapacity(), azure.client.getComputeRoles()]);
+      const role = roles.find((r) => r.kind === 'Kubernetes');
       const view: AzureDeviceView = { role: null };
       if (facts.sku !== undefined) view.sku = facts.sku;
       if (facts.softwareVersion !== undefined) view.softwareVersion = facts.softwareVersion;
