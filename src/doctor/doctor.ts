@@ -3,9 +3,10 @@
 import { rootCertificates } from 'node:tls';
 import { createAzureClients, subscriptionOf } from '../azure/azureClients.js';
 import { createDeviceCredential } from '../azure/deviceClients.js';
+import type { AzureDevice } from '../azure/azureDevice.js';
 import { SdkAzureDevice } from '../azure/sdkAzureDevice.js';
 import { type CheckResult, skip } from './check.js';
-import { type AzureSideReader, checkAzureSide } from './checks/azureSide.js';
+import { checkAzureSide } from './checks/azureSide.js';
 import { checkGpuExtension } from './checks/gpuExtension.js';
 import { checkImages } from './checks/images.js';
 import { checkNetwork } from './checks/network.js';
@@ -36,7 +37,7 @@ export interface DoctorRun {
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
 
-function azureReader(target: DoctorTarget): AzureSideReader | undefined {
+function azureReader(target: DoctorTarget, timeoutMs: number): AzureDevice | undefined {
   const azure = target.azure;
   if (azure === undefined) return undefined;
   // Public roots plus the device CA (a private cloud or the simulator may be signed by it), as the controller does.
@@ -52,17 +53,9 @@ function azureReader(target: DoctorTarget): AzureSideReader | undefined {
     },
     subscriptionOf(azure.resourceId),
     // One try per request: doctor reports, the controller retries.
-    { retryOptions: { maxRetries: 0 } },
+    { retryOptions: { maxRetries: 0 }, requestTimeoutMs: timeoutMs },
   );
-  const device = new SdkAzureDevice(clients, azure.resourceId);
-  return {
-    getDevice: () => device.getDevice(),
-    getGpuCapacity: () => device.getGpuCapacity(),
-    getComputeRoles: async () => {
-      const role = await device.getKubernetesRole();
-      return role === undefined ? [] : [{ ...role, kind: 'Kubernetes' }];
-    },
-  };
+  return new SdkAzureDevice(clients, azure.resourceId);
 }
 
 export async function runDoctor(target: DoctorTarget, options: DoctorOptions): Promise<DoctorRun> {
@@ -77,7 +70,7 @@ export async function runDoctor(target: DoctorTarget, options: DoctorOptions): P
   ])));
 
   const scope = `${arm.endpoint}/.default`;
-  const credential = createDeviceCredential({ armEndpoint: arm.endpoint, loginEndpoint: arm.loginEndpoint, subscriptionId: arm.subscriptionId, username: arm.username, password: arm.password, ...(arm.caPem !== undefined ? { caPem: arm.caPem } : {}) });
+  const credential = createDeviceCredential({ armEndpoint: arm.endpoint, loginEndpoint: arm.loginEndpoint, subscriptionId: arm.subscriptionId, username: arm.username, password: arm.password, ...(arm.caPem !== undefined ? { caPem: arm.caPem } : {}), ...(arm.credentialsSource !== undefined ? { credentialsSource: arm.credentialsSource } : {}) }, { timeoutMs });
   const token = await checkToken({ credential, scope, loginEndpoint: arm.loginEndpoint, username: arm.username, timeoutMs });
   results.push(token);
 
@@ -93,7 +86,7 @@ export async function runDoctor(target: DoctorTarget, options: DoctorOptions): P
   });
 
   let softwareVersion = target.softwareVersion;
-  const azure = azureReader(target);
+  const azure = azureReader(target, timeoutMs);
   const azureResult = azure !== undefined && target.azure !== undefined ? await checkAzureSide(azure, target.azure.resourceId, timeoutMs) : undefined;
   softwareVersion = azureResult?.softwareVersion ?? softwareVersion;
 

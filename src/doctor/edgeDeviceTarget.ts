@@ -59,6 +59,7 @@ export async function targetFromEdgeDevice(kubeConfig: KubeConfig, name: string,
       username: value(creds, 'username', 'spec.arm.credentialsSecretRef'),
       password: value(creds, 'password', 'spec.arm.credentialsSecretRef'),
       ...(caPem !== undefined ? { caPem } : {}),
+      credentialsSource: `Secret ${arm.credentialsSecretRef.namespace ?? DEFAULT_SECRET_NAMESPACE}/${arm.credentialsSecretRef.name}`,
     },
     network,
     ...(azure !== undefined

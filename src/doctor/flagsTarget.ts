@@ -84,6 +84,7 @@ export function targetFromFlags(flags: TargetFlags & NetworkFlags): DoctorTarget
       username: creds.username,
       password: creds.password,
       ...(caPem !== undefined ? { caPem } : {}),
+      credentialsSource: `--credentials-file ${flags['credentials-file'] ?? ''}`,
     },
     network: networkFrom(flags),
     ...(resourceId !== undefined

@@ -9,6 +9,8 @@ export interface DoctorArmTarget {
   password: string;
   /** The device's root CA (PEM); undefined = the system roots. */
   caPem?: string;
+  /** Where username and password came from, named in token errors. */
+  credentialsSource?: string;
 }
 
 export interface DoctorAzureTarget {

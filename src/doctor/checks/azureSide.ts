@@ -1,24 +1,13 @@
 // The device's resource in Azure: the device (SKU, software version, configured role types), its compute roles
 // of any kind (any of them may hold the GPUs, domain notes) and deviceCapacityInfo (GPU capacity).
-import type { AzureDeviceFacts, AzureGpuCapacity } from '../../azure/azureDevice.js';
+import type { AzureComputeRole, AzureDevice, AzureDeviceFacts, AzureGpuCapacity } from '../../azure/azureDevice.js';
 import { type CheckResult, errorText, fail, pass, warn, withDeadline } from '../check.js';
 
 const ID = 'azure';
 const TITLE = 'Azure-side device';
 
-export interface AzureRoleView {
-  name: string;
-  kind: string;
-  provisioningState: string;
-  roleStatus?: string;
-}
-
 /** The reads of the Azure-side device port that doctor uses. */
-export interface AzureSideReader {
-  getDevice(): Promise<AzureDeviceFacts>;
-  getComputeRoles(): Promise<AzureRoleView[]>;
-  getGpuCapacity(): Promise<AzureGpuCapacity | undefined>;
-}
+export type AzureSideReader = Pick<AzureDevice, 'getDevice' | 'getComputeRoles' | 'getGpuCapacity'>;
 
 export interface AzureSideOutcome {
   result: CheckResult;
@@ -43,7 +32,7 @@ export async function checkAzureSide(reader: AzureSideReader, resourceId: string
     return { result: fail(ID, TITLE, `cannot read ${resourceId}: ${message}`, fixFor(message)) };
   }
   const notes: string[] = [];
-  let roles: AzureRoleView[] | undefined;
+  let roles: AzureComputeRole[] | undefined;
   let capacity: AzureGpuCapacity | undefined;
   try {
     roles = await withDeadline(reader.getComputeRoles(), timeoutMs, 'listing compute roles');
