@@ -99,10 +99,12 @@ export async function runDoctor(target: DoctorTarget, options: DoctorOptions): P
     if (versions === undefined) {
       results.push(...deviceChecks.slice(1).map(([id, title]) => skip(id, title, 'skipped: no api-version the controller knows (see "providers and api-versions")')));
     } else {
-      results.push(await checkVmSizes(client, arm.endpoint, arm.subscriptionId, DEVICE_LOCATION, versions.compute));
+      const vms = await checkVms(() => listDeviceVms(client, arm.endpoint, arm.subscriptionId, versions.compute));
+      const someVm = vms.vms[0];
+      results.push(await checkVmSizes(client, { armEndpoint: arm.endpoint, subscriptionId: arm.subscriptionId, location: DEVICE_LOCATION, computeApiVersion: versions.compute, ...(someVm !== undefined ? { someVm } : {}) }));
       results.push(await checkImages(client, arm.endpoint, arm.subscriptionId, arm.resourceGroup, versions.compute));
       results.push(await checkNetwork(client, arm.endpoint, arm.subscriptionId, target.network, versions.network));
-      results.push((await checkVms(() => listDeviceVms(client, arm.endpoint, arm.subscriptionId, versions.compute))).result);
+      results.push(vms.result);
       results.push(await checkGpuExtension(client, { armEndpoint: arm.endpoint, subscriptionId: arm.subscriptionId, location: DEVICE_LOCATION, computeApiVersion: versions.compute, softwareVersion }));
     }
   }

@@ -7,24 +7,52 @@ const ID = 'vmSizes';
 const TITLE = 'GPU VM sizes';
 export const GPU_VM_SIZES: readonly string[] = ['Standard_NC4as_T4_v3', 'Standard_NC8as_T4_v3'];
 
-export async function checkVmSizes(client: ReadOnlyClient, armEndpoint: string, subscriptionId: string, location: string, computeApiVersion: string): Promise<CheckResult> {
-  const url = `${armEndpoint}/subscriptions/${subscriptionId}/providers/Microsoft.Compute/locations/${location}/vmSizes?api-version=${computeApiVersion}`;
-  let res;
+export interface VmSizesInput {
+  armEndpoint: string;
+  subscriptionId: string;
+  location: string;
+  computeApiVersion: string;
+  /** A VM on the device, for virtualMachines/{vm}/vmSizes when the location list is not served. */
+  someVm?: { resourceGroup: string; name: string };
+}
+
+/** Sizes from locations/{location}/vmSizes, else from virtualMachines/{vm}/vmSizes (Compute spec), else why not. */
+async function listSizes(client: ReadOnlyClient, input: VmSizesInput): Promise<{ source: string; names: string[] } | { why: string }> {
+  const sub = `${input.armEndpoint}/subscriptions/${input.subscriptionId}`;
+  const tries = [
+    { source: `locations/${input.location}/vmSizes`, url: `${sub}/providers/Microsoft.Compute/locations/${input.location}/vmSizes` },
+    ...(input.someVm !== undefined
+      ? [{ source: `virtualMachines/${input.someVm.name}/vmSizes`, url: `${sub}/resourceGroups/${input.someVm.resourceGroup}/providers/Microsoft.Compute/virtualMachines/${input.someVm.name}/vmSizes` }]
+      : []),
+  ];
+  const refused: string[] = [];
+  for (const t of tries) {
+    const res = await client.get(`${t.url}?api-version=${input.computeApiVersion}`);
+    if (res.status === 200) {
+      const names = ((res.body as { value?: { name?: string }[] }).value ?? []).map((s) => s.name).filter((n): n is string => typeof n === 'string');
+      return { source: t.source, names };
+    }
+    refused.push(`${t.source}: ${armErrorText(res)}`);
+  }
+  return { why: refused.join('; ') };
+}
+
+export async function checkVmSizes(client: ReadOnlyClient, input: VmSizesInput): Promise<CheckResult> {
+  let listed;
   try {
-    res = await client.get(url);
+    listed = await listSizes(client, input);
   } catch (err) {
     return fail(ID, TITLE, `cannot list VM sizes: ${errorText(err)}`, 'check that the ARM endpoint is reachable');
   }
-  if (res.status !== 200) {
-    return warn(ID, TITLE, `the device does not serve locations/${location}/vmSizes (${armErrorText(res)}); sizes cannot be checked from here`,
+  if ('why' in listed) {
+    return warn(ID, TITLE, `the device does not serve a VM size list (${listed.why}); sizes cannot be checked from here`,
       `nothing to do: GpuVms must use ${GPU_VM_SIZES.join(' or ')}, the only GPU sizes on Azure Stack Edge Pro GPU`);
   }
-  const names = ((res.body as { value?: { name?: string }[] }).value ?? []).map((s) => s.name).filter((n): n is string => typeof n === 'string');
-  const offered = GPU_VM_SIZES.filter((g) => names.some((n) => n.toLowerCase() === g.toLowerCase()));
-  const details = { location, offered, sizes: names.length };
+  const offered = GPU_VM_SIZES.filter((g) => listed.names.some((n) => n.toLowerCase() === g.toLowerCase()));
+  const details = { source: listed.source, offered, sizes: listed.names.length };
   if (offered.length === 0) {
-    return fail(ID, TITLE, `the device offers none of ${GPU_VM_SIZES.join(', ')} (${names.length} sizes listed)`,
+    return fail(ID, TITLE, `${listed.source} offers none of ${GPU_VM_SIZES.join(', ')} (${listed.names.length} sizes listed)`,
       'the device has no GPU VM sizes: it needs an Azure Stack Edge Pro GPU with compute enabled; check the SKU and the GPU in the local web UI', details);
   }
-  return pass(ID, TITLE, `offers ${offered.join(', ')}`, details);
+  return pass(ID, TITLE, `offers ${offered.join(', ')} (${listed.source})`, details);
 }
