@@ -24,9 +24,9 @@ export interface ProvidersOutcome {
   versions?: DeviceApiVersions;
 }
 
-/** The versions ARM names when it refuses one ("... The supported api-versions are '2019-10-01, 2020-06-01'."). */
+/** The versions ARM names when it refuses one: NoRegisteredProviderFound "... The supported api-versions are '2019-10-01, 2020-06-01'.", InvalidApiVersionParameter "... The supported versions are '2022-09-01,2021-04-01'.". */
 export function supportedVersionsIn(message: string): string[] {
-  const match = /supported api-versions are '([^']*)'/i.exec(message);
+  const match = /supported (?:api-)?versions are '([^']*)'/i.exec(message);
   return (match?.[1] ?? '').split(',').map((v) => v.trim()).filter((v) => /^\d{4}-\d{2}-\d{2}/.test(v));
 }
 
