@@ -1,9 +1,10 @@
-// The Azure (cloud) side: Microsoft.DataBoxEdge devices, their Kubernetes role (LROs that claim and
-// release GPUs) and deviceCapacityInfo.
-import type { DeviceState, RoleRecord } from './device.js';
-import { kubernetesRole } from './device.js';
+// The Azure (cloud) side: Microsoft.DataBoxEdge devices, their compute roles (Kubernetes or IoT; LROs that
+// claim and release GPUs) and deviceCapacityInfo.
+import type { DeviceState } from './device.js';
 import type { LroTarget, SimRequest, SimResponse } from './http.js';
-import { asyncAccepted, isRecord, jsonObject, locationAccepted, ok, operationAnswer } from './http.js';
+import { asyncAccepted, jsonObject, locationAccepted, ok, operationAnswer } from './http.js';
+import type { RoleKind, RoleRecord } from './roles.js';
+import { newRole, roleBody, settableRoleProperties } from './roles.js';
 import { ArmError, badRequest, conflict } from './arm/errors.js';
 import type { Route } from './router.js';
 import type { AzureSideConfig } from './config.js';
@@ -48,20 +49,15 @@ function serializeDevice(side: AzureSide, device: DeviceState): Record<string, u
       deviceLocalCapacity: 4_000_000,
       timeZone: 'UTC',
       deviceHcsVersion: device.config.softwareVersion,
-      configuredRoleTypes: device.kubernetesConfigured() ? ['Kubernetes'] : [],
+      // Kinds of the listed roles that are configured (a hidden compute under profile computeRole `none` is not).
+      configuredRoleTypes: [...new Set(device.listedRoles().filter((r) => r.provisioningState === 'Created').map((r) => r.kind))],
       nodeCount: 1,
     },
   };
 }
 
 function serializeRole(side: AzureSide, device: DeviceState, role: RoleRecord): Record<string, unknown> {
-  return {
-    id: `${deviceResourceId(side.config, device.name)}/roles/${role.name}`,
-    name: role.name,
-    type: 'Microsoft.DataBoxEdge/dataBoxEdgeDevices/roles',
-    kind: role.kind,
-    properties: { ...role.properties, provisioningState: role.provisioningState, roleStatus: role.roleStatus, hostPlatformType: 'KubernetesCluster' },
-  };
+  return roleBody(`${deviceResourceId(side.config, device.name)}/roles/${role.name}`, role);
 }
 
 function serializeCapacity(side: AzureSide, device: DeviceState): Record<string, unknown> {
@@ -141,7 +137,7 @@ export function routeAzure(side: AzureSide, req: SimRequest, lro: LroTarget): Ro
       run: () => {
         const device = findDevice();
         if (m !== 'GET') methodNotAllowed(req);
-        return ok({ value: device.role === undefined ? [] : [serializeRole(side, device, device.role)] });
+        return ok({ value: device.listedRoles().map((r) => serializeRole(side, device, r)) });
       },
     };
   }
@@ -154,7 +150,8 @@ export function routeAzure(side: AzureSide, req: SimRequest, lro: LroTarget): Ro
       operation: `role.${verb}`,
       run: () => {
         const device = findDevice();
-        const role = device.role?.name.toLowerCase() === roleName.toLowerCase() ? device.role : undefined;
+        const found = device.roles.get(roleName.toLowerCase());
+        const role = found?.hidden === true ? undefined : found;
         const ms = device.ctx.timings().roleMs;
         if (m === 'GET') {
           if (role === undefined) throw new ArmError(404, 'NotFound', `The role '${roleName}' was not found on device '${device.name}'.`);
@@ -169,8 +166,8 @@ export function routeAzure(side: AzureSide, req: SimRequest, lro: LroTarget): Ro
           role.provisioningState = 'Deleting';
           const job = (async () => {
             await device.ctx.clock.delay(ms);
-            device.role = undefined;
-            device.ledger.releaseKubernetes();
+            device.roles.delete(role.name.toLowerCase());
+            if (device.ledger.releaseKubernetes(role.name) > 0) device.gpuFreed();
           })();
           return locationAccepted(lro, 'DELETE', job);
         }
@@ -181,31 +178,40 @@ export function routeAzure(side: AzureSide, req: SimRequest, lro: LroTarget): Ro
   return { ...base, operation: 'unknown', run: () => { throw badRequest('InvalidResourceType', `The resource type '${s[8] ?? ''}' could not be found in the namespace 'Microsoft.DataBoxEdge'.`); } };
 }
 
+const ROLE_KINDS: readonly RoleKind[] = ['Kubernetes', 'IOT'];
+
+/**
+ * PUT roles/{name}. One role per kind (a second name of the same kind: RoleAlreadyExists, assumed); a
+ * Kubernetes role next to an IoT role is its own role resource (the spec defines them as separate role
+ * kinds; assumed) and, like any Created role, holds the GPUs it claimed.
+ */
 function putRole(side: AzureSide, device: DeviceState, name: string, role: RoleRecord | undefined, body: Record<string, unknown>, ms: number, lro: LroTarget): SimResponse {
-  if (body['kind'] !== 'Kubernetes') throw badRequest('InvalidInput', `Only roles of kind 'Kubernetes' are supported by this device (got '${String(body['kind'])}').`, 'kind');
-  const props = isRecord(body['properties']) ? body['properties'] : {};
-  if (device.role !== undefined && role === undefined && device.role.provisioningState !== 'Failed') {
-    throw conflict('RoleAlreadyExists', `Device '${device.name}' already has the Kubernetes role '${device.role.name}'.`);
+  const kind = body['kind'];
+  if (!ROLE_KINDS.includes(kind as RoleKind)) throw badRequest('InvalidInput', `Only roles of kind ${ROLE_KINDS.map((k) => `'${k}'`).join(' or ')} are supported by this device (got '${String(kind)}').`, 'kind');
+  const rest = settableRoleProperties(body);
+  const sameKind = device.listedRoles().find((r) => r.kind === kind && r.name.toLowerCase() !== name.toLowerCase() && r.provisioningState !== 'Failed');
+  if (role === undefined && sameKind !== undefined) {
+    throw conflict('RoleAlreadyExists', `Device '${device.name}' already has the ${String(kind)} role '${sameKind.name}'.`);
   }
-  const { provisioningState: _p, roleStatus: _r, ...rest } = props;
   if (role !== undefined && role.provisioningState !== 'Failed') {
     if (role.provisioningState !== 'Created') throw conflict('ConflictingOperation', `The role '${role.name}' is ${role.provisioningState.toLowerCase()}; retry when it finishes.`);
+    if (role.kind !== kind) throw badRequest('InvalidInput', `The role '${role.name}' is of kind '${role.kind}'; its kind cannot change.`, 'kind');
     role.properties = { ...role.properties, ...rest };
     return asyncAccepted(lro, 200, serializeRole(side, device, role), Promise.resolve());
   }
-  const status = role === undefined && device.role === undefined ? 201 : 200;
-  const created = kubernetesRole(name, 'Creating', rest);
-  device.role = created;
+  const status = role === undefined ? 201 : 200;
+  const created = newRole(kind as RoleKind, role?.name ?? name, 'Creating', rest);
+  device.roles.set(name.toLowerCase(), created);
   const job = (async () => {
     await device.ctx.clock.delay(ms);
-    if (device.role !== created) return;
+    if (device.roles.get(name.toLowerCase()) !== created) return;
     const failure = injectedProvisioningFailure(device.ctx.faults, 'role.create', ['azure', device.name]);
     if (failure !== undefined) {
       created.provisioningState = 'Failed';
       throw new ArmError(409, failure.code, failure.message);
     }
     created.provisioningState = 'Created';
-    device.ledger.claimFreeForKubernetes();
+    device.ledger.claimFreeForKubernetes(created.name);
   })();
   return asyncAccepted(lro, status, serializeRole(side, device, created), job);
 }

@@ -8,6 +8,10 @@ import type { ArmErrorBody } from './arm/errors.js';
 import type { FaultInjector } from './faults.js';
 import { GpuLedger } from './gpuLedger.js';
 import type { OperationRegistry } from './arm/lro.js';
+import type { RoleRecord } from './roles.js';
+import { INITIAL_ROLE_NAME, newRole } from './roles.js';
+
+export type { RoleRecord } from './roles.js';
 
 export const LOCATION = 'dbelocal';
 export const DEVICE_TENANT_ID = 'c0257de7-538f-415c-993a-1b87a031879d';
@@ -109,14 +113,27 @@ export interface VmRecord {
   /** A power action or delete is in flight. */
   busy: boolean;
   createdAt: string;
+  /** Name of the managed OS disk (in the VM's resource group), once provisioned. */
+  osDiskName?: string;
+  /** Name the PUT gave the OS disk (generated when absent). */
+  requestedOsDiskName: string;
+  /** Kubernetes took this stopped VM's GPU (release notes 2103–2205 known issue). */
+  gpuTakenOver?: boolean;
+  /** Identity of the pending stopped-GPU takeover timer (a newer stop or any start replaces/clears it). */
+  takeoverTicket?: object;
 }
 
-export interface RoleRecord {
+export interface DiskRecord {
   name: string;
-  kind: 'Kubernetes';
-  provisioningState: 'Creating' | 'Created' | 'Deleting' | 'Failed';
-  roleStatus: 'Enabled' | 'Disabled';
-  properties: Record<string, unknown>;
+  resourceGroup: string;
+  uniqueId: string;
+  osType: OsType;
+  hyperVGeneration: 'V1' | 'V2';
+  imageId: string;
+  diskSizeGB: number;
+  timeCreated: string;
+  /** Id of the VM the disk is attached to. */
+  managedBy?: string;
 }
 
 export const key = (...parts: string[]): string => parts.join('/').toLowerCase();
@@ -129,7 +146,9 @@ export class DeviceState {
   readonly vnets = new Map<string, VnetRecord>();
   readonly nics = new Map<string, NicRecord>();
   readonly vms = new Map<string, VmRecord>();
-  role: RoleRecord | undefined;
+  readonly disks = new Map<string, DiskRecord>();
+  /** Compute roles by lower-case name (any kind; a hidden one under profile computeRole `none`). */
+  readonly roles = new Map<string, RoleRecord>();
   private nextHost = 10;
 
   constructor(
@@ -172,8 +191,12 @@ export class DeviceState {
       });
     }
     if (this.config.kubernetes) {
-      this.role = kubernetesRole('k8s', 'Created');
-      this.ledger.claimFreeForKubernetes();
+      // The profile decides how the configured compute shows on the Azure side.
+      const shown = this.config.profile.computeRole;
+      const kind = shown === 'IOT' ? 'IOT' : 'Kubernetes';
+      const role = shown === 'none' ? { ...newRole(kind, 'device-local-compute', 'Created'), hidden: true } : newRole(kind, INITIAL_ROLE_NAME[kind], 'Created');
+      this.roles.set(role.name.toLowerCase(), role);
+      this.ledger.claimFreeForKubernetes(role.name);
     }
   }
 
@@ -187,6 +210,10 @@ export class DeviceState {
 
   vmId(vm: VmRecord): string {
     return this.providerId(vm.resourceGroup, 'Microsoft.Compute', `virtualMachines/${vm.name}`);
+  }
+
+  diskId(disk: { resourceGroup: string; name: string }): string {
+    return this.providerId(disk.resourceGroup, 'Microsoft.Compute', `disks/${disk.name}`);
   }
 
   nicId(nic: NicRecord): string {
@@ -208,13 +235,38 @@ export class DeviceState {
     return undefined;
   }
 
-  kubernetesConfigured(): boolean {
-    return this.role?.provisioningState === 'Created';
+  /** The first Created compute role (listed or hidden): it takes freed and stopped VMs' GPUs. */
+  createdRole(): RoleRecord | undefined {
+    return [...this.roles.values()].find((r) => r.provisioningState === 'Created');
   }
 
-  /** A GPU was freed: Kubernetes, when configured (and the rule is on), takes it. */
+  /** Roles the Azure side lists (all but the hidden one of profile computeRole `none`). */
+  listedRoles(): RoleRecord[] {
+    return [...this.roles.values()].filter((r) => r.hidden !== true);
+  }
+
+  /** A GPU was freed: the compute role, when configured (and the rule is on), takes it. */
   gpuFreed(): void {
-    if (this.kubernetesConfigured() && this.ctx.config.kubernetesClaimsFreedGpus) this.ledger.claimFreeForKubernetes();
+    const role = this.createdRole();
+    if (role !== undefined && this.ctx.config.kubernetesClaimsFreedGpus) this.ledger.claimFreeForKubernetes(role.name);
+  }
+
+  /**
+   * A GPU VM was stopped: with profile stoppedGpuTakeoverMs set, Kubernetes takes its GPU if it is still
+   * stopped then and a compute role is Created (release notes 2103–2205, known issue "When the GPU VMs are
+   * stopped, Kubernetes will take over the GPUs…"). A later stop or start invalidates the ticket.
+   */
+  scheduleStoppedTakeover(vm: VmRecord): void {
+    const ms = this.config.profile.stoppedGpuTakeoverMs;
+    if (ms === null) return;
+    const ticket = {};
+    vm.takeoverTicket = ticket;
+    void this.ctx.clock.delay(ms).then(() => {
+      if (vm.takeoverTicket !== ticket || vm.power !== 'stopped' || vm.busy || this.vms.get(key(vm.resourceGroup, vm.name)) !== vm) return;
+      delete vm.takeoverTicket;
+      const role = this.createdRole();
+      if (role !== undefined && this.ledger.takeFromVm(this.vmId(vm), role.name)) vm.gpuTakenOver = true;
+    });
   }
 
   /** Human explanation of who holds the GPUs, for AllocationFailed messages. */
@@ -225,7 +277,7 @@ export class DeviceState {
     const k8s = this.ledger.kubernetesCount();
     const parts = [];
     if (vms.length > 0) parts.push(`GPU VMs ${vms.join(', ')}`);
-    if (k8s > 0) parts.push(`the Kubernetes role (${k8s})`);
+    if (k8s > 0) parts.push(`the compute role ${this.ledger.kubernetesRoles().join(', ')} (${k8s})`);
     return `${this.config.gpus - this.ledger.free()} of ${this.config.gpus} GPU(s) held by ${parts.join(' and ') || 'nobody'}`;
   }
 
@@ -246,30 +298,19 @@ export class DeviceState {
       const holds = this.ledger.holdsVm(id);
       if (holds && !isGpuSize(vm.size)) audit.violation(this.name, 'gpu-size', `non-GPU VM ${vm.name} holds a GPU`);
       if (holds && vm.power === 'deallocated') audit.violation(this.name, 'gpu-deallocated', `deallocated VM ${vm.name} holds a GPU`);
-      if (!holds && isGpuSize(vm.size) && vm.provisioningState === 'Succeeded' && (vm.power === 'running' || vm.power === 'stopped')) {
+      // A stopped VM whose GPU Kubernetes took over is legal without one (known issue 2103–2205).
+      if (!holds && isGpuSize(vm.size) && vm.provisioningState === 'Succeeded' && (vm.power === 'running' || (vm.power === 'stopped' && vm.gpuTakenOver !== true))) {
         audit.violation(this.name, 'gpu-allocated', `allocated GPU VM ${vm.name} holds no GPU`);
       }
     }
     for (const holder of this.ledger.vmHolders()) {
       if (!vmIds.has(holder.toLowerCase())) audit.violation(this.name, 'gpu-orphan', `a GPU is held by missing VM ${holder}`);
     }
-    if (this.ledger.kubernetesCount() > 0 && this.role === undefined) {
-      audit.violation(this.name, 'gpu-kubernetes', 'GPUs held by Kubernetes without a Kubernetes role');
+    for (const role of this.ledger.kubernetesRoles()) {
+      if (!this.roles.has(role)) audit.violation(this.name, 'gpu-kubernetes', `GPUs held by compute role ${role}, which does not exist`);
+    }
+    for (const disk of this.disks.values()) {
+      if (disk.managedBy !== undefined && !vmIds.has(disk.managedBy.toLowerCase())) audit.violation(this.name, 'disk-orphan', `disk ${disk.name} is attached to missing VM ${disk.managedBy}`);
     }
   }
-}
-
-export function kubernetesRole(name: string, state: RoleRecord['provisioningState'], properties: Record<string, unknown> = {}): RoleRecord {
-  return {
-    name,
-    kind: 'Kubernetes',
-    provisioningState: state,
-    roleStatus: 'Enabled',
-    properties: {
-      hostPlatform: 'KubernetesCluster',
-      kubernetesClusterInfo: { version: 'v1.27.1' },
-      kubernetesRoleResources: { compute: { vmProfile: 'DS5' } },
-      ...properties,
-    },
-  };
 }

@@ -10,8 +10,10 @@ import {
   serializeExtension, serializeImage, serializeVm, vmAction, vmInstanceView,
 } from './arm/compute.js';
 import { cancelDeployment, deleteDeployment, deploymentsOf, findDeployment, putDeployment, serializeDeployment, serializeOperation } from './arm/deployments.js';
+import { deleteDisk, findDisk, serializeDisk } from './arm/disks.js';
 import { ArmError, badRequest, notFound } from './arm/errors.js';
 import { deleteNic, findNic, findVnet, putNic, serializeNic, serializeSubnet, serializeVnet } from './arm/network.js';
+import { API_VERSION_SETS, PROVIDERS_ENDPOINT_API_VERSIONS, providerBody, PROVIDER_NAMESPACES } from './apiVersions.js';
 
 export interface Route {
   operation: string;
@@ -19,17 +21,16 @@ export interface Route {
   apiVersions: readonly string[] | null;
   /** Resource type named in NoRegisteredProviderFound. */
   typeName?: string;
+  /**
+   * ARM's own endpoints (subscriptions, providers, resource groups) refuse a version with
+   * InvalidApiVersionParameter; resource providers' types with NoRegisteredProviderFound.
+   */
+  armNative?: boolean;
   /** Needs a bearer token. */
   auth: boolean;
   run: () => SimResponse | Promise<SimResponse>;
 }
 
-export const DEVICE_API_VERSIONS = {
-  compute: ['2020-06-01'],
-  network: ['2018-11-01'],
-  resources: ['2019-10-01'],
-  subscriptions: ['2016-06-01', '2019-10-01'],
-} as const;
 
 const list = (value: unknown[]): SimResponse => ok({ value });
 
@@ -68,15 +69,16 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
     };
   }
   if (l[0] !== 'subscriptions') return noRoute(req);
+  const versions = API_VERSION_SETS[device.config.profile.apiVersions];
   const subscriptionOk = (): void => {
     if (l[1] !== device.subscriptionId.toLowerCase()) {
       throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${s[1] ?? ''}' could not be found.`);
     }
   };
   const subscriptionBody = { id: `/subscriptions/${device.subscriptionId}`, subscriptionId: device.subscriptionId, displayName: 'Default Provider Subscription', state: 'Enabled', tenantId: 'c0257de7-538f-415c-993a-1b87a031879d' };
-  if (l.length === 1) return { operation: 'subscription.list', apiVersions: DEVICE_API_VERSIONS.subscriptions, auth: true, run: () => (m === 'GET' ? list([subscriptionBody]) : methodNotAllowed(req)) };
+  if (l.length === 1) return { operation: 'subscription.list', apiVersions: versions.subscriptions, armNative: true, auth: true, run: () => (m === 'GET' ? list([subscriptionBody]) : methodNotAllowed(req)) };
   if (l.length === 2) {
-    return { operation: 'subscription.get', apiVersions: DEVICE_API_VERSIONS.subscriptions, auth: true, run: () => (subscriptionOk(), m === 'GET' ? ok(subscriptionBody) : methodNotAllowed(req)) };
+    return { operation: 'subscription.get', apiVersions: versions.subscriptions, armNative: true, auth: true, run: () => (subscriptionOk(), m === 'GET' ? ok(subscriptionBody) : methodNotAllowed(req)) };
   }
   // Operation status / result URLs.
   if (l[2] === 'providers' && l[4] === 'locations' && (l[6] === 'operations' || l[6] === 'operationresults') && l.length === 8) {
@@ -91,17 +93,37 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
       },
     };
   }
-  // Every VM of the subscription (one call for all resource groups); statusOnly=true adds instance views.
+  // The Resources `Provider` bodies (Providers_List / Providers_Get) listing exactly what the profile accepts.
+  if (l[2] === 'providers' && (l.length === 3 || l.length === 4)) {
+    return {
+      operation: l.length === 3 ? 'provider.list' : 'provider.get',
+      apiVersions: PROVIDERS_ENDPOINT_API_VERSIONS,
+      armNative: true,
+      auth: true,
+      run: () => {
+        subscriptionOk();
+        if (m !== 'GET') methodNotAllowed(req);
+        const body = (ns: string): Record<string, unknown> | undefined => providerBody(device.subscriptionId, ns, versions, LOCATION);
+        if (l.length === 3) return list(PROVIDER_NAMESPACES.map((ns) => body(ns)));
+        const found = body(s[3] ?? '');
+        // Assumed wording: the device serves only these namespaces.
+        if (found === undefined) throw new ArmError(404, 'NamespaceNotFound', `The resource provider namespace '${s[3] ?? ''}' is not registered on this device.`);
+        return ok(found);
+      },
+    };
+  }
+  // Every VM of the subscription (one call for all resource groups); statusOnly=true adds instance views
+  // (Compute 2020-06-01 only: 2017-12-01's VirtualMachines_ListAll has no statusOnly, so no instance views).
   if (l[2] === 'providers' && l[3] === 'microsoft.compute' && l[4] === 'virtualmachines' && l.length === 5) {
     return {
       operation: 'vm.listAll',
-      apiVersions: DEVICE_API_VERSIONS.compute,
+      apiVersions: versions.compute,
       typeName: 'virtualMachines',
       auth: true,
       run: () => {
         subscriptionOk();
         if (m !== 'GET') methodNotAllowed(req);
-        const expand = (req.query.get('statusOnly') ?? '').toLowerCase() === 'true' || (req.query.get('$expand') ?? '').toLowerCase() === 'instanceview';
+        const expand = req.apiVersion !== '2017-12-01' && ((req.query.get('statusOnly') ?? '').toLowerCase() === 'true' || (req.query.get('$expand') ?? '').toLowerCase() === 'instanceview');
         return list([...device.vms.values()].map((v) => serializeVm(device, v, expand)));
       },
     };
@@ -111,7 +133,8 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
   if (l.length === 3) {
     return {
       operation: 'resourceGroup.list',
-      apiVersions: DEVICE_API_VERSIONS.resources,
+      apiVersions: versions.resources,
+      armNative: true,
       auth: true,
       run: () => {
         subscriptionOk();
@@ -125,7 +148,8 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
     const verb = m === 'PUT' ? 'put' : m === 'DELETE' ? 'delete' : m === 'HEAD' ? 'head' : 'get';
     return {
       operation: `resourceGroup.${verb}`,
-      apiVersions: DEVICE_API_VERSIONS.resources,
+      apiVersions: versions.resources,
+      armNative: true,
       auth: true,
       run: () => {
         subscriptionOk();
@@ -157,6 +181,7 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
               }
               for (const [k, nic] of [...device.nics]) if (nic.resourceGroup.toLowerCase() === rg.toLowerCase()) device.nics.delete(k);
               for (const [k, img] of [...device.images]) if (img.resourceGroup.toLowerCase() === rg.toLowerCase()) device.images.delete(k);
+              for (const [k, disk] of [...device.disks]) if (disk.resourceGroup.toLowerCase() === rg.toLowerCase()) device.disks.delete(k);
               for (const [k, v] of [...device.vnets]) if (v.resourceGroup.toLowerCase() === rg.toLowerCase()) device.vnets.delete(k);
               const deployments = deploymentsOf(device).records;
               for (const [k, d] of [...deployments]) if (d.resourceGroup.toLowerCase() === rg.toLowerCase()) deployments.delete(k);
@@ -186,7 +211,7 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
 
   if (ns === 'microsoft.compute') {
     const lro = lroFor('Microsoft.Compute');
-    const base = { apiVersions: DEVICE_API_VERSIONS.compute, auth: true } as const;
+    const base = { apiVersions: versions.compute, auth: true } as const;
     if (type === 'images') {
       if (l.length === 7) return { ...base, typeName: 'images', operation: 'image.list', run: () => withRg(() => (m === 'GET' ? list([...device.images.values()].filter((i) => i.resourceGroup.toLowerCase() === rg.toLowerCase()).map((i) => serializeImage(device, i))) : methodNotAllowed(req))) };
       if (l.length === 8) {
@@ -215,9 +240,30 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
         };
       }
     }
+    if (type === 'disks') {
+      const diskBase = { ...base, apiVersions: versions.disks, typeName: 'disks' };
+      if (l.length === 7) return { ...diskBase, operation: 'disk.list', run: () => withRg(() => (m === 'GET' ? list([...device.disks.values()].filter((d) => d.resourceGroup.toLowerCase() === rg.toLowerCase()).map((d) => serializeDisk(device, d, req.apiVersion))) : methodNotAllowed(req))) };
+      if (l.length === 8) {
+        return {
+          ...diskBase,
+          operation: `disk.${m === 'DELETE' ? 'delete' : m === 'GET' ? 'get' : m.toLowerCase()}`,
+          run: () =>
+            withRg(() => {
+              if (m === 'GET') return ok(serializeDisk(device, findDisk(device, rg, name), req.apiVersion));
+              if (m === 'DELETE') {
+                const job = deleteDisk(device, rg, name);
+                return job === undefined ? { status: 204 } : locationAccepted(lro, 'DELETE', job);
+              }
+              // Disks come only from VM creation here (assumed: the device's empty-disk PUT is not modelled).
+              if (m === 'PUT' || m === 'PATCH') throw badRequest('OperationNotSupported', 'Managed disks are created with their VM on this simulated device.');
+              return methodNotAllowed(req);
+            }),
+        };
+      }
+    }
     if (type === 'virtualmachines') {
       if (l.length === 7) {
-        const expand = (req.query.get('$expand') ?? '').toLowerCase() === 'instanceview';
+        const expand = req.apiVersion !== '2017-12-01' && (req.query.get('$expand') ?? '').toLowerCase() === 'instanceview';
         return { ...base, typeName: 'virtualMachines', operation: 'vm.list', run: () => withRg(() => (m === 'GET' ? list([...device.vms.values()].filter((v) => v.resourceGroup.toLowerCase() === rg.toLowerCase()).map((v) => serializeVm(device, v, expand))) : methodNotAllowed(req))) };
       }
       if (l.length === 8) {
@@ -293,7 +339,7 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
 
   if (ns === 'microsoft.network') {
     const lro = lroFor('Microsoft.Network');
-    const base = { apiVersions: DEVICE_API_VERSIONS.network, auth: true } as const;
+    const base = { apiVersions: versions.network, auth: true } as const;
     if (type === 'virtualnetworks') {
       if (l.length === 7) return { ...base, typeName: 'virtualNetworks', operation: 'vnet.list', run: () => withRg(() => (m === 'GET' ? list([...device.vnets.values()].filter((v) => v.resourceGroup.toLowerCase() === rg.toLowerCase()).map((v) => serializeVnet(device, v))) : methodNotAllowed(req))) };
       if (l.length === 8) return { ...base, typeName: 'virtualNetworks', operation: `vnet.${m.toLowerCase()}`, run: () =>
@@ -347,7 +393,7 @@ export function routeDevice(device: DeviceState, req: SimRequest, lroFor: (names
   }
 
   if (ns === 'microsoft.resources' && type === 'deployments') {
-    const base = { apiVersions: DEVICE_API_VERSIONS.resources, auth: true, typeName: 'deployments' } as const;
+    const base = { apiVersions: versions.resources, auth: true, typeName: 'deployments' } as const;
     if (l.length === 7) return { ...base, operation: 'deployment.list', run: () => withRg(() => (m === 'GET' ? list([...deploymentsOf(device).records.values()].filter((d) => d.resourceGroup.toLowerCase() === rg.toLowerCase()).map((d) => serializeDeployment(device, d))) : methodNotAllowed(req))) };
     if (l.length === 8) {
       const verb = m === 'PUT' ? 'put' : m === 'DELETE' ? 'delete' : m === 'GET' ? 'get' : m === 'HEAD' ? 'head' : m.toLowerCase();

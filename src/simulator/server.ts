@@ -88,8 +88,13 @@ export interface SimulatorOptions {
 export interface DeviceStateView {
   name: string;
   gpus: { total: number; free: number; kubernetes: number; holders: ({ kind: 'vm'; vm: string } | { kind: 'kubernetes' } | null)[] };
+  /** The first compute role (of any kind, listed or not). */
   kubernetes: { role: string; provisioningState: string } | null;
-  vms: { name: string; resourceGroup: string; size: string; provisioningState: string; powerState: string; holdsGpu: boolean; extensions: { name: string; type: string; provisioningState: string }[] }[];
+  /** Every compute role; `listed: false` = not shown on the Azure side (profile computeRole `none`). */
+  roles: { name: string; kind: string; provisioningState: string; listed: boolean }[];
+  /** Managed disks (names), every resource group. */
+  disks: string[];
+  vms: { name: string; resourceGroup: string; size: string; provisioningState: string; powerState: string; holdsGpu: boolean; gpuTakenOver: boolean; osDisk: string | null; extensions: { name: string; type: string; provisioningState: string }[] }[];
   nics: { name: string; resourceGroup: string; privateIPAddress: string; attachedVm: string | null }[];
   deployments: { name: string; resourceGroup: string; provisioningState: string }[];
 }
@@ -97,6 +102,7 @@ export interface DeviceStateView {
 type ServerKind = { kind: 'azure' } | { kind: 'device'; device: DeviceState };
 
 const MAX_BODY = 4 * 1024 * 1024;
+const API_VERSION_FORMAT = /^\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha|-privatepreview)?$/i;
 
 let cachedCertificates: { caPem: string; leaf: { certificatePem: string; privateKeyPem: string } } | undefined;
 
@@ -305,6 +311,7 @@ export class Simulator {
   }
 
   private deviceView(d: DeviceState): DeviceStateView {
+    const firstRole = [...d.roles.values()][0];
     return {
       name: d.name,
       gpus: {
@@ -313,7 +320,9 @@ export class Simulator {
         kubernetes: d.ledger.kubernetesCount(),
         holders: d.ledger.snapshot().map((h) => (h === null ? null : h.kind === 'vm' ? { kind: 'vm' as const, vm: h.name } : { kind: 'kubernetes' as const })),
       },
-      kubernetes: d.role === undefined ? null : { role: d.role.name, provisioningState: d.role.provisioningState },
+      kubernetes: firstRole === undefined ? null : { role: firstRole.name, provisioningState: firstRole.provisioningState },
+      roles: [...d.roles.values()].map((r) => ({ name: r.name, kind: r.kind, provisioningState: r.provisioningState, listed: r.hidden !== true })),
+      disks: [...d.disks.values()].map((disk) => disk.name),
       vms: [...d.vms.values()].map((vm) => ({
         name: vm.name,
         resourceGroup: vm.resourceGroup,
@@ -321,6 +330,8 @@ export class Simulator {
         provisioningState: vm.provisioningState,
         powerState: vm.power,
         holdsGpu: isGpuSize(vm.size) && d.ledger.holdsVm(d.vmId(vm)),
+        gpuTakenOver: vm.gpuTakenOver === true,
+        osDisk: vm.osDiskName ?? null,
         extensions: [...vm.extensions.values()].map((e) => ({ name: e.name, type: e.type, provisioningState: e.provisioningState })),
       })),
       nics: [...d.nics.values()].map((n) => ({ name: n.name, resourceGroup: n.resourceGroup, privateIPAddress: n.privateIPAddress, attachedVm: n.attachedVmId ?? null })),
@@ -432,7 +443,7 @@ export class Simulator {
           operation: 'token',
           apiVersions: null,
           auth: false,
-          run: () => tokenEndpoint(req, this.tokens, authority, { target: device.name, tenantId: DEVICE_TENANT_ID, username: ARM_USERNAME, password: device.password, clientId: sp.clientId, clientSecret: sp.clientSecret }),
+          run: () => tokenEndpoint(req, this.tokens, authority, { target: device.name, tenantId: DEVICE_TENANT_ID, username: ARM_USERNAME, password: device.password, clientId: sp.clientId, clientSecret: sp.clientSecret, audience: { origin: req.origin, forms: device.config.profile.tokenAudience } }),
         };
       }
       if (l[1] === 'discovery' && l[2] === 'keys') return { operation: 'identity.keys', apiVersions: null, auth: false, run: () => ({ status: 200, body: { keys: [] } }) };
@@ -492,6 +503,10 @@ export class Simulator {
       if ('reason' in verified) {
         throw new ArmError(401, 'InvalidAuthenticationToken', `The access token is invalid. ${verified.reason}`, undefined, undefined, { 'WWW-Authenticate': `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="${verified.reason}"` });
       }
+      // The device ARM accepts only tokens issued for its own audience (the ADFS resource it is known by).
+      if (kind.kind === 'device' && verified.claims.aud !== `${req.origin}/`) {
+        throw new ArmError(401, 'InvalidAuthenticationTokenAudience', `The access token has been obtained for the wrong audience or resource '${verified.claims.aud}'. It should exactly match one of the allowed audiences '${req.origin}/'.`, undefined, undefined, { 'WWW-Authenticate': `Bearer authorization_uri="${authorizationUri}", error="invalid_token"` });
+      }
     }
     const isRead = req.method === 'GET' || req.method === 'HEAD';
     const subscription = kind.kind === 'azure' ? this.config.azure.subscriptionId : kind.device.subscriptionId;
@@ -503,6 +518,11 @@ export class Simulator {
     if (route.apiVersions !== null) {
       if (req.apiVersion === null || req.apiVersion === '') {
         throw new ArmError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+      }
+      // ARM's wording for its own endpoints and for a value that is no api-version at all (issues
+      // Azure/azure-cli#28038, Azure/azure-sdk-for-python#975 quote it): InvalidApiVersionParameter.
+      if (!route.apiVersions.includes(req.apiVersion) && (route.armNative === true || !API_VERSION_FORMAT.test(req.apiVersion))) {
+        throw new ArmError(400, 'InvalidApiVersionParameter', `The api-version '${req.apiVersion}' is invalid. The supported versions are '${route.apiVersions.join(',')}'.`);
       }
       if (!route.apiVersions.includes(req.apiVersion)) {
         throw new ArmError(

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { DeviceState, ExtensionRecord, ImageRecord, VmRecord } from '../device.js';
 import { LOCATION, isGpuSize, isKnownSize, key } from '../device.js';
 import { checkLocation, isRecord, tagsOf } from '../http.js';
+import { checkOsDiskFree, generatedOsDiskName, provisionOsDisk, releaseOsDisk } from './disks.js';
 import type { ArmErrorBody } from './errors.js';
 import { ArmError, badRequest, conflict, notFound } from './errors.js';
 
@@ -118,7 +119,13 @@ export function serializeVm(device: DeviceState, vm: VmRecord, expandInstanceVie
     hardwareProfile: { vmSize: vm.size },
     storageProfile: {
       imageReference: { id: vm.imageId },
-      osDisk: { osType: vm.image.osType, name: `${vm.name}_osdisk`, createOption: 'FromImage', caching: 'ReadWrite', managedDisk: { storageAccountType: 'Standard_LRS' } },
+      osDisk: {
+        osType: vm.image.osType,
+        name: vm.osDiskName ?? vm.requestedOsDiskName,
+        createOption: 'FromImage',
+        caching: 'ReadWrite',
+        managedDisk: { ...(vm.osDiskName !== undefined ? { id: device.diskId({ resourceGroup: vm.resourceGroup, name: vm.osDiskName }) } : {}), storageAccountType: 'Standard_LRS' },
+      },
       dataDisks: [],
     },
     osProfile,
@@ -146,14 +153,30 @@ export function findVm(device: DeviceState, rg: string, name: string): VmRecord 
   return vm;
 }
 
+/**
+ * "No GPU free", as the device profile's gpuExhaustion says it: AllocationFailed (Azure's allocation error),
+ * OtherCode (assumed: the troubleshooting article shows the real code only as a screenshot), or
+ * BareDeploymentFailed (DeploymentFailed without any detail; deployments.ts keeps it bare).
+ */
 function noGpuError(device: DeviceState, vmName: string): ArmError {
-  return new ArmError(
-    409,
-    'AllocationFailed',
-    `Allocation failed for VM '${vmName}': no GPU is free on device '${device.name}' (${device.describeGpuHolders()}). ` +
-      'Deallocate or delete a GPU VM, or remove the Kubernetes role, then retry.',
-  );
+  const holders = device.describeGpuHolders();
+  switch (device.config.profile.gpuExhaustion) {
+    case 'OtherCode':
+      return new ArmError(409, 'GpuNotAvailable', `The GPU required by VM '${vmName}' is not available on device '${device.name}' (${holders}).`);
+    case 'BareDeploymentFailed':
+      return new ArmError(409, BARE_FAILURE_CODE, 'The deployment failed.');
+    case 'AllocationFailed':
+      return new ArmError(
+        409,
+        'AllocationFailed',
+        `Allocation failed for VM '${vmName}': no GPU is free on device '${device.name}' (${holders}). ` +
+          'Deallocate or delete a GPU VM, or remove the Kubernetes role, then retry.',
+      );
+  }
 }
+
+/** The code of a bare failure (profile gpuExhaustion BareDeploymentFailed): no details anywhere. */
+export const BARE_FAILURE_CODE = 'DeploymentFailed';
 
 function injectedAllocationFailure(device: DeviceState, operation: string, vmName: string): ArmError | undefined {
   const fired = device.ctx.faults.take(operation, device.name, ['allocationFailed']);
@@ -219,6 +242,7 @@ export function putVm(device: DeviceState, rg: string, name: string, body: Recor
     }
   }
   const tags = tagsOf(body);
+  const namedDisk = str(sub(sub(props, 'storageProfile'), 'osDisk'), 'name');
 
   if (existing !== undefined && existing.provisioningState !== 'Failed') {
     if (existing.busy || existing.provisioningState !== 'Succeeded') {
@@ -236,6 +260,8 @@ export function putVm(device: DeviceState, rg: string, name: string, body: Recor
 
   // New VM (or re-creation of a failed one).
   if (existing !== undefined && existing.busy) throw conflict('OperationNotAllowed', `Operation 'PUT' is not allowed on VM '${name}' since another operation is in progress.`);
+  const requestedOsDiskName = namedDisk ?? existing?.requestedOsDiskName ?? generatedOsDiskName(existing?.name ?? name);
+  checkOsDiskFree(device, rgName, requestedOsDiskName, vmIdFor);
   for (const nic of device.nics.values()) {
     if (nic.attachedVmId?.toLowerCase() === vmIdFor.toLowerCase()) delete nic.attachedVmId;
   }
@@ -258,6 +284,8 @@ export function putVm(device: DeviceState, rg: string, name: string, body: Recor
     extensions: existing?.extensions ?? new Map<string, ExtensionRecord>(),
     busy: true,
     createdAt: new Date().toISOString(),
+    requestedOsDiskName,
+    ...(existing?.osDiskName !== undefined ? { osDiskName: existing.osDiskName } : {}),
   };
   device.vms.set(key(rgName, name), vm);
   for (const id of nicIds) {
@@ -279,6 +307,7 @@ export function putVm(device: DeviceState, rg: string, name: string, body: Recor
       vm.error = failure.body();
       throw failure;
     }
+    provisionOsDisk(device, vm);
     vm.provisioningState = 'Succeeded';
     vm.power = 'running';
     delete vm.error;
@@ -308,24 +337,32 @@ export function vmAction(device: DeviceState, rg: string, name: string, action: 
   switch (action) {
     case 'start': {
       if (vm.power === 'running') return Promise.resolve();
-      if (vm.power === 'deallocated') {
+      delete vm.takeoverTicket;
+      // A deallocated GPU VM, or a stopped one whose GPU Kubernetes took over, needs a GPU again.
+      const needsGpu = isGpuSize(vm.size) && !device.ledger.holdsVm(id);
+      if (vm.power === 'deallocated' || needsGpu) {
         const injected = injectedAllocationFailure(device, 'vm.start', vm.name);
-        const failure = injected ?? (isGpuSize(vm.size) && !device.ledger.claimForVm(id, vm.name) ? noGpuError(device, vm.name) : undefined);
+        const failure = injected ?? (needsGpu && !device.ledger.claimForVm(id, vm.name) ? noGpuError(device, vm.name) : undefined);
         if (failure !== undefined) {
           return (async () => {
             await device.ctx.clock.delay(timings.powerActionMs / 4);
             throw failure;
           })();
         }
+        delete vm.gpuTakenOver;
       }
       return finish('starting', 'running');
     }
     case 'powerOff':
       if (vm.power === 'stopped' || vm.power === 'deallocated') return Promise.resolve();
-      return finish('stopping', 'stopped');
+      return finish('stopping', 'stopped', () => {
+        if (isGpuSize(vm.size)) device.scheduleStoppedTakeover(vm);
+      });
     case 'deallocate':
       if (vm.power === 'deallocated') return Promise.resolve();
+      delete vm.takeoverTicket;
       return finish('deallocating', 'deallocated', () => {
+        delete vm.gpuTakenOver;
         if (device.ledger.releaseVm(id)) device.gpuFreed();
       });
     case 'restart':
@@ -354,6 +391,7 @@ export function removeVmNow(device: DeviceState, vm: VmRecord): void {
   const id = device.vmId(vm).toLowerCase();
   device.vms.delete(key(vm.resourceGroup, vm.name));
   for (const nic of device.nics.values()) if (nic.attachedVmId?.toLowerCase() === id) delete nic.attachedVmId;
+  releaseOsDisk(device, vm);
 }
 
 // ---------- extensions ----------

@@ -1,12 +1,13 @@
 // Microsoft.Resources/deployments: template deployments executed resource by resource in dependsOn
 // order through the same code paths as direct PUTs, with per-resource operations.
 import { createHash, randomUUID } from 'node:crypto';
+import { API_VERSION_SETS } from '../apiVersions.js';
 import type { DeviceState } from '../device.js';
 import { key } from '../device.js';
 import { isRecord } from '../http.js';
 import type { EvaluatedResource, PreparedTemplate } from '../template/evaluator.js';
 import { invalidTemplate, prepareTemplate } from '../template/evaluator.js';
-import { putExtension, putImage, putVm, serializeExtension, serializeVm, requireResourceGroup } from './compute.js';
+import { BARE_FAILURE_CODE, putExtension, putImage, putVm, serializeExtension, serializeVm, requireResourceGroup } from './compute.js';
 import type { ArmErrorBody } from './errors.js';
 import { ArmError, badRequest, conflict, deploymentFailed, toArmError } from './errors.js';
 import { putNic, serializeNic } from './network.js';
@@ -39,15 +40,23 @@ export interface DeploymentRecord {
   outputResources: string[];
   /** POST .../cancel arrived: no further resource starts. */
   cancelRequested?: boolean;
+  /** A resource failed bare (profile gpuExhaustion BareDeploymentFailed): no details, no statusMessage. */
+  bare?: boolean;
 }
 
 const canceled = (): ArmError => new ArmError(409, 'DeploymentCanceled', 'The deployment was canceled.');
 
-/** api-versions a template may pin, per provider, and the resource api-profiles it may name. */
-const TEMPLATE_API_VERSIONS: Record<string, string[]> = {
-  'microsoft.compute': ['2017-03-30', '2020-06-01'],
-  'microsoft.network': ['2017-10-01', '2018-11-01'],
-};
+/**
+ * api-versions a template may pin, per provider: the official templates' (Azure-Samples/azure-stack-edge-deploy-vms
+ * pin Compute 2017-03-30, Network 2017-10-01) plus the ones the device's profile serves; and the api-profiles.
+ */
+function templateApiVersions(device: DeviceState): Record<string, string[]> {
+  const served = API_VERSION_SETS[device.config.profile.apiVersions];
+  return {
+    'microsoft.compute': [...new Set(['2017-03-30', ...served.compute])],
+    'microsoft.network': [...new Set(['2017-10-01', ...served.network])],
+  };
+}
 const API_PROFILES = ['2018-03-01-hybrid', '2019-03-01-hybrid', '2020-09-01-hybrid'];
 const SUPPORTED_TYPES = [
   'microsoft.network/networkinterfaces',
@@ -116,7 +125,8 @@ export function findDeployment(device: DeviceState, rg: string, name: string): D
   return d;
 }
 
-function checkResourceTypes(prepared: PreparedTemplate): void {
+function checkResourceTypes(device: DeviceState, prepared: PreparedTemplate): void {
+  const allowed = templateApiVersions(device);
   if (prepared.apiProfile !== undefined && !API_PROFILES.includes(prepared.apiProfile.toLowerCase())) {
     throw invalidTemplate(`The api profile '${prepared.apiProfile}' is not supported; supported profiles are ${API_PROFILES.join(', ')}`);
   }
@@ -126,11 +136,11 @@ function checkResourceTypes(prepared: PreparedTemplate): void {
     if (!SUPPORTED_TYPES.includes(type)) {
       throw new ArmError(400, 'NoRegisteredProviderFound', `No registered resource provider found for location 'dbelocal' and resource type '${r.type}'.`);
     }
-    if (r.apiVersion !== undefined && !(TEMPLATE_API_VERSIONS[namespace] ?? []).includes(r.apiVersion)) {
+    if (r.apiVersion !== undefined && !(allowed[namespace] ?? []).includes(r.apiVersion)) {
       throw new ArmError(
         400,
         'NoRegisteredProviderFound',
-        `No registered resource provider found for location 'dbelocal' and API version '${r.apiVersion}' for type '${r.type}'. The supported api-versions are '${(TEMPLATE_API_VERSIONS[namespace] ?? []).join(', ')}'.`,
+        `No registered resource provider found for location 'dbelocal' and API version '${r.apiVersion}' for type '${r.type}'. The supported api-versions are '${(allowed[namespace] ?? []).join(', ')}'.`,
       );
     }
   }
@@ -183,7 +193,8 @@ async function execute(device: DeviceState, d: DeploymentRecord, rg: string, pre
       const err = toArmError(e);
       op.provisioningState = 'Failed';
       op.statusCode = err.status === 409 ? 'Conflict' : err.status === 404 ? 'NotFound' : err.status >= 500 ? 'InternalServerError' : 'BadRequest';
-      op.error = err.body();
+      if (err.code === BARE_FAILURE_CODE) d.bare = true;
+      else op.error = err.body();
       op.timestamp = new Date().toISOString();
       throw new ArmError(409, 'DeploymentFailed', 'deployment failed', undefined, undefined);
     }
@@ -232,7 +243,7 @@ export function putDeployment(device: DeviceState, rg: string, name: string, bod
     resourceGroup: { name: rgName, location: rgRecord?.location ?? 'dbelocal' },
     deploymentName: name,
   });
-  checkResourceTypes(prepared);
+  checkResourceTypes(device, prepared);
   const record: DeploymentRecord = {
     name: existing?.name ?? name,
     resourceGroup: rgName,
@@ -261,7 +272,7 @@ export function putDeployment(device: DeviceState, rg: string, name: string, bod
       const failedOp = record.operations.find((o) => o.provisioningState === 'Failed');
       const inner = failedOp?.error ?? toArmError(e).body();
       record.state = 'Failed';
-      record.error = deploymentFailed(inner);
+      record.error = record.bare === true ? { code: BARE_FAILURE_CODE, message: 'The deployment failed.' } : deploymentFailed(inner);
       record.durationMs = Date.now() - record.startedAt;
       throw new ArmError(409, record.error.code, record.error.message, undefined, record.error.details);
     },

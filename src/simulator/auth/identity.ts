@@ -2,6 +2,7 @@
 // refresh-token grants) and an Entra-style authority for the Azure side (/{tenant}/..., client credentials).
 import { randomUUID } from 'node:crypto';
 import type { SimRequest, SimResponse } from '../http.js';
+import type { TokenAudience } from '../profiles.js';
 import type { TokenIssuer } from './token.js';
 
 export interface PrincipalCheck {
@@ -12,12 +13,57 @@ export interface PrincipalCheck {
   password?: string;
   clientId: string;
   clientSecret: string;
+  /** A device's ADFS: the ARM origin tokens are for, and which request forms name it. */
+  audience?: { origin: string; forms: TokenAudience };
 }
 
-const oauthError = (status: number, error: string, description: string): SimResponse => ({
+/** OpenID scopes MSAL adds to every request; they name no resource. */
+const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
+
+/**
+ * The audience a device token request names, or an OAuth error. The documented clients (ADAL-based CLI, Az,
+ * the .NET sample) send `resource=https://management.<device>/`; MSAL sends `scope=<resource>/.default openid …`
+ * (accepted only under tokenAudience `resource-or-scope`). Either must name the device's own ARM.
+ */
+function requestedAudience(form: URLSearchParams, audience: NonNullable<PrincipalCheck['audience']>): { aud: string } | { error: SimResponse } {
+  const resource = form.get('resource');
+  const scope = form.get('scope');
+  let named: string | undefined;
+  if (resource !== null && resource !== '') named = resource;
+  else if (scope !== null && scope !== '') {
+    if (audience.forms === 'resource') {
+      return { error: stsError(400, 'invalid_request', 90056, "AADSTS90056: This endpoint only accepts the 'resource' parameter (ADFS OAuth); the 'scope' form is not supported.") };
+    }
+    const resources = scope.split(/\s+/).filter((x) => x !== '' && !OIDC_SCOPES.has(x.toLowerCase()));
+    if (resources.length !== 1) return { error: stsError(400, 'invalid_scope', 90056, `AADSTS90056: The scope '${scope}' must name exactly one resource.`) };
+    named = (resources[0] ?? '').replace(/\/?\.default$/i, '');
+  }
+  if (named === undefined) return { error: stsError(400, 'invalid_request', 90056, "AADSTS90056: The request has no 'resource' parameter.") };
+  if (!sameOrigin(named, audience.origin)) {
+    return { error: stsError(400, 'invalid_resource', 90056, `AADSTS90056: The resource '${named}' is not registered on this device's STS; use ${audience.origin}/.`) };
+  }
+  return { aud: `${audience.origin}/` };
+}
+
+/** The named resource is the device ARM: same scheme, port and host (loopback names are one host here). */
+function sameOrigin(named: string, origin: string): boolean {
+  let a: URL;
+  let b: URL;
+  try {
+    a = new URL(named);
+    b = new URL(origin);
+  } catch {
+    return false;
+  }
+  const loopback = (h: string): string => (h === 'localhost' ? '127.0.0.1' : h);
+  return a.protocol === b.protocol && a.port === b.port && loopback(a.hostname) === loopback(b.hostname) && (a.pathname === '/' || a.pathname === '//' || a.pathname === '');
+}
+
+const stsError = (status: number, error: string, code: number, description: string): SimResponse => ({
   status,
-  body: { error, error_description: description, error_codes: [status === 401 ? 7000215 : 50126], timestamp: new Date().toISOString(), trace_id: randomUUID(), correlation_id: randomUUID() },
+  body: { error, error_description: description, error_codes: [code], timestamp: new Date().toISOString(), trace_id: randomUUID(), correlation_id: randomUUID() },
 });
+const oauthError = (status: number, error: string, description: string): SimResponse => stsError(status, error, status === 401 ? 7000215 : 50126, description);
 
 export function openIdConfiguration(authority: string): SimResponse {
   return {
@@ -52,7 +98,7 @@ export function tokenEndpoint(req: SimRequest, issuer: TokenIssuer, authority: s
     if (principal.username === undefined) return oauthError(400, 'unsupported_grant_type', 'The password grant is not supported by this authority.');
     const username = form.get('username') ?? '';
     if (username.toLowerCase() !== principal.username.toLowerCase() || form.get('password') !== principal.password) {
-      return oauthError(400, 'invalid_grant', "MSIS9659: Invalid 'username' or 'password'.");
+      return oauthError(400, 'invalid_grant', 'AADSTS50126: Error validating credentials due to invalid username or password.');
     }
     subject = principal.username;
     upn = principal.username;
@@ -73,7 +119,14 @@ export function tokenEndpoint(req: SimRequest, issuer: TokenIssuer, authority: s
   } else {
     return oauthError(400, 'unsupported_grant_type', `The grant type '${String(grant)}' is not supported.`);
   }
-  const base = { iss: authority, aud: scope, sub: subject, tid: principal.tenantId, oid: subject, ...(upn !== undefined ? { upn } : {}) };
+  // Credentials first (a wrong password reads AADSTS50126 whatever the resource), then the audience.
+  let aud = scope;
+  if (principal.audience !== undefined) {
+    const checked = requestedAudience(form, principal.audience);
+    if ('error' in checked) return checked.error;
+    aud = checked.aud;
+  }
+  const base = { iss: authority, aud, sub: subject, tid: principal.tenantId, oid: subject, ...(upn !== undefined ? { upn } : {}) };
   const access = issuer.issue({ ...base, scope_target: principal.target });
   const body: Record<string, unknown> = {
     token_type: 'Bearer',
