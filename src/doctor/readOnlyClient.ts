@@ -70,3 +70,9 @@ export function armErrorText(result: GetResult): string {
   if (error !== undefined && typeof error === 'object') return `${String(error.code ?? result.status)}: ${String(error.message ?? '')}`.trim();
   return `HTTP ${result.status}`;
 }
+
+/** The ARM error code alone (or the HTTP status), for one-line summaries. */
+export function armErrorCode(result: GetResult): string {
+  const code = (result.body as { error?: { code?: unknown } } | undefined)?.error?.code;
+  return typeof code === 'string' ? code : `HTTP ${result.status}`;
+}

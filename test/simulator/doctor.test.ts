@@ -10,7 +10,7 @@ import { doctor } from '../../src/commands/doctor.js';
 import type { DoctorReport } from '../../src/doctor/report.js';
 import type { AuditEntry, Simulator } from '../../src/simulator/index.js';
 import { createCertificateAuthority } from '../../src/tls/certificateAuthority.js';
-import { startSim } from './support.js';
+import { FAST_POLL, azureClientsFor, deployVm, deviceClientsFor, kubernetesRoleBody, startSim } from './support.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
@@ -71,6 +71,14 @@ describe('gpuvm-controller doctor', () => {
       devices: [
         { name: 'edge-ok', gpus: 1 },
         { name: 'edge-future', gpus: 1, profile: 'future-only' },
+        {
+          name: 'edge-busy',
+          gpus: 2,
+          images: [
+            { name: 'ubuntu1804-gen1', osType: 'Linux' },
+            { name: 'ubuntu2204-gen2', osType: 'Linux', generation: 'V2' },
+          ],
+        },
       ],
     });
     wrongCaPem = createCertificateAuthority('some other root CA').certificatePem;
@@ -113,10 +121,14 @@ describe('gpuvm-controller doctor', () => {
     const since = sim.audit().at(-1)?.seq ?? 0;
     const { code, out } = await runDoctor(flags(sim, 'edge-future', files));
     expect(code).toBe(1);
-    expect(out).toMatch(/^FAIL\s+providers and api-versions\s+the controller does not know these api-versions: Microsoft\.Compute\/virtualMachines 2024-03-01/m);
+    expect(out).toMatch(/^FAIL\s+providers and api-versions\s+the controller does not know these api-versions:/m);
     expect(out).toMatch(/^FAIL: providers and api-versions$/m);
     const report = JSON.parse(await readFile(files.report, 'utf8')) as DoctorReport;
     expect(statusOf(report, 'apiVersions')).toBe('FAIL');
+    const summary = report.checks.find((c) => c.id === 'apiVersions')?.summary ?? '';
+    expect(summary).toMatch(/^the controller does not know these api-versions: Microsoft\.Compute\/virtualMachines 2024-03-01/);
+    expect(summary).toContain('Microsoft.Network/networkInterfaces 2023-09-01');
+    expect(statusOf(report, 'images')).toBe('SKIP');
     expect(writesIn(sim.audit({ since }))).toEqual([]);
   });
 
@@ -145,6 +157,27 @@ describe('gpuvm-controller doctor', () => {
       expect(text).not.toContain(secret);
       expect(out).not.toContain(secret);
     }
+  });
+
+  it('shows VMs holding GPUs, compute roles of any kind, and warns about a Gen2 image', async () => {
+    await deployVm(deviceClientsFor(sim, 'edge-busy'), sim.device('edge-busy').resourceGroup, 'gpu-vm-1');
+    const azure = sim.endpoints().azure;
+    await azureClientsFor(sim).dataBoxEdge.roles.beginCreateOrUpdateAndWait('edge-busy', 'k8s', azure.resourceGroup, kubernetesRoleBody, FAST_POLL);
+    const files = await filesFor(sim, 'edge-busy');
+    dirs.push(files.dir);
+    const since = sim.audit().at(-1)?.seq ?? 0;
+    const { code, out } = await runDoctor(flags(sim, 'edge-busy', files));
+    expect(code).toBe(0);
+    expect(out).toMatch(/^WARN\s+VM images/m);
+    const report = JSON.parse(await readFile(files.report, 'utf8')) as DoctorReport;
+    const check = (id: string) => report.checks.find((c) => c.id === id);
+    expect(check('images')?.summary).toMatch(/Gen2 image\(s\) ubuntu2204-gen2 cannot run GPU VMs/);
+    expect(check('images')?.fix).toMatch(/Gen1/);
+    expect(check('vms')?.summary).toMatch(/1 VM\(s\), 1 holding a GPU: ASERG-vms\/gpu-vm-1 Standard_NC4as_T4_v3 running \(holds a GPU\)/);
+    // Kubernetes, configured after the VM, claimed the other GPU (domain notes).
+    expect(check('azure')?.summary).toMatch(/roles k8s \(Kubernetes, /);
+    expect(check('azure')?.summary).toMatch(/GPUs 2 total, 2 used, 0 free/);
+    expect(writesIn(sim.audit({ since }))).toEqual([]);
   });
 
   it('runs as the built CLI process', async () => {

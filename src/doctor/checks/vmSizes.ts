@@ -1,7 +1,7 @@
 // GPU VM sizes: does the device offer the two T4 sizes (domain notes: Standard_NC4as_T4_v3, Standard_NC8as_T4_v3).
 // Standard ARM lists sizes at locations/{location}/vmSizes; the device may not serve it.
 import { type CheckResult, errorText, fail, pass, warn } from '../check.js';
-import { armErrorText, type ReadOnlyClient } from '../readOnlyClient.js';
+import { armErrorCode, type ReadOnlyClient } from '../readOnlyClient.js';
 
 const ID = 'vmSizes';
 const TITLE = 'GPU VM sizes';
@@ -32,7 +32,7 @@ async function listSizes(client: ReadOnlyClient, input: VmSizesInput): Promise<{
       const names = ((res.body as { value?: { name?: string }[] }).value ?? []).map((s) => s.name).filter((n): n is string => typeof n === 'string');
       return { source: t.source, names };
     }
-    refused.push(`${t.source}: ${armErrorText(res)}`);
+    refused.push(`${t.source}: ${armErrorCode(res)}`);
   }
   return { why: refused.join('; ') };
 }
