@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { doctor } from '../../src/commands/doctor.js';
+import { checkTls } from '../../src/doctor/checks/tls.js';
 import type { DoctorReport } from '../../src/doctor/report.js';
 import type { AuditEntry, Simulator } from '../../src/simulator/index.js';
 import { createCertificateAuthority } from '../../src/tls/certificateAuthority.js';
@@ -178,6 +179,16 @@ describe('gpuvm-controller doctor', () => {
     expect(check('azure')?.summary).toMatch(/roles k8s \(Kubernetes, /);
     expect(check('azure')?.summary).toMatch(/GPUs 2 total, 2 used, 0 free/);
     expect(writesIn(sim.audit({ since }))).toEqual([]);
+  });
+
+  it('warns when a certificate of the chain expires within 30 days', async () => {
+    const endpoint = sim.device('edge-ok').armEndpoint;
+    const today = await checkTls('tls.arm', 'TLS: ARM endpoint', endpoint, sim.caCertificatePem, 5000);
+    expect(today.status).toBe('PASS');
+    const validTo = Date.parse((today.details?.['chain'] as { validTo: string }[])[0]?.validTo ?? '');
+    const soon = await checkTls('tls.arm', 'TLS: ARM endpoint', endpoint, sim.caCertificatePem, 5000, new Date(validTo - 10 * 86_400_000));
+    expect(soon).toMatchObject({ status: 'WARN', fix: expect.stringMatching(/renew the device certificates/) });
+    expect(soon.summary).toMatch(/expires in (9|10) day/);
   });
 
   it('runs as the built CLI process', async () => {
