@@ -1,7 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { withDeadline } from '../doctor/check.js';
 import { runDoctor } from '../doctor/doctor.js';
 import { targetFromEdgeDevice } from '../doctor/edgeDeviceTarget.js';
 import { networkFrom, targetFromFlags } from '../doctor/flagsTarget.js';
@@ -80,7 +79,7 @@ export async function doctor(args: string[], write: (text: string) => void = (t)
       const kubeConfig = new KubeConfig();
       if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig);
       else kubeConfig.loadFromDefault();
-      target = await withDeadline(targetFromEdgeDevice(kubeConfig, values['edge-device'], networkFrom(values)), timeoutMs, `reading EdgeDevice ${values['edge-device']}`);
+      target = await targetFromEdgeDevice(kubeConfig, values['edge-device'], networkFrom(values), timeoutMs);
     } else {
       target = targetFromFlags(values);
     }

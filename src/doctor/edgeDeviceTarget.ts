@@ -2,6 +2,7 @@
 // controller reads: username/password, the CA bundle key, tenantId/clientId/clientSecret).
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { EDGEDEVICE_PLURAL, GROUP, VERSION, type EdgeDevice } from '../api/types.js';
+import { abortable } from '../runtime/kubeListerWatcher.js';
 import type { DoctorNetworkTarget, DoctorTarget } from './target.js';
 
 const DEFAULT_SECRET_NAMESPACE = 'gpuvm-system';
@@ -11,10 +12,10 @@ interface SecretRef {
   namespace?: string;
 }
 
-async function readSecret(core: CoreV1Api, ref: SecretRef, field: string): Promise<V1Secret> {
+async function readSecret(core: CoreV1Api, ref: SecretRef, field: string, timeoutMs: number): Promise<V1Secret> {
   const namespace = ref.namespace ?? DEFAULT_SECRET_NAMESPACE;
   try {
-    return await core.readNamespacedSecret({ name: ref.name, namespace });
+    return await core.readNamespacedSecret({ name: ref.name, namespace }, abortable(AbortSignal.timeout(timeoutMs)));
   } catch (err) {
     if (err instanceof ApiException && err.code === 404) throw new Error(`Secret ${namespace}/${ref.name} (${field}) does not exist`, { cause: err });
     if (err instanceof ApiException && err.code === 403) throw new Error(`not allowed to read Secret ${namespace}/${ref.name} (${field}): doctor needs get on secrets there`, { cause: err });
@@ -29,23 +30,24 @@ function value(secret: V1Secret, key: string, field: string): string {
   return text;
 }
 
-export async function targetFromEdgeDevice(kubeConfig: KubeConfig, name: string, network: DoctorNetworkTarget): Promise<DoctorTarget> {
+/** Reads the EdgeDevice and its Secrets; each API request is aborted after `timeoutMs`. */
+export async function targetFromEdgeDevice(kubeConfig: KubeConfig, name: string, network: DoctorNetworkTarget, timeoutMs: number): Promise<DoctorTarget> {
   let device: EdgeDevice;
   try {
-    device = (await kubeConfig.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL, name })) as EdgeDevice;
+    device = (await kubeConfig.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL, name }, abortable(AbortSignal.timeout(timeoutMs)))) as EdgeDevice;
   } catch (err) {
     if (err instanceof ApiException && err.code === 404) throw new Error(`EdgeDevice ${name} not found in the cluster`, { cause: err });
     throw err;
   }
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const arm = device.spec.arm;
-  const creds = await readSecret(core, arm.credentialsSecretRef, 'spec.arm.credentialsSecretRef');
+  const creds = await readSecret(core, arm.credentialsSecretRef, 'spec.arm.credentialsSecretRef', timeoutMs);
   const caRef = arm.caBundleSecretRef;
-  const caPem = caRef !== undefined ? value(await readSecret(core, caRef, 'spec.arm.caBundleSecretRef'), caRef.key ?? 'ca.crt', 'spec.arm.caBundleSecretRef') : undefined;
+  const caPem = caRef !== undefined ? value(await readSecret(core, caRef, 'spec.arm.caBundleSecretRef', timeoutMs), caRef.key ?? 'ca.crt', 'spec.arm.caBundleSecretRef') : undefined;
   const azure = device.spec.azure;
   let principal: { tenantId?: string; clientId?: string; clientSecret?: string } = {};
   if (azure?.credentialsSecretRef !== undefined) {
-    const s = await readSecret(core, azure.credentialsSecretRef, 'spec.azure.credentialsSecretRef');
+    const s = await readSecret(core, azure.credentialsSecretRef, 'spec.azure.credentialsSecretRef', timeoutMs);
     const field = 'spec.azure.credentialsSecretRef';
     principal = { tenantId: value(s, 'tenantId', field), clientId: value(s, 'clientId', field), clientSecret: value(s, 'clientSecret', field) };
   }
