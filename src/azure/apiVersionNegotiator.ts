@@ -59,22 +59,23 @@ export class ApiVersionNegotiator {
   }
 
   private async negotiate(): Promise<DeviceApiVersions> {
-    const readVersion = await this.providersReadVersion();
-    const listing: Record<string, ReadonlyMap<string, readonly string[]>> = {};
+    const probe = await this.providersReadVersion();
+    const listing: Record<string, ReadonlyMap<string, readonly string[]>> = { [probe.namespace.toLowerCase()]: resourceTypeVersions(probe.body) };
     for (const namespace of NAMESPACES) {
-      const answer = await this.read(namespace, readVersion);
-      if (answer.status !== 200) throw providerReadError(namespace, readVersion, answer);
+      if (namespace === probe.namespace) continue;
+      const answer = await this.read(namespace, probe.version);
+      if (answer.status !== 200) throw providerReadError(namespace, probe.version, answer);
       listing[namespace.toLowerCase()] = resourceTypeVersions(answer.body);
     }
     return chooseApiVersions(listing as ProviderListing);
   }
 
-  /** The first Resources version the device accepts for Providers_Get (tried newest first). */
-  private async providersReadVersion(): Promise<string> {
+  /** The first Resources version the device accepts for Providers_Get (tried newest first), with that answer. */
+  private async providersReadVersion(): Promise<{ namespace: string; version: string; body: unknown }> {
     const namespace = VERSION_SOURCES.resources.namespace;
     for (const version of TESTED_API_VERSIONS.resources) {
       const answer = await this.read(namespace, version);
-      if (answer.status === 200) return version;
+      if (answer.status === 200) return { namespace, version, body: answer.body };
       if (!(answer.status === 400 && VERSION_REFUSAL_CODES.has(errorCodeOf(answer.body) ?? ''))) throw providerReadError(namespace, version, answer);
     }
     const kind: ApiVersionKind = 'resources';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuVm } from '../api/types.js';
-import { GPU_EXTENSION_PUBLISHER, type GpuDriverChoice } from '../plan/gpuDriver.js';
+import { GPU_EXTENSION_PUBLISHER, defaultDriverSettings, deviceRelease, type GpuDriverChoice } from '../plan/gpuDriver.js';
 import { GPU_EXTENSION_NAME, OWNER_TAG, nicName } from '../plan/gpuVmPlan.js';
 import type { TemplateDeployment } from './deviceArm.js';
 
@@ -12,7 +12,10 @@ export interface AdminCredentials {
   sshPublicKey?: string;
 }
 
-// Templates live in src/azure/templates (copied beside dist/azure by the build).
+// Templates live in src/azure/templates (copied beside dist/azure by the build). They follow the official ones
+// (Azure-Samples/azure-stack-edge-deploy-vms: Templates/VmTemplates/CreateVM and
+// Templates/ExtensionTemplates/GpuExtension/addGPUextensiontoVM.json): apiProfile 2018-03-01-hybrid, Compute
+// 2017-03-30, Network 2017-10-01, and a VM that names no OS disk (the device names it).
 const TEMPLATE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'templates');
 const templateCache = new Map<string, Record<string, unknown>>();
 
@@ -27,14 +30,20 @@ function template(file: string): Record<string, unknown> {
 
 type VmResource = { type: string; properties: { osProfile: Record<string, unknown> } };
 
-/** Switches the VM's osProfile from a password to an SSH public key (Linux only). */
-function useSshKey(t: Record<string, unknown>, username: string, key: string): void {
+/**
+ * Switches the VM's osProfile from a password to an SSH public key (Linux only). The key and the username
+ * stay parameter values: ARM evaluates `[...]` expressions in template text, never in parameter values.
+ */
+function useSshKey(t: Record<string, unknown>): void {
   const vm = (t.resources as VmResource[]).find((r) => r.type === 'Microsoft.Compute/virtualMachines');
   if (vm === undefined) return;
+  const parameters = t.parameters as Record<string, unknown>;
+  delete parameters.Password;
+  parameters.sshPublicKey = { type: 'securestring', metadata: { description: 'OpenSSH public key of adminUsername.' } };
   delete vm.properties.osProfile.adminPassword;
   vm.properties.osProfile.linuxConfiguration = {
     disablePasswordAuthentication: true,
-    ssh: { publicKeys: [{ path: `/home/${username}/.ssh/authorized_keys`, keyData: key }] },
+    ssh: { publicKeys: [{ path: "[concat('/home/', parameters('adminUsername'), '/.ssh/authorized_keys')]", keyData: "[parameters('sshPublicKey')]" }] },
   };
 }
 
@@ -59,14 +68,18 @@ export function buildCreateVmDeployment(gpuVm: GpuVm, credentials: AdminCredenti
   if (credentials.password !== undefined) {
     parameters.Password = { value: credentials.password };
   } else if (credentials.sshPublicKey !== undefined && gpuVm.spec.image.osType === 'Linux') {
-    useSshKey(t, credentials.username, credentials.sshPublicKey);
-    delete (t.parameters as Record<string, unknown>).Password;
+    useSshKey(t);
+    parameters.sshPublicKey = { value: credentials.sshPublicKey };
   }
   return { template: t, parameters };
 }
 
-/** The GPU driver extension template deployment. */
-export function buildGpuDriverDeployment(gpuVm: GpuVm, driver: GpuDriverChoice): TemplateDeployment {
+/**
+ * The GPU driver extension template deployment: the official settings for the OS and device release
+ * (defaultDriverSettings), overridden key by key by spec.gpuDriver.settings.
+ */
+export function buildGpuDriverDeployment(gpuVm: GpuVm, driver: GpuDriverChoice, softwareVersion?: string): TemplateDeployment {
+  const settings = { ...defaultDriverSettings(gpuVm.spec.image.osType, deviceRelease(softwareVersion)), ...(gpuVm.spec.gpuDriver?.settings ?? {}) };
   return {
     template: template('gpuDriverExtension.json'),
     parameters: {
@@ -75,7 +88,7 @@ export function buildGpuDriverDeployment(gpuVm: GpuVm, driver: GpuDriverChoice):
       publisher: { value: GPU_EXTENSION_PUBLISHER },
       type: { value: driver.extensionType },
       typeHandlerVersion: { value: driver.typeHandlerVersion },
-      settings: { value: gpuVm.spec.gpuDriver?.settings ?? {} },
+      settings: { value: settings },
     },
   };
 }

@@ -46,6 +46,22 @@ export function chooseGpuDriver(spec: GpuDriverInput, softwareVersion: string | 
   };
 }
 
+/**
+ * The extension settings the official parameter files give (Azure-Samples/azure-stack-edge-deploy-vms,
+ * Templates/ExtensionTemplates/GpuExtension/): Windows before release 2205 — addGPUExtWindowsVM.parameters.json
+ * (handler 1.3, driver 442.50); 2205 and later — addGPUExtWindowsVM2205.parameters.json (handler 1.5, driver
+ * 511.65); Linux — `{}` in both. An unrecognised release is taken as 2205 or later, like chooseGpuDriver.
+ * spec.gpuDriver.settings override these key by key.
+ */
+export function defaultDriverSettings(os: 'Windows' | 'Linux', release: number | undefined): Record<string, string> {
+  if (os === 'Linux') return {};
+  const driverUrl =
+    release !== undefined && release < 2205
+      ? 'http://us.download.nvidia.com/tesla/442.50/442.50-tesla-desktop-winserver-2019-2016-international.exe'
+      : 'http://us.download.nvidia.com/tesla/511.65/511.65-data-center-tesla-desktop-winserver-2016-2019-2022-dch-international.exe';
+  return { DriverURL: driverUrl, DriverCertificateUrl: 'https://go.microsoft.com/fwlink/?linkid=871664', DriverType: 'CUDA' };
+}
+
 export interface GuestOsSupport {
   supported: boolean;
   message: string;

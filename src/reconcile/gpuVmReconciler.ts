@@ -195,7 +195,7 @@ export class GpuVmReconciler {
         if (credentials === undefined) throw new Error('deployVm needs admin credentials');
         return arm.putDeployment(action.deploymentName, buildCreateVmDeployment(gpuVm, credentials));
       case 'deployGpuDriver':
-        return arm.putDeployment(action.deploymentName, buildGpuDriverDeployment(gpuVm, action.driver));
+        return arm.putDeployment(action.deploymentName, buildGpuDriverDeployment(gpuVm, action.driver, device.status?.softwareVersion));
       case 'startVm':
         return arm.startVm(name);
       case 'powerOffVm':
