@@ -5,8 +5,8 @@ import { createAzureClients, subscriptionOf } from '../azure/azureClients.js';
 import { createDeviceCredential } from '../azure/deviceClients.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import { SdkAzureDevice } from '../azure/sdkAzureDevice.js';
-import { type CheckResult, skip } from './check.js';
-import { checkAzureSide } from './checks/azureSide.js';
+import { type CheckResult, errorText, fail, skip } from './check.js';
+import { type AzureSideOutcome, checkAzureSide } from './checks/azureSide.js';
 import { checkGpuExtension } from './checks/gpuExtension.js';
 import { checkImages } from './checks/images.js';
 import { checkNetwork } from './checks/network.js';
@@ -86,8 +86,14 @@ export async function runDoctor(target: DoctorTarget, options: DoctorOptions): P
   });
 
   let softwareVersion = target.softwareVersion;
-  const azure = azureReader(target, timeoutMs);
-  const azureResult = azure !== undefined && target.azure !== undefined ? await checkAzureSide(azure, target.azure.resourceId, timeoutMs) : undefined;
+  let azureResult: AzureSideOutcome | undefined;
+  try {
+    const azure = azureReader(target, timeoutMs);
+    if (azure !== undefined && target.azure !== undefined) azureResult = await checkAzureSide(azure, target.azure.resourceId, timeoutMs);
+  } catch (err) {
+    // Settings the Azure clients refuse (not a resource id, not https).
+    azureResult = { result: fail('azure', 'Azure-side device', `cannot connect to Azure: ${errorText(err)}`, 'give the device resource id as /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.DataBoxEdge/dataBoxEdgeDevices/<name> and https:// endpoints') };
+  }
   softwareVersion = azureResult?.softwareVersion ?? softwareVersion;
 
   if (token.status === 'FAIL') {
