@@ -69,6 +69,11 @@ export function targetFromFlags(flags: TargetFlags & NetworkFlags): DoctorTarget
   const required = ['arm-endpoint', 'login-endpoint', 'subscription-id', 'resource-group', 'credentials-file'] as const;
   const missing = required.filter((k) => flags[k] === undefined || flags[k] === '');
   if (missing.length > 0) throw new Error(`give --edge-device NAME, or all of ${required.map((k) => `--${k}`).join(', ')} (missing: ${missing.map((k) => `--${k}`).join(', ')})`);
+  // The device serves HTTPS only, and bearer tokens never travel over plain HTTP (the CRD requires the same).
+  for (const k of ['arm-endpoint', 'login-endpoint', 'azure-endpoint', 'authority-host'] as const) {
+    const url = flags[k];
+    if (url !== undefined && !/^https:\/\/[^/]/i.test(url)) throw new Error(`--${k} must be an https:// URL (got ${url})`);
+  }
   const creds = readCredentialsFile(flags['credentials-file'] ?? '');
   const caFile = flags['ca-file'];
   const caPem = caFile !== undefined ? readFileSync(caFile, 'utf8') : undefined;
