@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { jest } from '@jest/globals';
 import { doctor } from '../../src/commands/doctor.js';
 import { checkTls } from '../../src/doctor/checks/tls.js';
 import type { DoctorReport } from '../../src/doctor/report.js';
@@ -189,6 +190,29 @@ describe('gpuvm-controller doctor', () => {
     const soon = await checkTls('tls.arm', 'TLS: ARM endpoint', endpoint, sim.caCertificatePem, 5000, new Date(validTo - 10 * 86_400_000));
     expect(soon).toMatchObject({ status: 'WARN', fix: expect.stringMatching(/renew the device certificates/) });
     expect(soon.summary).toMatch(/expires in (9|10) day/);
+  });
+
+  it('refuses incomplete flags, plain-HTTP endpoints and a credentials file without a password (exit 2), naming no secret', async () => {
+    const files = await filesFor(sim, 'edge-ok');
+    dirs.push(files.dir);
+    const errors: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      errors.push(String(chunk));
+      return true;
+    });
+    try {
+      expect((await runDoctor(['--arm-endpoint', 'https://x'])).code).toBe(2);
+      expect(errors.join('')).toMatch(/missing: --login-endpoint, --subscription-id, --resource-group, --credentials-file/);
+      const plain = flags(sim, 'edge-ok', files).map((a) => a.replace(/^https:/, 'http:'));
+      expect((await runDoctor(plain)).code).toBe(2);
+      expect(errors.join('')).toMatch(/--arm-endpoint must be an https:\/\/ URL/);
+      await writeFile(files.credentials, 'username: EdgeArmUser\n');
+      expect((await runDoctor(flags(sim, 'edge-ok', files))).code).toBe(2);
+      expect(errors.join('')).toMatch(/username and password are required/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(errors.join('')).not.toContain(sim.device('edge-ok').password);
   });
 
   it('runs as the built CLI process', async () => {
