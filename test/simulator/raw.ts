@@ -49,12 +49,17 @@ export class RawClient {
     });
   }
 
-  /** EdgeArmUser token from the device's ADFS token endpoint. */
-  async deviceToken(sim: Simulator, device: string): Promise<string> {
-    const d = sim.device(device);
-    const form = new URLSearchParams({ grant_type: 'password', username: d.username, password: d.password, client_id: d.clientId, scope: `${d.armEndpoint}/.default` });
-    const res = await this.request(`${d.loginEndpoint}/adfs/oauth2/token`, 'POST', { body: form.toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+  /** EdgeArmUser token from the device's ADFS token endpoint (MSAL's scope form, or ADAL's resource form). */
+  async deviceToken(sim: Simulator, device: string, form: 'scope' | 'resource' = 'scope'): Promise<string> {
+    const res = await this.deviceTokenRequest(sim, device, form === 'scope' ? { scope: `${sim.device(device).armEndpoint}/.default` } : { resource: `${sim.device(device).armEndpoint}/` });
     return (res.json as { access_token: string }).access_token;
+  }
+
+  /** A password-grant token request to the device's ADFS with the given audience fields (and password). */
+  deviceTokenRequest(sim: Simulator, device: string, fields: Record<string, string>): Promise<RawResponse> {
+    const d = sim.device(device);
+    const form = new URLSearchParams({ grant_type: 'password', username: d.username, password: d.password, client_id: d.clientId, ...fields });
+    return this.request(`${d.loginEndpoint}/adfs/oauth2/token`, 'POST', { body: form.toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
   }
 
   async azureToken(sim: Simulator): Promise<string> {
