@@ -73,6 +73,7 @@ describe('gpuvm-controller doctor', () => {
       devices: [
         { name: 'edge-ok', gpus: 1 },
         { name: 'edge-future', gpus: 1, profile: 'future-only' },
+        { name: 'edge-old', gpus: 1, profile: 'conservative' },
         {
           name: 'edge-busy',
           gpus: 2,
@@ -179,6 +180,21 @@ describe('gpuvm-controller doctor', () => {
     // Kubernetes, configured after the VM, claimed the other GPU (domain notes).
     expect(check('azure')?.summary).toMatch(/roles k8s \(Kubernetes, /);
     expect(check('azure')?.summary).toMatch(/GPUs 2 total, 2 used, 0 free/);
+    expect(writesIn(sim.audit({ since }))).toEqual([]);
+  });
+
+  it('reads power states through instance views where the compute api-version has no statusOnly (2017-12-01)', async () => {
+    await deployVm(deviceClientsFor(sim, 'edge-old'), sim.device('edge-old').resourceGroup, 'old-vm');
+    const files = await filesFor(sim, 'edge-old');
+    dirs.push(files.dir);
+    const since = sim.audit().at(-1)?.seq ?? 0;
+    const { code } = await runDoctor(flags(sim, 'edge-old', files));
+    expect(code).toBe(0);
+    const report = JSON.parse(await readFile(files.report, 'utf8')) as DoctorReport;
+    expect(report.checks.find((c) => c.id === 'apiVersions')?.details?.['chosen']).toMatchObject({ compute: '2017-12-01', network: '2017-10-01' });
+    expect(report.checks.find((c) => c.id === 'vms')?.summary).toMatch(/ASERG-vms\/old-vm Standard_NC4as_T4_v3 running \(holds a GPU\)/);
+    expect(report.checks.find((c) => c.id === 'gpuExtension')?.summary).toMatch(/NvidiaGpuDriverLinux 1\.3/);
+    expect(sim.audit({ since }).some((e) => e.operation === 'vm.instanceView')).toBe(true);
     expect(writesIn(sim.audit({ since }))).toEqual([]);
   });
 

@@ -1,11 +1,12 @@
 // GPU VM sizes: does the device offer the two T4 sizes (domain notes: Standard_NC4as_T4_v3, Standard_NC8as_T4_v3).
 // Standard ARM lists sizes at locations/{location}/vmSizes; the device may not serve it.
+import { GPU_VM_SIZES as GPU_SIZES } from '../../plan/edgeDevicePlan.js';
 import { type CheckResult, errorText, fail, pass, warn } from '../check.js';
 import { armErrorCode, type ReadOnlyClient } from '../readOnlyClient.js';
 
 const ID = 'vmSizes';
 const TITLE = 'GPU VM sizes';
-export const GPU_VM_SIZES: readonly string[] = ['Standard_NC4as_T4_v3', 'Standard_NC8as_T4_v3'];
+const GPU_VM_SIZES = [...GPU_SIZES];
 
 export interface VmSizesInput {
   armEndpoint: string;

@@ -2,7 +2,8 @@
 // deallocated (domain notes). One subscription-wide call with statusOnly=true, as the controller lists VMs.
 import { type CheckResult, errorText, fail, pass, warn } from '../check.js';
 import { armErrorText, type ReadOnlyClient } from '../readOnlyClient.js';
-import { GPU_VM_SIZES } from './vmSizes.js';
+import { STATUS_ONLY_FROM } from '../../azure/sdkDeviceArm.js';
+import { GPU_VM_SIZES } from '../../plan/edgeDevicePlan.js';
 
 const ID = 'vms';
 const TITLE = 'VMs and GPUs';
@@ -29,11 +30,14 @@ export interface DeviceVm {
 
 const resourceGroupOf = (id: string): string => /\/resourceGroups\/([^/]+)\//i.exec(id)?.[1] ?? '';
 
-export function toDeviceVm(vm: VmBody): DeviceVm {
+type Statuses = { code?: string }[] | undefined;
+
+const powerStateOf = (statuses: Statuses): string => statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code?.slice('PowerState/'.length).toLowerCase() ?? 'unknown';
+
+export function toDeviceVm(vm: VmBody, statuses: Statuses = vm.properties?.instanceView?.statuses): DeviceVm {
   const size = vm.properties?.hardwareProfile?.vmSize ?? 'unknown';
-  const code = vm.properties?.instanceView?.statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code;
-  const powerState = code?.slice('PowerState/'.length).toLowerCase() ?? 'unknown';
-  const gpuSize = GPU_VM_SIZES.some((g) => g.toLowerCase() === size.toLowerCase());
+  const powerState = powerStateOf(statuses);
+  const gpuSize = [...GPU_VM_SIZES].some((g) => g.toLowerCase() === size.toLowerCase());
   return {
     name: vm.name ?? '',
     resourceGroup: resourceGroupOf(vm.id ?? ''),
@@ -44,15 +48,26 @@ export function toDeviceVm(vm: VmBody): DeviceVm {
   };
 }
 
+/**
+ * Every VM of the subscription with its power state, listed as the controller lists them (SdkDeviceArm.listVms):
+ * statusOnly=true where the compute api-version has it (2020-06-01), else one instanceView GET per VM.
+ */
 export async function listDeviceVms(client: ReadOnlyClient, armEndpoint: string, subscriptionId: string, computeApiVersion: string): Promise<DeviceVm[]> {
-  const vms: DeviceVm[] = [];
-  let url: string | undefined = `${armEndpoint}/subscriptions/${subscriptionId}/providers/Microsoft.Compute/virtualMachines?api-version=${computeApiVersion}&statusOnly=true`;
+  const statusOnly = computeApiVersion >= STATUS_ONLY_FROM;
+  const bodies: VmBody[] = [];
+  let url: string | undefined = `${armEndpoint}/subscriptions/${subscriptionId}/providers/Microsoft.Compute/virtualMachines?api-version=${computeApiVersion}${statusOnly ? '&statusOnly=true' : ''}`;
   for (let page = 0; url !== undefined && page < MAX_PAGES; page++) {
     const res = await client.get(url);
     if (res.status !== 200) throw new Error(armErrorText(res));
     const body = res.body as { value?: VmBody[]; nextLink?: string };
-    vms.push(...(body.value ?? []).map(toDeviceVm));
+    bodies.push(...(body.value ?? []));
     url = body.nextLink;
+  }
+  if (statusOnly) return bodies.map((vm) => toDeviceVm(vm));
+  const vms: DeviceVm[] = [];
+  for (const vm of bodies) {
+    const view = await client.get(`${armEndpoint}${vm.id ?? ''}/instanceView?api-version=${computeApiVersion}`);
+    vms.push(toDeviceVm(vm, view.status === 200 ? (view.body as { statuses?: Statuses }).statuses : undefined));
   }
   return vms;
 }
