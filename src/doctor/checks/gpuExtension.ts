@@ -17,7 +17,10 @@ export interface GpuExtensionInput {
 
 type Listed = { served: true; versions: string[] } | { served: false; why: string };
 
-/** VirtualMachineExtensionImages list-versions (Compute spec): .../publishers/{p}/artifacttypes/vmextension/types/{t}/versions. */
+/**
+ * VirtualMachineExtensionImages_ListVersions (Azure REST specs, Compute compute.json 2020-06-01, upstream 116d7966;
+ * 2017-12-01, upstream 70db689a): .../publishers/{p}/artifacttypes/vmextension/types/{t}/versions, an array of {name}.
+ */
 async function listedVersions(client: ReadOnlyClient, input: GpuExtensionInput, type: string): Promise<Listed> {
   const url = `${input.armEndpoint}/subscriptions/${input.subscriptionId}/providers/Microsoft.Compute/locations/${input.location}/publishers/${GPU_EXTENSION_PUBLISHER}/artifacttypes/vmextension/types/${type}/versions?api-version=${input.computeApiVersion}`;
   const res = await client.get(url);
