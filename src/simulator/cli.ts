@@ -8,7 +8,7 @@ import { Simulator } from './server.js';
 
 const USAGE = `usage: gpuvm-controller simulate [--config FILE] [--port N] [--state-dir DIR]
 
-  --config FILE     YAML: devices (name, gpus, softwareVersion, images, kubernetes), timings, faults, seed
+  --config FILE     YAML: devices (name, gpus, softwareVersion, profile, images, kubernetes), timings, faults, seed
   --port N          first port: the Azure side on N, device i on N+1+i (default: ephemeral ports)
   --state-dir DIR   where ca.pem and credentials.json are written (default: a directory under ${tmpdir()})
 `;

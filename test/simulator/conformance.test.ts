@@ -232,7 +232,8 @@ describe('SDK conformance', () => {
     await expect(unpinned.virtualMachines.get(rg, 'dvm')).rejects.toMatchObject({ statusCode: 400, code: 'NoRegisteredProviderFound' });
     const resources = new ResourceManagementClient(credential, d.subscriptionId, { endpoint: d.armEndpoint, credentialScopes: [`${d.armEndpoint}/.default`], tlsOptions: { ca: sim.caCertificatePem }, apiVersion: '2021-04-01' });
     await expect(resources.deployments.get(rg, 'createvm-dvm2')).rejects.toMatchObject({ statusCode: 400, code: 'NoRegisteredProviderFound' });
-    const res = await c.resources.sendRequest(createPipelineRequest({ url: `${d.armEndpoint}/subscriptions/${d.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Network/networkInterfaces?api-version=2023-09-01`, method: 'GET' }));
+    // Sent through a client without the controller's api-version policy, which would rewrite the version.
+    const res = await resources.sendRequest(createPipelineRequest({ url: `${d.armEndpoint}/subscriptions/${d.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Network/networkInterfaces?api-version=2023-09-01`, method: 'GET' }));
     expect(res.status).toBe(400);
     expect(JSON.parse(res.bodyAsText ?? '{}')).toMatchObject({ error: { code: 'NoRegisteredProviderFound' } });
   });
