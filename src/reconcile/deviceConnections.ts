@@ -65,6 +65,8 @@ export class SecretBackedConnections implements DeviceConnections {
       userAgentPrefix?: string;
       /** Extra per-device pipeline policies (metrics), by device name. */
       extraPolicies?: (device: string) => PipelinePolicy[];
+      /** Per HTTP attempt to a device or Azure, token requests included (default 30 s, DEFAULT_REQUEST_TIMEOUT_MS). */
+      requestTimeoutMs?: number;
     } = {},
   ) {}
 
@@ -147,6 +149,7 @@ export class SecretBackedConnections implements DeviceConnections {
       },
       {
         ...(this.options.userAgentPrefix !== undefined ? { userAgentPrefix: this.options.userAgentPrefix } : {}),
+        ...(this.options.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
         additionalPolicies: this.policies(device.metadata.name ?? ''),
       },
     );
@@ -175,7 +178,10 @@ export class SecretBackedConnections implements DeviceConnections {
         ...(caPem !== undefined ? { caPem } : {}),
       },
       subscriptionOf(spec.resourceId),
-      { additionalPolicies: [...(this.options.extraPolicies?.(`${device.metadata.name ?? ''}/azure`) ?? [])].map((policy) => ({ policy, position: 'perRetry' as const })) },
+      {
+        additionalPolicies: [...(this.options.extraPolicies?.(`${device.metadata.name ?? ''}/azure`) ?? [])].map((policy) => ({ policy, position: 'perRetry' as const })),
+        ...(this.options.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
+      },
     );
     return { ok: true, client: new SdkAzureDevice(clients, spec.resourceId) };
   }

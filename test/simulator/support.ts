@@ -81,7 +81,7 @@ export async function deployGpuExtension(clients: DeviceClients, rg: string, vmN
 
 export const kubernetesRoleBody = {
   kind: 'Kubernetes',
-  hostPlatform: 'KubernetesCluster',
+  hostPlatform: 'Linux',
   kubernetesClusterInfo: { version: 'v1.27.1' },
   kubernetesRoleResources: { compute: { vmProfile: 'DS5' } },
   roleStatus: 'Enabled',
