@@ -7,6 +7,7 @@ commands:
   simulate   run the Azure Stack Edge device simulator
   demo       local control plane + simulator + controller + sample manifests
   validate   check GpuVm/EdgeDevice manifests offline against the CRD schemas
+  doctor     read-only checks of a real device (TLS, token, api-versions, images, network, GPUs)
 `;
 
 type CommandMain = (args: string[]) => Promise<number>;
@@ -16,6 +17,7 @@ const commands: Record<string, () => Promise<CommandMain>> = {
   validate: async () => (await import('./commands/validate.js')).main,
   simulate: async () => (await import('./simulator/cli.js')).main,
   demo: async () => (await import('./commands/demo.js')).main,
+  doctor: async () => (await import('./commands/doctor.js')).main,
 };
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);

@@ -28,7 +28,7 @@ export interface DeviceArmClients {
 const GPU_VM_SIZES: ReadonlySet<string> = new Set(['standard_nc4as_t4_v3', 'standard_nc8as_t4_v3']);
 
 /** The first compute api-version whose List All takes statusOnly (2017-12-01 does not; 2020-06-01 does). */
-const STATUS_ONLY_FROM = '2020-06-01';
+export const STATUS_ONLY_FROM = '2020-06-01';
 
 const POWER_STATES: ReadonlySet<string> = new Set(['starting', 'running', 'stopping', 'stopped', 'deallocating', 'deallocated']);
 const DEPLOYMENT_STATES: ReadonlySet<string> = new Set(['Accepted', 'Running', 'Succeeded', 'Failed', 'Canceled', 'Deleting']);

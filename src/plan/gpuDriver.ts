@@ -20,8 +20,14 @@ export function deviceRelease(softwareVersion: string | undefined): number | und
   return undefined;
 }
 
+/** What the driver choice depends on: the image's OS type and a version pinned in the spec. */
+export interface GpuDriverInput {
+  image: Pick<GpuVmSpec['image'], 'osType'>;
+  gpuDriver?: GpuVmSpec['gpuDriver'];
+}
+
 /** Extension type and version by OS and device release (domain notes), unless the spec pins a version. */
-export function chooseGpuDriver(spec: GpuVmSpec, softwareVersion: string | undefined): GpuDriverChoice {
+export function chooseGpuDriver(spec: GpuDriverInput, softwareVersion: string | undefined): GpuDriverChoice {
   const windows = spec.image.osType === 'Windows';
   const extensionType = windows ? 'NvidiaGpuDriverWindows' : 'NvidiaGpuDriverLinux';
   const pinned = spec.gpuDriver?.typeHandlerVersion;
