@@ -2,7 +2,7 @@
 // Azure REST specs, Compute compute.json 2020-06-01 (upstream 116d7966) and 2017-12-01 (upstream 70db689a):
 // VirtualMachineSizes_List at locations/{location}/vmSizes and VirtualMachines_ListAvailableSizes at
 // virtualMachines/{vm}/vmSizes. The device may serve neither.
-import { GPU_VM_SIZES as GPU_SIZES } from '../../plan/edgeDevicePlan.js';
+import { GPU_VM_SIZES as GPU_SIZES } from '../../plan/gpuHolders.js';
 import { type CheckResult, errorText, fail, pass, warn } from '../check.js';
 import { armErrorCode, type ReadOnlyClient } from '../readOnlyClient.js';
 

@@ -3,7 +3,7 @@
 import { type CheckResult, errorText, fail, pass, warn } from '../check.js';
 import { armErrorText, type ReadOnlyClient } from '../readOnlyClient.js';
 import { STATUS_ONLY_FROM } from '../../azure/sdkDeviceArm.js';
-import { GPU_VM_SIZES } from '../../plan/edgeDevicePlan.js';
+import { GPU_VM_SIZES, powerStateHoldsGpu } from '../../plan/gpuHolders.js';
 
 const ID = 'vms';
 const TITLE = 'VMs and GPUs';
@@ -44,7 +44,8 @@ export function toDeviceVm(vm: VmBody, statuses: Statuses = vm.properties?.insta
     size,
     provisioningState: vm.properties?.provisioningState ?? 'unknown',
     powerState,
-    holdsGpu: gpuSize && !['deallocated', 'deallocating'].includes(powerState),
+    // The controller's own rule: a VM that never got a PowerState (creation failed) holds no GPU.
+    holdsGpu: gpuSize && powerStateHoldsGpu(powerState),
   };
 }
 
