@@ -1,4 +1,6 @@
-// The device facts' five ordering scenarios, the ordering gate and Kubernetes removal, end to end.
+// The device facts' five ordering scenarios, the ordering gate and Kubernetes removal, end to end, on devices of
+// several profiles (src/simulator/profiles.ts): api-version sets, token forms, IoT or Kubernetes compute roles,
+// GPU exhaustion codes. `conservative` combines the most restrictive choice of each.
 import { isDeepStrictEqual } from 'node:util';
 import type { Simulator } from '../../src/simulator/index.js';
 import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
@@ -6,17 +8,20 @@ import { useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
 import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec } from '../support/objects.js';
 
+const PROFILES = ['default', 'ase-2106', 'ase-2205', 'ase-2403', 'conservative'] as const;
+const SCENARIO_DEVICES: { name: string; gpus: 1 | 2; kubernetes?: boolean }[] = [
+  { name: 's1', gpus: 1 },
+  { name: 's2', gpus: 1, kubernetes: true },
+  { name: 's3', gpus: 2 },
+  { name: 's4', gpus: 2 },
+  { name: 's5', gpus: 2 },
+  { name: 'gate', gpus: 2 },
+  { name: 'remove', gpus: 2, kubernetes: true },
+];
+
 const namespace = useTestNamespace('ordering');
 const sim = useSimulator({
-  devices: [
-    { name: 's1', gpus: 1, images: [LINUX_IMAGE] },
-    { name: 's2', gpus: 1, images: [LINUX_IMAGE], kubernetes: true },
-    { name: 's3', gpus: 2, images: [LINUX_IMAGE] },
-    { name: 's4', gpus: 2, images: [LINUX_IMAGE] },
-    { name: 's5', gpus: 2, images: [LINUX_IMAGE] },
-    { name: 'gate', gpus: 2, images: [LINUX_IMAGE] },
-    { name: 'remove', gpus: 2, images: [LINUX_IMAGE], kubernetes: true },
-  ],
+  devices: PROFILES.flatMap((profile) => SCENARIO_DEVICES.map((d) => ({ ...d, name: `${profile}-${d.name}`, profile, images: [LINUX_IMAGE] }))),
 });
 const controller = useController(namespace);
 const dev = (simName: string) => `${namespace()}-${simName}`;
@@ -79,99 +84,103 @@ async function expectRefused(name: string, simName: string): Promise<void> {
   expect(deploymentPuts(sim(), simName)).toEqual([]);
 }
 
-test('1 GPU, VM first, then Kubernetes: the VM is Ready and Kubernetes is configured with no GPU', async () => {
-  await addDevice('s1');
-  await addGpuVm('s1-vm', 's1');
-  await waitReady('s1-vm');
-  await patchEdgeDeviceSpec(dev('s1'), { kubernetes: { state: 'Configured' } });
-  await waitKubernetesConfigured('s1');
-  expect(sim().deviceState('s1').kubernetes?.provisioningState).toBe('Created');
-  expect(sim().deviceState('s1').gpus.kubernetes).toBe(0);
-  await waitGpus('s1', { total: 1, vms: 1, kubernetes: 0, free: 0 });
-  await waitReady('s1-vm');
-});
+describe.each(PROFILES)('profile %s', (profile) => {
+  const d = (scenario: string) => `${profile}-${scenario}`;
 
-test('1 GPU, Kubernetes first: a GpuVm is refused with KubernetesHoldsGpus and no deployment is attempted', async () => {
-  await addDevice('s2');
-  await waitGpus('s2', { total: 1, vms: 0, kubernetes: 1, free: 0 });
-  await addGpuVm('s2-vm', 's2');
-  await expectRefused('s2-vm', 's2');
-});
+  test('1 GPU, VM first, then Kubernetes: the VM is Ready and Kubernetes is configured with no GPU', async () => {
+    await addDevice(d('s1'));
+    await addGpuVm(d('s1-vm'), d('s1'));
+    await waitReady(d('s1-vm'));
+    await patchEdgeDeviceSpec(dev(d('s1')), { kubernetes: { state: 'Configured' } });
+    await waitKubernetesConfigured(d('s1'));
+    expect(sim().deviceState(d('s1')).kubernetes?.provisioningState).toBe('Created');
+    expect(sim().deviceState(d('s1')).gpus.kubernetes).toBe(0);
+    await waitGpus(d('s1'), { total: 1, vms: 1, kubernetes: 0, free: 0 });
+    await waitReady(d('s1-vm'));
+  });
 
-test('2 GPUs, one VM first, then Kubernetes: the VM has one GPU and Kubernetes the other', async () => {
-  await addDevice('s3');
-  await addGpuVm('s3-vm', 's3');
-  await waitReady('s3-vm');
-  await patchEdgeDeviceSpec(dev('s3'), { kubernetes: { state: 'Configured' } });
-  await waitKubernetesConfigured('s3');
-  expect(sim().deviceState('s3').gpus.kubernetes).toBe(1);
-  await waitGpus('s3', { total: 2, vms: 1, kubernetes: 1, free: 0 });
-});
+  test('1 GPU, Kubernetes first: a GpuVm is refused with KubernetesHoldsGpus and no deployment is attempted', async () => {
+    await addDevice(d('s2'));
+    await waitGpus(d('s2'), { total: 1, vms: 0, kubernetes: 1, free: 0 });
+    await addGpuVm(d('s2-vm'), d('s2'));
+    await expectRefused(d('s2-vm'), d('s2'));
+  });
 
-test('2 GPUs, two VMs first, then Kubernetes: both Ready and Kubernetes has no GPU', async () => {
-  await addDevice('s4');
-  await addGpuVm('s4-a', 's4');
-  await addGpuVm('s4-b', 's4');
-  await waitReady('s4-a');
-  await waitReady('s4-b');
-  await patchEdgeDeviceSpec(dev('s4'), { kubernetes: { state: 'Configured' } });
-  await waitKubernetesConfigured('s4');
-  const device = await getEdgeDevice(dev('s4'));
-  expect(conditionOf(device, 'KubernetesConfigured')?.message).toMatch(/holds 0 GPU/);
-  await waitGpus('s4', { total: 2, vms: 2, kubernetes: 0, free: 0 });
-});
+  test('2 GPUs, one VM first, then Kubernetes: the VM has one GPU and Kubernetes the other', async () => {
+    await addDevice(d('s3'));
+    await addGpuVm(d('s3-vm'), d('s3'));
+    await waitReady(d('s3-vm'));
+    await patchEdgeDeviceSpec(dev(d('s3')), { kubernetes: { state: 'Configured' } });
+    await waitKubernetesConfigured(d('s3'));
+    expect(sim().deviceState(d('s3')).gpus.kubernetes).toBe(1);
+    await waitGpus(d('s3'), { total: 2, vms: 1, kubernetes: 1, free: 0 });
+  });
 
-test('2 GPUs, Kubernetes first: the role is created, later GpuVms are refused with no deployment', async () => {
-  await addDevice('s5', 'Configured');
-  await waitKubernetesConfigured('s5');
-  await waitGpus('s5', { total: 2, vms: 0, kubernetes: 2, free: 0 });
-  await addGpuVm('s5-vm', 's5');
-  await expectRefused('s5-vm', 's5');
-});
+  test('2 GPUs, two VMs first, then Kubernetes: both Ready and Kubernetes has no GPU', async () => {
+    await addDevice(d('s4'));
+    await addGpuVm(d('s4-a'), d('s4'));
+    await addGpuVm(d('s4-b'), d('s4'));
+    await waitReady(d('s4-a'));
+    await waitReady(d('s4-b'));
+    await patchEdgeDeviceSpec(dev(d('s4')), { kubernetes: { state: 'Configured' } });
+    await waitKubernetesConfigured(d('s4'));
+    const device = await getEdgeDevice(dev(d('s4')));
+    expect(conditionOf(device, 'KubernetesConfigured')?.message).toMatch(/holds 0 GPU/);
+    await waitGpus(d('s4'), { total: 2, vms: 2, kubernetes: 0, free: 0 });
+  });
 
-test('Configured in the same apply as two GpuVms: the role is created only after both VMs hold their GPUs', async () => {
-  const manifests = [
-    deviceManifests(sim(), 'gate', namespace(), { name: dev('gate'), kubernetes: 'Configured' }),
-    gpuVmManifests({ name: 'gate-a', device: dev('gate') }),
-    gpuVmManifests({ name: 'gate-b', device: dev('gate') }),
-  ];
-  // Slow VM creation, so the gate is seen holding Kubernetes back while the VMs deploy.
-  const timings = sim().timings();
-  sim().setTimings({ vmCreateMs: 2500 });
-  // One kubectl apply; the GpuVms are namespaced, the device is not.
-  await applyManifest(manifests.join('---\n'), { namespace: namespace() });
-  const waiting = await waitFor(
-    async () => {
-      const d = await getEdgeDevice(dev('gate'));
-      const c = conditionOf(d, 'KubernetesConfigured');
-      return c?.reason === 'WaitingForGpuVms' && /gate-a|gate-b/.test(c.message) ? d : undefined;
-    },
-    { timeoutMs: 30_000, description: 'the gate to hold Kubernetes back for the GpuVms' },
-  );
-  expect(conditionOf(waiting, 'KubernetesConfigured')?.status).toBe('False');
-  await waitReady('gate-a');
-  await waitReady('gate-b');
-  sim().setTimings(timings);
-  await waitKubernetesConfigured('gate');
-  const audit = sim().audit();
-  const rolePut = audit.find((e) => e.method === 'PUT' && e.path.includes(`/dataBoxEdgeDevices/gate/roles/`));
-  expect(rolePut).toBeDefined();
-  for (const vm of ['gate-a', 'gate-b']) {
-    const vmSeen = audit.find((e) => e.device === 'gate' && e.method === 'GET' && e.status === 200 && e.path.endsWith(`/virtualMachines/${vm}`));
-    expect(vmSeen?.seq).toBeLessThan(rolePut?.seq ?? 0);
-  }
-  expect(sim().deviceState('gate').gpus.kubernetes).toBe(0);
-  await waitGpus('gate', { total: 2, vms: 2, kubernetes: 0, free: 0 });
-});
+  test('2 GPUs, Kubernetes first: the role is created, later GpuVms are refused with no deployment', async () => {
+    await addDevice(d('s5'), 'Configured');
+    await waitKubernetesConfigured(d('s5'));
+    await waitGpus(d('s5'), { total: 2, vms: 0, kubernetes: 2, free: 0 });
+    await addGpuVm(d('s5-vm'), d('s5'));
+    await expectRefused(d('s5-vm'), d('s5'));
+  });
 
-test('NotConfigured removes the role and the waiting GpuVms proceed to Ready', async () => {
-  await addDevice('remove');
-  await addGpuVm('remove-vm', 'remove');
-  await expectRefused('remove-vm', 'remove');
-  await patchEdgeDeviceSpec(dev('remove'), { kubernetes: { state: 'NotConfigured' } });
-  await waitReady('remove-vm');
-  expect(sim().deviceState('remove').kubernetes).toBeNull();
-  const device = await getEdgeDevice(dev('remove'));
-  expect(conditionOf(device, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'NotConfigured' });
-  await waitGpus('remove', { total: 2, vms: 1, kubernetes: 0, free: 1 });
+  test('Configured in the same apply as two GpuVms: the role is created only after both VMs hold their GPUs', async () => {
+    const manifests = [
+      deviceManifests(sim(), d('gate'), namespace(), { name: dev(d('gate')), kubernetes: 'Configured' }),
+      gpuVmManifests({ name: d('gate-a'), device: dev(d('gate')) }),
+      gpuVmManifests({ name: d('gate-b'), device: dev(d('gate')) }),
+    ];
+    // Slow VM creation, so the gate is seen holding Kubernetes back while the VMs deploy.
+    const timings = sim().timings();
+    sim().setTimings({ vmCreateMs: 2500 });
+    // One kubectl apply; the GpuVms are namespaced, the device is not.
+    await applyManifest(manifests.join('---\n'), { namespace: namespace() });
+    const waiting = await waitFor(
+      async () => {
+        const device = await getEdgeDevice(dev(d('gate')));
+        const c = conditionOf(device, 'KubernetesConfigured');
+        return c?.reason === 'WaitingForGpuVms' && new RegExp(`${d('gate-a')}|${d('gate-b')}`).test(c.message) ? device : undefined;
+      },
+      { timeoutMs: 30_000, description: 'the gate to hold Kubernetes back for the GpuVms' },
+    );
+    expect(conditionOf(waiting, 'KubernetesConfigured')?.status).toBe('False');
+    await waitReady(d('gate-a'));
+    await waitReady(d('gate-b'));
+    sim().setTimings(timings);
+    await waitKubernetesConfigured(d('gate'));
+    const audit = sim().audit();
+    const rolePut = audit.find((e) => e.method === 'PUT' && e.path.includes(`/dataBoxEdgeDevices/${d('gate')}/roles/`));
+    expect(rolePut).toBeDefined();
+    for (const vm of [d('gate-a'), d('gate-b')]) {
+      const vmSeen = audit.find((e) => e.device === d('gate') && e.method === 'GET' && e.status === 200 && e.path.endsWith(`/virtualMachines/${vm}`));
+      expect(vmSeen?.seq).toBeLessThan(rolePut?.seq ?? 0);
+    }
+    expect(sim().deviceState(d('gate')).gpus.kubernetes).toBe(0);
+    await waitGpus(d('gate'), { total: 2, vms: 2, kubernetes: 0, free: 0 });
+  });
+
+  test('NotConfigured removes the role and the waiting GpuVms proceed to Ready', async () => {
+    await addDevice(d('remove'));
+    await addGpuVm(d('remove-vm'), d('remove'));
+    await expectRefused(d('remove-vm'), d('remove'));
+    await patchEdgeDeviceSpec(dev(d('remove')), { kubernetes: { state: 'NotConfigured' } });
+    await waitReady(d('remove-vm'));
+    expect(sim().deviceState(d('remove')).kubernetes).toBeNull();
+    const device = await getEdgeDevice(dev(d('remove')));
+    expect(conditionOf(device, 'KubernetesConfigured')).toMatchObject({ status: 'False', reason: 'NotConfigured' });
+    await waitGpus(d('remove'), { total: 2, vms: 1, kubernetes: 0, free: 1 });
+  });
 });
