@@ -87,7 +87,10 @@ export class SdkAzureDevice implements AzureDevice {
     try {
       await this.clients.dataBoxEdge.roles.beginDelete(this.device.deviceName, name, this.device.resourceGroup, { onResponse: capture.onResponse });
     } catch (err) {
-      if (!(isRestError(err) && err.statusCode === 404)) throw err;
+      // Gone already, or a removal already under way: roles other than Kubernetes report no provisioningState
+      // (DataBoxEdge 2021-06-01 IoTRoleProperties), so a delete in flight is seen only as this 409.
+      const inFlight = isRestError(err) && err.statusCode === 409 && (err.code === 'ConflictingOperation' || err.code === 'Conflict');
+      if (!(isRestError(err) && err.statusCode === 404) && !inFlight) throw err;
     }
     return capture.started();
   }
