@@ -335,7 +335,7 @@ describe('managed OS disks', () => {
   let sim: Simulator;
   let raw: RawClient;
   beforeAll(async () => {
-    sim = await startSim({ devices: [{ name: 'keep', gpus: 2 }, { name: 'drop', gpus: 2, profile: { osDiskSurvivesVmDelete: false } }] });
+    sim = await startSim({ devices: [{ name: 'keep', gpus: 2, profile: { osDiskSurvivesVmDelete: true } }, { name: 'drop', gpus: 2, profile: { osDiskSurvivesVmDelete: false } }] });
     raw = new RawClient(sim.caCertificatePem);
   });
   afterAll(async () => {
