@@ -26,6 +26,7 @@ import { deploymentsOf } from './arm/deployments.js';
 import { FaultInjector } from './faults.js';
 import type { LroTarget, SimRequest, SimResponse } from './http.js';
 import { RateLimiter } from './rateLimit.js';
+import type { DeviceProfile } from './profiles.js';
 import type { Route } from './router.js';
 import { routeDevice } from './router.js';
 
@@ -52,6 +53,8 @@ export interface DeviceEndpoints {
   azureResourceId: string;
   gpus: number;
   softwareVersion: string;
+  /** What varies between real devices (see profiles.ts). */
+  profile: DeviceProfile;
 }
 
 export interface AzureEndpoints {
@@ -254,6 +257,7 @@ export class Simulator {
       azureResourceId: deviceResourceId(this.config.azure, d.name),
       gpus: d.config.gpus,
       softwareVersion: d.config.softwareVersion,
+      profile: { ...d.config.profile },
     };
   }
 

@@ -259,6 +259,16 @@ describe('stopped GPU VMs and Kubernetes (release notes 2103–2205 known issue)
     expect(vm()).toMatchObject({ powerState: 'running', holdsGpu: true, gpuTakenOver: false });
   });
 
+  it('the failed start of a VM that lost its GPU follows gpuExhaustion', async () => {
+    await start({ stoppedGpuTakeoverMs: 30, gpuExhaustion: 'OtherCode' });
+    const c = deviceClientsFor(sim, 'd');
+    const rg = sim.device('d').resourceGroup;
+    await c.compute.virtualMachines.beginPowerOffAndWait(rg, 'vm1', FAST_POLL);
+    await until(vm, (v) => v.gpuTakenOver);
+    await expect(c.compute.virtualMachines.beginStartAndWait(rg, 'vm1', FAST_POLL)).rejects.toMatchObject({ code: 'GpuNotAvailable' });
+    expect(vm()).toMatchObject({ powerState: 'stopped', holdsGpu: false, gpuTakenOver: true });
+  });
+
   it('a VM started before the delay keeps its GPU; without the setting nothing is taken', async () => {
     await start({ stoppedGpuTakeoverMs: 300 });
     const c = deviceClientsFor(sim, 'd');
