@@ -3,7 +3,7 @@ import { ConfigError, normalizeConfig, parseConfigYaml, releaseOf } from './conf
 import { BUILT_IN_PROFILE_NAMES, normalizeProfile } from './profiles.js';
 
 describe('device profiles', () => {
-  it('defaults to the default profile, which keeps release 2403 and both api-version sets', () => {
+  it('defaults to the default profile: release 2403, both api-version sets, OS disks deleted with their VM', () => {
     const device = normalizeConfig({ devices: [{ name: 'a' }] }).devices[0];
     expect(device?.profile).toEqual({
       name: 'default',
@@ -12,9 +12,10 @@ describe('device profiles', () => {
       computeRole: 'Kubernetes',
       stoppedGpuTakeoverMs: null,
       gpuExhaustion: 'AllocationFailed',
-      osDiskSurvivesVmDelete: true,
+      osDiskSurvivesVmDelete: false,
     });
     expect(releaseOf(device?.softwareVersion ?? '')).toBe(2403);
+    expect(normalizeProfile('ase-2403', 'p').profile.osDiskSurvivesVmDelete).toBe(true);
   });
 
   it('gives each built-in release profile its release as default software version, unless the device names one', () => {

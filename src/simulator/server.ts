@@ -28,6 +28,7 @@ import type { LroTarget, SimRequest, SimResponse } from './http.js';
 import { RateLimiter } from './rateLimit.js';
 import { redactBody } from './bodyRedaction.js';
 import { enforcePutBody } from './contracts/requestBodies.js';
+import type { DeviceProfile } from './profiles.js';
 import type { Route } from './router.js';
 import { routeDevice } from './router.js';
 
@@ -54,6 +55,8 @@ export interface DeviceEndpoints {
   azureResourceId: string;
   gpus: number;
   softwareVersion: string;
+  /** What varies between real devices (see profiles.ts). */
+  profile: DeviceProfile;
 }
 
 export interface AzureEndpoints {
@@ -256,6 +259,7 @@ export class Simulator {
       azureResourceId: deviceResourceId(this.config.azure, d.name),
       gpus: d.config.gpus,
       softwareVersion: d.config.softwareVersion,
+      profile: { ...d.config.profile },
     };
   }
 

@@ -262,6 +262,16 @@ describe('stopped GPU VMs and Kubernetes (release notes 2103–2205 known issue)
     expect(vm()).toMatchObject({ powerState: 'running', holdsGpu: true, gpuTakenOver: false });
   });
 
+  it('the failed start of a VM that lost its GPU follows gpuExhaustion', async () => {
+    await start({ stoppedGpuTakeoverMs: 30, gpuExhaustion: 'OtherCode' });
+    const c = deviceClientsFor(sim, 'd');
+    const rg = sim.device('d').resourceGroup;
+    await c.compute.virtualMachines.beginPowerOffAndWait(rg, 'vm1', FAST_POLL);
+    await until(vm, (v) => v.gpuTakenOver);
+    await expect(c.compute.virtualMachines.beginStartAndWait(rg, 'vm1', FAST_POLL)).rejects.toMatchObject({ code: 'GpuNotAvailable' });
+    expect(vm()).toMatchObject({ powerState: 'stopped', holdsGpu: false, gpuTakenOver: true });
+  });
+
   it('a VM started before the delay keeps its GPU; without the setting nothing is taken', async () => {
     await start({ stoppedGpuTakeoverMs: 300 });
     const c = deviceClientsFor(sim, 'd');
@@ -338,7 +348,7 @@ describe('managed OS disks', () => {
   let sim: Simulator;
   let raw: RawClient;
   beforeAll(async () => {
-    sim = await startSim({ devices: [{ name: 'keep', gpus: 2 }, { name: 'drop', gpus: 2, profile: { osDiskSurvivesVmDelete: false } }] });
+    sim = await startSim({ devices: [{ name: 'keep', gpus: 2, profile: { osDiskSurvivesVmDelete: true } }, { name: 'drop', gpus: 2, profile: { osDiskSurvivesVmDelete: false } }] });
     raw = new RawClient(sim.caCertificatePem);
   });
   afterAll(async () => {
