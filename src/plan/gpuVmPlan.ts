@@ -417,6 +417,14 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
     if (arm.imageExists === undefined) {
       return { action: { kind: 'none' }, phase: 'Provisioning', conditions, requeueAfterMs: 0 };
     }
+    // The VM went away outside the controller: its managed OS disk outlives it (ARM managed-disk semantics) and
+    // would be left behind by the new VM's own disk, so it goes first.
+    const oldDisk = obs.gpuVm.status?.osDiskName;
+    if (arm.vm === null && oldDisk !== undefined && oldDisk !== '' && arm.osDiskExists !== false) {
+      if (arm.osDiskExists === undefined) return { action: { kind: 'none' }, phase: 'Provisioning', conditions, requeueAfterMs: 0 };
+      conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `VM ${obs.gpuVm.metadata.name} is gone; deleting its OS disk ${oldDisk} before deploying it again`);
+      return { action: { kind: 'deleteDisk', diskName: oldDisk }, phase: 'Provisioning', conditions, operation: startOperation(obs, 'DeleteDisk'), requeueAfterMs: settings.pollIntervalMs };
+    }
     conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `deploying VM ${obs.gpuVm.metadata.name} (deployment ${name})`);
     return {
       action: { kind: 'deployVm', deploymentName: name },

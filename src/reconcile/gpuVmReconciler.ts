@@ -155,6 +155,8 @@ export class GpuVmReconciler {
       if (vm === null || vm.provisioningState === 'Creating' || deploymentFailed) {
         if (deployment === null || deployment.provisioningState === 'Succeeded' || deploymentFailed) {
           view.imageExists = await arm.imageExists(gpuVm.spec.image.name);
+          const oldDisk = gpuVm.status?.osDiskName;
+          if (vm === null && oldDisk !== undefined && oldDisk !== '') view.osDiskExists = await arm.diskExists(oldDisk);
         }
         return view;
       }

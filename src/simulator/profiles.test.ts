@@ -12,7 +12,7 @@ describe('device profiles', () => {
       computeRole: 'Kubernetes',
       stoppedGpuTakeoverMs: null,
       gpuExhaustion: 'AllocationFailed',
-      osDiskSurvivesVmDelete: false,
+      osDiskSurvivesVmDelete: true,
     });
     expect(releaseOf(device?.softwareVersion ?? '')).toBe(2403);
     expect(normalizeProfile('ase-2403', 'p').profile.osDiskSurvivesVmDelete).toBe(true);

@@ -51,9 +51,6 @@ const RELEASE_2403: Omit<DeviceProfile, 'name'> = {
   gpuExhaustion: 'AllocationFailed',
   osDiskSurvivesVmDelete: true,
 };
-// The simulator's behaviour before profiles existed: an OS disk went with its VM (a controller whose template
-// names the disk can re-create a VM deleted behind its back). Real devices keep it: ase-* and conservative.
-const SIMULATOR_DEFAULT: Omit<DeviceProfile, 'name'> = { ...RELEASE_2403, osDiskSurvivesVmDelete: false };
 // Releases before 2205: the ASE article's api-versions, ADAL-style resource tokens, compute as an IoT role.
 const RELEASE_2106: Omit<DeviceProfile, 'name'> = {
   ...RELEASE_2403,
@@ -64,7 +61,7 @@ const RELEASE_2106: Omit<DeviceProfile, 'name'> = {
 };
 
 export const BUILT_IN_PROFILES: Record<string, BuiltIn> = {
-  default: builtIn('default', '3.2.2403.1234', SIMULATOR_DEFAULT),
+  default: builtIn('default', '3.2.2403.1234', RELEASE_2403),
   'ase-2106': builtIn('ase-2106', '2.2.2106.1234', RELEASE_2106),
   'ase-2203': builtIn('ase-2203', '2.2.2203.1234', RELEASE_2106),
   'ase-2205': builtIn('ase-2205', '2.2.2205.1234', { ...RELEASE_2403, stoppedGpuTakeoverMs: TAKEOVER_RELEASES_MS }),
@@ -72,7 +69,7 @@ export const BUILT_IN_PROFILES: Record<string, BuiltIn> = {
   // The strictest reading of every uncertain behaviour, for controller tests.
   conservative: builtIn('conservative', '2.2.2106.1234', { ...RELEASE_2106, stoppedGpuTakeoverMs: 2000, gpuExhaustion: 'BareDeploymentFailed' }),
   // Api-versions the controller does not know (doctor's FAIL case).
-  'future-only': builtIn('future-only', '3.2.2403.1234', { ...SIMULATOR_DEFAULT, apiVersions: 'future-only' }),
+  'future-only': builtIn('future-only', '3.2.2403.1234', { ...RELEASE_2403, apiVersions: 'future-only' }),
 };
 
 export const BUILT_IN_PROFILE_NAMES = Object.keys(BUILT_IN_PROFILES);

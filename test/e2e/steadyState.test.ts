@@ -62,6 +62,9 @@ test('after convergence, 3 resync periods make no ARM write and no API server wr
     { timeoutMs: 30_000, description: 'vm2 to be recreated' },
   );
   expect((await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', 'gvm/vm2', '--timeout=60s'])).code).toBe(0);
+  // The deleted VM's managed OS disk outlived it; the controller removed it before deploying the VM again.
+  expect(sim().deviceState('sim-a').disks).toHaveLength(2);
+  expect(sim().deviceState('sim-a').disks).toEqual(sim().deviceState('sim-a').vms.map((v) => v.osDisk));
 
   // The admin password appears in no log, Event or status.
   expect(controller().logs()).not.toContain(TEST_PASSWORD);
