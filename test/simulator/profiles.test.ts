@@ -98,7 +98,7 @@ describe('api-versions and the providers endpoint per profile', () => {
       // An image PUT is an LRO: its Azure-AsyncOperation URL answers whatever the set.
       const put = await raw.request(`${rg}/providers/Microsoft.Compute/images/copy?api-version=${set.compute[0] ?? ''}`, 'PUT', {
         token,
-        body: JSON.stringify({ location: 'dbelocal', properties: { storageProfile: { osDisk: { osType: 'Linux' } } } }),
+        body: JSON.stringify({ location: 'dbelocal', properties: { storageProfile: { osDisk: { osType: 'Linux', osState: 'Generalized' } } } }),
       });
       expect(put.status).toBe(201);
       const status = await get(String(put.headers['azure-asyncoperation']));
