@@ -11,6 +11,7 @@ import { doctor } from '../../src/commands/doctor.js';
 import { checkTls } from '../../src/doctor/checks/tls.js';
 import type { DoctorReport } from '../../src/doctor/report.js';
 import type { AuditEntry, Simulator } from '../../src/simulator/index.js';
+import { BUILT_IN_PROFILE_NAMES } from '../../src/simulator/profiles.js';
 import { createCertificateAuthority } from '../../src/tls/certificateAuthority.js';
 import { FAST_POLL, azureClientsFor, deployVm, deviceClientsFor, kubernetesRoleBody, startSim } from './support.js';
 
@@ -63,6 +64,9 @@ async function runDoctor(args: string[]): Promise<{ code: number; out: string }>
 
 const statusOf = (report: DoctorReport, id: string): string | undefined => report.checks.find((c) => c.id === id)?.status;
 
+/** Every built-in profile but the one made to be incompatible. */
+const SUPPORTED_PROFILES = BUILT_IN_PROFILE_NAMES.filter((p) => p !== 'future-only');
+
 describe('gpuvm-controller doctor', () => {
   let sim: Simulator;
   let wrongCaPem: string;
@@ -74,6 +78,7 @@ describe('gpuvm-controller doctor', () => {
         { name: 'edge-ok', gpus: 1 },
         { name: 'edge-future', gpus: 1, profile: 'future-only' },
         { name: 'edge-old', gpus: 1, profile: 'conservative' },
+        ...SUPPORTED_PROFILES.map((profile) => ({ name: `edge-${profile}`, gpus: 2 as const, profile })),
         {
           name: 'edge-busy',
           gpus: 2,
@@ -116,6 +121,17 @@ describe('gpuvm-controller doctor', () => {
       expect(out).not.toContain(secret);
     }
     expect(text).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
+  });
+
+  it.each(SUPPORTED_PROFILES)('passes a device of profile %s with no FAIL and no write', async (profile) => {
+    const device = `edge-${profile}`;
+    const files = await filesFor(sim, device);
+    dirs.push(files.dir);
+    const since = sim.audit().at(-1)?.seq ?? 0;
+    const { code, out } = await runDoctor(flags(sim, device, files));
+    expect({ code, fails: out.split('\n').filter((l) => l.startsWith('FAIL')) }).toEqual({ code: 0, fails: [] });
+    expect(out).toMatch(/^PASS\s+providers and api-versions/m);
+    expect(writesIn(sim.audit({ since }))).toEqual([]);
   });
 
   it('fails naming the api-versions when the device serves none the controller knows', async () => {
