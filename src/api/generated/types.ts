@@ -56,7 +56,7 @@ export interface EdgeDeviceSpecAzure {
 
 /** The device's Kubernetes compute role. */
 export interface EdgeDeviceSpecKubernetes {
-  /** Unmanaged observes only; Configured creates the role once no GpuVm waits for a free GPU; NotConfigured removes it. */
+  /** Unmanaged observes only; Configured creates the Kubernetes role once no GpuVm waits for a free GPU; NotConfigured removes every compute role (Kubernetes or IoT). */
   state?: "Unmanaged" | "Configured" | "NotConfigured";
 }
 
@@ -70,7 +70,7 @@ export interface EdgeDeviceSpec {
   gpus?: number;
   /** The device's Kubernetes compute role. */
   kubernetes?: EdgeDeviceSpecKubernetes;
-  /** When true every GPU VM of the device is powered off (stays allocated), e.g. before a device update. */
+  /** When true every GPU VM of the device is powered off (stays allocated), e.g. right before a device update. Where compute runs on the device the drain ends after the controller's --drain-timeout (compute may take stopped VMs' GPUs). */
   drain?: boolean;
 }
 
@@ -202,7 +202,7 @@ export interface GpuVmSpec {
   network?: GpuVmSpecNetwork;
   /** The NVIDIA GPU driver VM extension. */
   gpuDriver?: GpuVmSpecGpuDriver;
-  /** Running; Stopped (powered off, keeps its GPU); Deallocated (releases its GPU). */
+  /** Running; Stopped (powered off, stays allocated; where compute runs on the device it may take the GPU, so Stopped is refused there unless annotated gpuvm.io/allow-gpu-release); Deallocated (releases its GPU). */
   powerState?: "Running" | "Stopped" | "Deallocated";
   /** Delete removes the VM, its extension and NIC from the device; Orphan leaves them. */
   deletionPolicy?: "Delete" | "Orphan";
