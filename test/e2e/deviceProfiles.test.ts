@@ -5,7 +5,7 @@ import type { Simulator } from '../../src/simulator/index.js';
 import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
 import { useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
-import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec, patchGpuVm } from '../support/objects.js';
+import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec, patchGpuVm, waitGpuVmReady } from '../support/objects.js';
 
 const PROFILES = ['default', 'ase-2106', 'ase-2205', 'ase-2403', 'conservative'] as const;
 /** The Compute api-version the controller must pick on each profile's device (its api-version set). */
@@ -35,10 +35,7 @@ afterAll(() => {
   expect(controller().logs()).not.toMatch(/"level":"error"/);
 });
 
-async function waitReady(name: string): Promise<void> {
-  const r = await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', `gvm/${name}`, '--timeout=60s']);
-  expect({ name, code: r.code, err: r.stderr }).toMatchObject({ code: 0 });
-}
+const waitReady = (name: string): Promise<void> => waitGpuVmReady(namespace(), name);
 
 async function waitPower(name: string, powerState: string): Promise<void> {
   await waitFor(async () => (await getGpuVm(namespace(), name))?.status?.vm?.powerState === powerState, { timeoutMs: 30_000, description: `${name} ${powerState}` });

@@ -5,10 +5,10 @@ import type { GpuVm } from '../../src/api/types.js';
 import { createDeviceClients } from '../../src/azure/deviceClients.js';
 import { buildCreateVmDeployment } from '../../src/azure/gpuVmDeployments.js';
 import type { Simulator } from '../../src/simulator/index.js';
-import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
+import { applyManifest, useTestNamespace, waitFor } from '../support/cluster.js';
 import { useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, TEST_PASSWORD, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
-import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec } from '../support/objects.js';
+import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec, waitGpuVmReady } from '../support/objects.js';
 
 const namespace = useTestNamespace('accounting');
 const sim = useSimulator({
@@ -27,10 +27,7 @@ afterAll(() => {
   expect(controller().logs()).not.toMatch(/"level":"error"/);
 });
 
-async function waitReady(name: string): Promise<void> {
-  const r = await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', `gvm/${name}`, '--timeout=60s']);
-  expect({ name, code: r.code, err: r.stderr }).toMatchObject({ code: 0 });
-}
+const waitReady = (name: string): Promise<void> => waitGpuVmReady(namespace(), name);
 
 async function waitDeviceGpus(simName: string, gpus: { total: number; vms: number; kubernetes: number; free: number }, timeoutMs = 20_000): Promise<void> {
   let last: unknown;

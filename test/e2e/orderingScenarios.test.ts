@@ -6,7 +6,7 @@ import type { Simulator } from '../../src/simulator/index.js';
 import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
 import { useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
-import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec } from '../support/objects.js';
+import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec, waitGpuVmReady } from '../support/objects.js';
 
 const PROFILES = ['default', 'ase-2106', 'ase-2205', 'ase-2403', 'conservative'] as const;
 const SCENARIO_DEVICES: { name: string; gpus: 1 | 2; kubernetes?: boolean }[] = [
@@ -39,10 +39,7 @@ async function addGpuVm(name: string, simName: string): Promise<void> {
   await applyManifest(gpuVmManifests({ name, device: dev(simName) }), { namespace: namespace() });
 }
 
-async function waitReady(name: string): Promise<void> {
-  const r = await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', `gvm/${name}`, '--timeout=60s']);
-  expect({ name, code: r.code, err: r.stderr }).toMatchObject({ code: 0 });
-}
+const waitReady = (name: string): Promise<void> => waitGpuVmReady(namespace(), name);
 
 async function waitKubernetesConfigured(simName: string): Promise<void> {
   await waitFor(async () => conditionOf(await getEdgeDevice(dev(simName)), 'KubernetesConfigured')?.status === 'True', {

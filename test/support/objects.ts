@@ -1,7 +1,7 @@
 // Typed reads of GpuVms and EdgeDevices for e2e assertions.
 import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
 import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type Condition, type EdgeDevice, type GpuVm } from '../../src/api/types.js';
-import { testKubeConfig } from './cluster.js';
+import { kubectl, testKubeConfig } from './cluster.js';
 
 const api = (): CustomObjectsApi => testKubeConfig().makeApiClient(CustomObjectsApi);
 
@@ -41,4 +41,10 @@ export async function patchGpuVm(namespace: string, name: string, body: Record<s
 
 export function conditionOf(object: { status?: { conditions?: Condition[] } } | undefined, type: string): Condition | undefined {
   return object?.status?.conditions?.find((c) => c.type === type);
+}
+
+/** `kubectl wait --for=condition=Ready` on a GpuVm, as a user would; fails the test with kubectl's stderr. */
+export async function waitGpuVmReady(namespace: string, name: string, timeout = '60s'): Promise<void> {
+  const r = await kubectl(['wait', '-n', namespace, '--for=condition=Ready', `gvm/${name}`, `--timeout=${timeout}`]);
+  expect({ name, code: r.code, err: r.stderr }).toMatchObject({ code: 0 });
 }
