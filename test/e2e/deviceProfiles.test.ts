@@ -7,11 +7,12 @@ import { useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
 import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec, patchGpuVm, waitGpuVmReady } from '../support/objects.js';
 
-const PROFILES = ['default', 'ase-2106', 'ase-2205', 'ase-2403', 'conservative'] as const;
+const PROFILES = ['default', 'ase-2106', 'ase-2203', 'ase-2205', 'ase-2403', 'conservative'] as const;
 /** The Compute api-version the controller must pick on each profile's device (its api-version set). */
 const COMPUTE_VERSION: Record<(typeof PROFILES)[number], string> = {
   default: '2020-06-01',
   'ase-2106': '2017-12-01',
+  'ase-2203': '2017-12-01',
   'ase-2205': '2020-06-01',
   'ase-2403': '2020-06-01',
   conservative: '2017-12-01',
@@ -25,6 +26,7 @@ const sim = useSimulator({
       { name: `${profile}-drain`, gpus: 2, profile, images: [LINUX_IMAGE] },
     ]),
     { name: 'lost', gpus: 2, profile: 'conservative', images: [LINUX_IMAGE] },
+    { name: 'future', gpus: 2, profile: 'future-only', images: [LINUX_IMAGE] },
   ],
 });
 const controller = useController(namespace);
@@ -145,4 +147,24 @@ test('where compute takes stopped VMs\' GPUs: Stopped is refused, a drained VM t
   await patchEdgeDeviceSpec(dev('lost'), { kubernetes: { state: 'NotConfigured' } });
   await waitReady('keeper');
   expect(sim().deviceState('lost').vms.find((v) => v.name === 'keeper')).toMatchObject({ powerState: 'running', holdsGpu: true });
+});
+
+test('a device serving no api-version the controller knows is not Connected, says what it serves, and gets no deployment', async () => {
+  await applyManifest(deviceManifests(sim(), 'future', namespace(), { name: dev('future') }));
+  await applyManifest(gpuVmManifests({ name: 'future-vm', device: dev('future') }), { namespace: namespace() });
+  const device = await waitFor(
+    async () => {
+      const d = await getEdgeDevice(dev('future'));
+      return conditionOf(d, 'Connected')?.reason === 'UnsupportedApiVersions' ? d : undefined;
+    },
+    { timeoutMs: 30_000, description: 'Connected=False UnsupportedApiVersions' },
+  );
+  expect(conditionOf(device, 'Connected')?.status).toBe('False');
+  expect(conditionOf(device, 'Connected')?.message).toMatch(/Microsoft\.Compute\/virtualMachines serves 2024-03-01.*supported: 2020-06-01, 2017-12-01/);
+  const vm = await waitFor(async () => {
+    const g = await getGpuVm(namespace(), 'future-vm');
+    return conditionOf(g, 'GpuReserved')?.reason === 'DeviceUnreachable' ? g : undefined;
+  }, { timeoutMs: 20_000, description: 'future-vm waiting on the device' });
+  expect(conditionOf(vm, 'GpuReserved')?.message).toMatch(/serves no api-version the controller supports/);
+  expect(sim().audit({ device: 'future' }).filter((e) => e.method !== 'GET' && e.operation !== 'token')).toEqual([]);
 });
