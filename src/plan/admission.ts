@@ -12,7 +12,7 @@ export interface AdmissionCandidate {
   vmHoldsGpu: boolean;
   /** A VM of this GpuVm exists on the device (e.g. still being created): its reservation is never revoked. */
   vmExists?: boolean;
-  /** Its last CreateVM deployment failed: first to lose a reservation the device can no longer back. */
+  /** Its last CreateVM deployment failed: only such a reservation is withdrawn when the device cannot back it. */
   deployFailed?: boolean;
 }
 
@@ -97,8 +97,9 @@ export function admit(input: AdmissionInput): AdmissionResult {
 
 /**
  * Reservations are promises of a free GPU. When the device shows fewer GPUs than are held and promised (a VM
- * made by hand, a compute role that claimed them), the promises it cannot keep are withdrawn from `allocations`:
- * first those whose CreateVM already failed, then the youngest; never one whose VM exists (it is being created).
+ * made by hand, a compute role that claimed them), the promises it cannot keep are withdrawn from `allocations`,
+ * youngest first, but only from GpuVms whose CreateVM already failed on the device: a count that is off for a
+ * moment (reads of a device that is changing) never takes a GPU from a GpuVm that is deploying or waiting to.
  */
 function revokeUnbacked(allocations: Allocation[], input: AdmissionInput, vms: number): string[] {
   const byKey = new Map(input.candidates.map((c) => [c.key, c]));
@@ -107,8 +108,8 @@ function revokeUnbacked(allocations: Allocation[], input: AdmissionInput, vms: n
   if (over <= 0) return [];
   const revocable = reserved
     .map((a) => byKey.get(a.gpuVm))
-    .filter((c): c is AdmissionCandidate => c !== undefined && c.vmExists !== true)
-    .sort((a, b) => Number(b.deployFailed === true) - Number(a.deployFailed === true) || compareQueueOrder(b, a));
+    .filter((c): c is AdmissionCandidate => c !== undefined && c.vmExists !== true && c.deployFailed === true)
+    .sort((a, b) => compareQueueOrder(b, a));
   const revoked: string[] = [];
   for (const c of revocable) {
     if (over <= 0) break;

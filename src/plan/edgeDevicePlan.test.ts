@@ -187,6 +187,13 @@ describe('planEdgeDevice: device state', () => {
     expect(p.status.gpus).toEqual({ total: 2, vms: 1, kubernetes: 0, free: 0 });
   });
 
+  it('never withdraws a reservation whose CreateVM has not failed, even when the count says the device is full', () => {
+    const ledger = { allocations: [{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' as const }, { gpuVm: 'ns/vm2', uid: 'uid-vm2', state: 'Reserved' as const }] };
+    const p = plan({ device: device({}, {}, ledger), armVms: [armVm('hand-made', undefined)], gpuVms: [gpuVm('vm1', 1), gpuVm('vm2', 2)] });
+    expect(p.status.allocations?.map((a) => a.gpuVm)).toEqual(['ns/vm1', 'ns/vm2']);
+    expect(p.status.gpus?.free).toBe(0);
+  });
+
   it('never withdraws the reservation of a GpuVm whose VM is being created', () => {
     const creating: GpuVm = { ...gpuVm('vm1', 1), status: { vm: { resourceId: '/x/vm1', powerState: 'starting', provisioningState: 'Creating' } } };
     const ledger = { allocations: [{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' as const }] };

@@ -11,7 +11,6 @@ interface Entry {
 
 export class DeviceListings {
   private readonly checks = new Map<string, Map<string, Entry>>();
-  private readonly relistWanted = new Set<string>();
 
   /** `enqueueDevice` asks the EdgeDevice controller to reconcile a device now. */
   constructor(private readonly enqueueDevice: (device: string) => void) {}
@@ -37,22 +36,11 @@ export class DeviceListings {
     for (const [k, e] of entries) if (e.uid === uid) entries.delete(k);
     const check: CapacityCheck = { state: 'pending' };
     entries.set(key, { uid, check });
-    this.requestRelist(device);
     this.enqueueDevice(device);
     return check;
   }
 
-  /** Asks for a listing on the device's next reconcile. */
-  requestRelist(device: string): void {
-    this.relistWanted.add(device);
-  }
-
-  /** True once when a listing was asked for since the last call; the device reconciler lists on it. */
-  takeRelist(device: string): boolean {
-    return this.relistWanted.delete(device);
-  }
-
-  /** The checks waiting for the listing about to be taken. */
+  /** The checks waiting for a listing: while there are any, the device reconciler lists the device. */
   pendingChecks(device: string): string[] {
     return [...(this.checks.get(device)?.entries() ?? [])].filter(([, e]) => e.check.state === 'pending').map(([k]) => k);
   }
@@ -68,6 +56,5 @@ export class DeviceListings {
 
   forget(device: string): void {
     this.checks.delete(device);
-    this.relistWanted.delete(device);
   }
 }

@@ -86,10 +86,11 @@ export class EdgeDeviceReconciler {
 
     const arm = this.deps.connections.arm(device);
     const listing = this.lastListing.get(name);
-    const relistAsked = this.deps.listings.takeRelist(name);
+    // A GpuVm whose CreateVM failed waits for a listing to learn whether that was capacity.
+    const checksWaiting = this.deps.listings.pendingChecks(name);
     const listDue =
       listing === undefined ||
-      relistAsked ||
+      checksWaiting.length > 0 ||
       listing.generation !== device.metadata.generation ||
       (obs.azure !== undefined && listing.azureFingerprint !== azureFingerprint) ||
       now.getTime() - listing.at >= this.deps.settings.syncPeriodMs ||
@@ -98,7 +99,7 @@ export class EdgeDeviceReconciler {
     if (!arm.ok) {
       obs.connection = { connected: false, reason: arm.reason, message: arm.message };
     } else if (listDue && !awaitingFinalizer) {
-      answering = this.deps.listings.pendingChecks(name);
+      answering = checksWaiting;
       try {
         obs.apiVersions = await arm.client.apiVersions();
         const vms = await arm.client.listVms();
@@ -111,8 +112,6 @@ export class EdgeDeviceReconciler {
         obs.connection = { connected: false, reason: unsupported ? 'UnsupportedApiVersions' : 'DeviceUnreachable', message: unsupported ? err.message : describeArmError(err) };
       }
     }
-    // Not listed this time (no finalizer yet, no connection): keep the request for the next pass.
-    if (relistAsked && obs.armVms === undefined) this.deps.listings.requestRelist(name);
 
     const plan = planEdgeDevice(obs, { pollIntervalMs: this.deps.settings.pollIntervalMs, drainTimeoutMs: this.deps.settings.drainTimeoutMs });
     const { action } = plan;

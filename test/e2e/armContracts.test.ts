@@ -29,15 +29,16 @@ test('the controller performs the device lifecycle', async () => {
   await applyManifest(deviceManifests(sim(), 'c1', namespace(), { name: device() }));
   await applyManifest(gpuVmManifests({ name: 'vm1', device: device() }), { namespace: namespace() });
   await waitReady('vm1');
-  await patchEdgeDeviceSpec(device(), { kubernetes: { state: 'Configured' } });
-  await waitFor(async () => conditionOf(await getEdgeDevice(device()), 'KubernetesConfigured')?.status === 'True', { timeoutMs: 30_000, description: 'Kubernetes configured' });
-  expect(sim().deviceState('c1').kubernetes?.provisioningState).toBe('Created');
-
+  // Powered off before Kubernetes is configured: where compute runs, Stopped is refused (StopBlocked).
   await patchGpuVm(namespace(), 'vm1', { spec: { powerState: 'Stopped' } });
   await waitPhase('vm1', 'Stopped');
   await patchGpuVm(namespace(), 'vm1', { spec: { powerState: 'Running' } });
   await waitReady('vm1');
   await waitPhase('vm1', 'Ready');
+
+  await patchEdgeDeviceSpec(device(), { kubernetes: { state: 'Configured' } });
+  await waitFor(async () => conditionOf(await getEdgeDevice(device()), 'KubernetesConfigured')?.status === 'True', { timeoutMs: 30_000, description: 'Kubernetes configured' });
+  expect(sim().deviceState('c1').kubernetes?.provisioningState).toBe('Created');
 
   expect((await kubectl(['delete', 'gvm', 'vm1', '-n', namespace(), '--wait=true', '--timeout=60s'])).code).toBe(0);
   expect(sim().deviceState('c1').vms).toEqual([]);
