@@ -68,17 +68,21 @@ test(`${DEVICES * VMS_PER_DEVICE} GpuVms on ${DEVICES} devices converge while ~2
   await applyManifest(fleetGpuVmManifests(f, planned), { namespace: namespace() });
 
   const conditions = new ConditionLog();
-  await waitFor(
-    async () => {
-      const vms = await listGpuVms(namespace());
-      conditions.observe(vms);
-      return vms.length === planned.length && vms.every(isReady);
-    },
-    { timeoutMs: 300_000, intervalMs: 500, description: `all ${planned.length} GpuVms Ready (controller log ${controller().logFile})` },
-  );
+  try {
+    await waitFor(
+      async () => {
+        const vms = await listGpuVms(namespace());
+        conditions.observe(vms);
+        return vms.length === planned.length && vms.every(isReady);
+      },
+      { timeoutMs: 300_000, intervalMs: 500, description: `all ${planned.length} GpuVms Ready (controller log ${controller().logFile})` },
+    );
+  } finally {
+    // Their timers would keep jest from exiting after a failure.
+    simStalls.stop();
+    await controllerLag.stop();
+  }
   const convergedMs = Date.now() - started;
-  simStalls.stop();
-  await controllerLag.stop();
 
   expect(vmMismatches(sim(), f, planned)).toEqual([]);
   expect(sim().violations()).toEqual([]);
