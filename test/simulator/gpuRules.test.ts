@@ -1,4 +1,4 @@
-// The GPU ordering rule of domain.md reproduced through the real SDK clients, plus the
+// The GPU ordering rule of Azure Stack Edge (src/simulator/README.md, "Behaviour and its source") reproduced through the real SDK clients, plus the
 // deallocation and GPU-extension rules.
 import type { Simulator } from '../../src/simulator/index.js';
 import { FAST_POLL, azureClientsFor, deployGpuExtension, deployVm, deviceClientsFor, kubernetesRoleBody, startSim } from './support.js';
@@ -42,7 +42,7 @@ async function deployExpectingFailure(sim: Simulator, device: string, vmName: st
   return { codes, message };
 }
 
-describe('GPU ordering rule (domain.md scenarios)', () => {
+describe('GPU ordering rule (the five documented scenarios)', () => {
   let sim: Simulator;
   beforeEach(async () => {
     sim = await startSim({ devices: [{ name: 'one', gpus: 1 }, { name: 'two', gpus: 2 }] });
