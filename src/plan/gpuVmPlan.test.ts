@@ -203,8 +203,9 @@ describe('planGpuVm: VM deployment', () => {
     const bare = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'At least one resource deployment operation failed.' } });
     const odd = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'GpuNotAvailable', message: 'no GPU' }] } });
     for (const failed of [allocationFailed, bare, odd]) {
+      // The device's status, written after that listing, no longer reserves a GPU for it.
       const p = plan({
-        device: device({ freeGpus: 0, holders: ['team/other'] }),
+        device: device({ reservation: undefined, freeGpus: 0, holders: ['team/other'] }),
         arm: { vm: vm({ provisioningState: 'Failed', powerState: 'unknown' }), vmDeployment: failed, imageExists: true, capacityCheck: { state: 'done', reserved: false } },
       });
       expect(p.action).toEqual({ kind: 'none' });
@@ -214,8 +215,12 @@ describe('planGpuVm: VM deployment', () => {
       expect(cond(p, 'Stalled')?.status).toBe('False');
       expect(p.status.operation).toBeUndefined();
     }
+    // Until this GpuVm's cache of the device shows the withdrawn reservation, it waits and deploys nothing.
+    const behind = plan({ arm: { vm: null, vmDeployment: allocationFailed, imageExists: true, capacityCheck: { state: 'done', reserved: false } } });
+    expect(behind.action).toEqual({ kind: 'none' });
+    expect(cond(behind, 'VmProvisioned')?.message).toMatch(/device dev-a has no free GPU for it/);
     const k8s = plan({
-      device: device({ freeGpus: 0, kubernetesConfigured: true, kubernetesGpus: 1 }),
+      device: device({ reservation: undefined, freeGpus: 0, kubernetesConfigured: true, kubernetesGpus: 1 }),
       arm: { vm: null, vmDeployment: allocationFailed, capacityCheck: { state: 'done', reserved: false } },
     });
     expect(cond(k8s, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'KubernetesHoldsGpus' });

@@ -289,8 +289,9 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   const desiredPower = effectivePowerState(gpuVm, device);
   const vmHoldsGpu = vm !== undefined && vm !== null && powerStateHoldsGpu(vm.powerState);
   // A failed CreateVM on a device that, listed again, has no GPU for this VM: capacity, whatever the error said.
+  // The device's ledger says so; until this GpuVm's cache of it does, it waits (decideVmDeployment).
   const revoked = arm.capacityCheck?.state === 'done' && !arm.capacityCheck.reserved;
-  const reserved = (device.reservation !== undefined && !revoked) || vmHoldsGpu;
+  const reserved = device.reservation !== undefined || vmHoldsGpu;
 
   if (reserved) {
     conditions.GpuReserved = condition(
@@ -303,8 +304,8 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'Deallocated', 'the VM is deallocated and holds no GPU');
   } else {
     conditions.GpuReserved = waitingForGpu(obs, device, revoked ? `deployment ${vmDeploymentName(gpuVm.metadata.uid ?? '')} failed and the device has no free GPU for it` : undefined);
-    const kubernetesHolds = conditions.GpuReserved.reason === 'KubernetesHoldsGpus';
-    return { action: { kind: 'none' }, phase: 'WaitingForGpu', conditions, requeueAfterMs: kubernetesHolds ? settings.recheckMs : undefined };
+    // A device's status change wakes a waiting GpuVm; the recheck is the level-triggered net under that.
+    return { action: { kind: 'none' }, phase: 'WaitingForGpu', conditions, requeueAfterMs: settings.recheckMs };
   }
 
   if (vm === undefined) {
@@ -458,9 +459,12 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
     case 'Canceled': {
       const failure = classifyDeploymentFailure(deployment.error, arm.vmDeploymentFailures);
       const reason = failure.code === 'AllocationFailed' ? 'AllocationFailed' : 'DeploymentFailed';
-      if (arm.capacityCheck?.state === 'pending') {
-        // The device is listed again first: on a full device this failure is capacity, not a spec problem.
-        conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, `${failureMessage(name, failure)}; checking whether device ${deviceName} has a free GPU`);
+      const check = arm.capacityCheck;
+      if (check?.state === 'pending' || (check?.state === 'done' && !check.reserved)) {
+        // The device is listed again first: on a full device this failure is capacity, not a spec problem, and
+        // the device withdraws the reservation (its status then says so and this GpuVm waits for a GPU).
+        const status = check.state === 'pending' ? `checking whether device ${deviceName} has a free GPU` : `device ${deviceName} has no free GPU for it`;
+        conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, `${failureMessage(name, failure)}; ${status}`);
         return { action: { kind: 'none' }, phase: 'Provisioning', conditions, operation: op, requeueAfterMs: settings.pollIntervalMs };
       }
       conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, failureMessage(name, failure));
