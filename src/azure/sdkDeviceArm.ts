@@ -54,7 +54,8 @@ function toArmError(value: unknown): ArmError | undefined {
   return error;
 }
 
-function powerStateOf(statuses: readonly { code?: string }[] | undefined): VmPowerState {
+/** The power state in an instance view's statuses (`PowerState/<state>`); `unknown` when there is none. */
+export function powerStateOf(statuses: readonly { code?: string }[] | undefined): VmPowerState {
   const code = statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code;
   const state = code?.slice('PowerState/'.length).toLowerCase();
   return state !== undefined && POWER_STATES.has(state) ? (state as VmPowerState) : 'unknown';

@@ -91,7 +91,7 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 60 * 60_000;
 const keyOf = (g: GpuVm): string => `${g.metadata.namespace}/${g.metadata.name}`;
 
 /** VmProvisioned reasons of a GpuVm whose CreateVM failed (its reservation is the first to go when the device is full). */
-const DEPLOY_FAILURES: ReadonlySet<string> = new Set(['AllocationFailed', 'DeploymentFailed', 'CheckingGpuCapacity']);
+const DEPLOY_FAILURES: ReadonlySet<string> = new Set(['AllocationFailed', 'DeploymentFailed']);
 
 /** GPU holdings of managed VMs come from GpuVm status, which their reconcilers keep current. */
 function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {

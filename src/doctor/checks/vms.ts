@@ -2,7 +2,7 @@
 // deallocated (domain notes). One subscription-wide call with statusOnly=true, as the controller lists VMs.
 import { type CheckResult, errorText, fail, pass, warn } from '../check.js';
 import { armErrorText, type ReadOnlyClient } from '../readOnlyClient.js';
-import { STATUS_ONLY_FROM } from '../../azure/sdkDeviceArm.js';
+import { STATUS_ONLY_FROM, powerStateOf } from '../../azure/sdkDeviceArm.js';
 import { GPU_VM_SIZES, powerStateHoldsGpu } from '../../plan/gpuHolders.js';
 
 const ID = 'vms';
@@ -31,8 +31,6 @@ export interface DeviceVm {
 const resourceGroupOf = (id: string): string => /\/resourceGroups\/([^/]+)\//i.exec(id)?.[1] ?? '';
 
 type Statuses = { code?: string }[] | undefined;
-
-const powerStateOf = (statuses: Statuses): string => statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code?.slice('PowerState/'.length).toLowerCase() ?? 'unknown';
 
 export function toDeviceVm(vm: VmBody, statuses: Statuses = vm.properties?.instanceView?.statuses): DeviceVm {
   const size = vm.properties?.hardwareProfile?.vmSize ?? 'unknown';
