@@ -162,6 +162,13 @@ describe('planEdgeDevice: device state', () => {
     expect(p.status.gpus?.total).toBe(2);
   });
 
+  it('keeps the last known GPU count while the device\'s Azure resource cannot be read', () => {
+    const vm = running(gpuVm('a', 1));
+    const last = { gpus: { total: 2, vms: 1, kubernetes: 0, free: 1 } };
+    const p = plan({ device: device({}, {}, last), azure: undefined, azureProblem: 'throttled', gpuVms: [vm] });
+    expect(p.status.gpus).toMatchObject({ total: 2, vms: 1 });
+  });
+
   it('reports drain progress', () => {
     const running = { ...gpuVm('vm1', 1), status: { vm: { resourceId: '/x/vm1', powerState: 'running' } } };
     const draining = plan({ device: device({ drain: true }), gpuVms: [running] });

@@ -138,7 +138,9 @@ function totalGpus(obs: EdgeDeviceObservation): { total: number; problem?: Condi
       ),
     };
   }
-  return { total: discovered ?? declared ?? 0 };
+  // An unreadable Azure resource (throttled, timed out) does not make the GPUs go away: the last count stands.
+  const lastKnown = obs.azureProblem !== undefined ? obs.device.status?.gpus?.total : undefined;
+  return { total: discovered ?? declared ?? lastKnown ?? 0 };
 }
 
 /**
