@@ -26,6 +26,14 @@ export default {
       globalSetup: '<rootDir>/test/support/globalSetup.ts',
       globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
     },
+    // Hostile input, hung devices and tenant isolation (docs/RELIABILITY.md, "Security"); shares the e2e control plane.
+    {
+      ...common,
+      displayName: 'security',
+      testMatch: ['<rootDir>/test/security/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/globalSetup.ts',
+      globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
+    },
     // Fault tolerance at larger counts (docs/RELIABILITY.md); shares the e2e control plane (same globalSetup).
     {
       ...common,
