@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // gpuvm-controller <command>: each command lives in its own module and is loaded only when used.
+import { installCrashPolicy } from './crashPolicy.js';
+
 const USAGE = `usage: gpuvm-controller <command> [flags]
 
 commands:
@@ -40,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(rest);
 }
 
+installCrashPolicy('gpuvm-controller');
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

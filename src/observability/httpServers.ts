@@ -51,10 +51,19 @@ async function listen(bindAddress: string, handler: Handler): Promise<RunningSer
   const bind = parseBindAddress(bindAddress);
   if (bind === undefined) return DISABLED;
   const server: Server = createServer((req, res) => {
-    Promise.resolve(handler(req, res)).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-    });
+    // A handler that throws, synchronously or not, answers 500: no request may take the process down.
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('internal error\n');
+      });
+  });
+  // Unparseable request lines and headers: answer 400 and close, as Node does when no listener is set, but
+  // never let a socket error surface anywhere else.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
   });
   // Probes and scrapes are short: do not let an idle keep-alive connection hold close() up.
   server.keepAliveTimeout = 5_000;
@@ -85,13 +94,24 @@ function send(res: ServerResponse, status: number, body: string, contentType = '
   res.end(body);
 }
 
-const pathOf = (req: IncomingMessage): string => new URL(req.url ?? '/', 'http://localhost').pathname;
+/**
+ * The path of a request target (RFC 9112 3.2): origin form "/p?q" or absolute form "http://h/p"; anything else
+ * (authority or asterisk form, or garbage such as "http://[") is undefined and answered 400.
+ */
+export function pathOf(target: string | undefined): string | undefined {
+  const text = target ?? '/';
+  if (text.startsWith('/')) return text.split(/[?#]/, 1)[0];
+  if (!URL.canParse(text)) return undefined;
+  return new URL(text).pathname;
+}
 const readOnly = (req: IncomingMessage): boolean => req.method === 'GET' || req.method === 'HEAD';
 
 /** Serves `registry` on GET /metrics. */
 export function startMetricsServer(bindAddress: string, registry: Registry): Promise<RunningServer> {
   return listen(bindAddress, async (req, res) => {
-    if (pathOf(req) !== '/metrics') return send(res, 404, 'not found: metrics are served on /metrics\n');
+    const path = pathOf(req.url);
+    if (path === undefined) return send(res, 400, 'bad request target\n');
+    if (path !== '/metrics') return send(res, 404, 'not found: metrics are served on /metrics\n');
     if (!readOnly(req)) return send(res, 405, 'method not allowed\n');
     const body = await registry.metrics();
     send(res, 200, req.method === 'HEAD' ? '' : body, registry.contentType);
@@ -101,7 +121,8 @@ export function startMetricsServer(bindAddress: string, registry: Registry): Pro
 /** Serves GET /healthz and /readyz: 200 "ok" or 503 with the failing check's detail. */
 export function startHealthServer(bindAddress: string, checks: HealthChecks): Promise<RunningServer> {
   return listen(bindAddress, (req, res) => {
-    const path = pathOf(req);
+    const path = pathOf(req.url);
+    if (path === undefined) return send(res, 400, 'bad request target\n');
     const check = path === '/healthz' || path === '/livez' ? checks.healthz : path === '/readyz' ? checks.readyz : undefined;
     if (check === undefined) return send(res, 404, 'not found: probes are /healthz and /readyz\n');
     if (!readOnly(req)) return send(res, 405, 'method not allowed\n');
