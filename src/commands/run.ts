@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { Manager } from '../manager.js';
 import { createLogger } from '../observability/logger.js';
+import { secureMetrics } from '../observability/secureMetrics.js';
 import { startObservability } from '../observability/wiring.js';
 import { DEFAULT_PLAN_SETTINGS } from '../plan/gpuVmPlan.js';
 import {
@@ -26,6 +27,9 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
   --leader-elect-renew-deadline D    the leader stops when it could not renew for this long (default 10s)
   --leader-elect-retry-period D      time between acquire/renew attempts (default 2s)
   --metrics-bind-address ADDR        Prometheus /metrics, e.g. :8080 or 127.0.0.1:8080; 0 disables (default :8080)
+  --metrics-secure                   serve /metrics over HTTPS, only to callers whose bearer token a TokenReview
+                                     authenticates and a SubjectAccessReview allows to get /metrics (default off)
+  --metrics-cert-dir DIR             tls.crt and tls.key for --metrics-secure (default: a self-signed certificate)
   --health-probe-bind-address ADDR   /healthz and /readyz (default :8081; 0 disables)
   --sync-period DURATION             how often each device's VMs are listed for drift and foreign VMs (default 10m)
   --poll-interval DURATION           how often in-flight ARM operations are checked without a Retry-After (default 15s)
@@ -53,6 +57,8 @@ export async function main(args: string[]): Promise<number> {
       'leader-elect-renew-deadline': { type: 'string', default: '10s' },
       'leader-elect-retry-period': { type: 'string', default: '2s' },
       'metrics-bind-address': { type: 'string', default: ':8080' },
+      'metrics-secure': { type: 'boolean', default: false },
+      'metrics-cert-dir': { type: 'string' },
       'health-probe-bind-address': { type: 'string', default: ':8081' },
       'sync-period': { type: 'string', default: '10m' },
       'poll-interval': { type: 'string', default: '15s' },
@@ -91,6 +97,9 @@ export async function main(args: string[]): Promise<number> {
 
   const observability = await startObservability({
     metricsBindAddress: values['metrics-bind-address'],
+    ...(values['metrics-secure']
+      ? { secureMetrics: secureMetrics(kubeConfig, { hostname: hostname(), ...(values['metrics-cert-dir'] !== undefined ? { certDir: values['metrics-cert-dir'] } : {}) }) }
+      : {}),
     healthBindAddress: values['health-probe-bind-address'],
     log,
     leaderElect,

@@ -103,6 +103,7 @@ describe('kustomize output', () => {
     expect(names).toEqual(
       [
         'ClusterRole/gpuvm-controller',
+        'ClusterRole/gpuvm-controller-metrics-reader',
         'ClusterRole/gpuvm-controller-secrets',
         'ClusterRoleBinding/gpuvm-controller',
         'ClusterRoleBinding/gpuvm-controller-secrets',
@@ -110,6 +111,7 @@ describe('kustomize output', () => {
         'CustomResourceDefinition/gpuvms.gpuvm.io',
         'Deployment/gpuvm-controller',
         'Namespace/gpuvm-system',
+        'NetworkPolicy/gpuvm-controller',
         'PodDisruptionBudget/gpuvm-controller',
         'Role/gpuvm-controller-leader-election',
         'RoleBinding/gpuvm-controller-leader-election',
@@ -147,8 +149,8 @@ describe('kustomize output', () => {
     const c = pod.containers[0] as Container;
     expect(c.image).toBe('ghcr.io/gpuvm/gpuvm-controller:0.1.0');
     expect(c.args[0]).toBe('run');
-    expect(c.args).toEqual(expect.arrayContaining(['--leader-elect', '--metrics-bind-address=:8080', '--health-probe-bind-address=:8081']));
-    expect(c.ports).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'metrics', containerPort: 8080 }), expect.objectContaining({ name: 'health', containerPort: 8081 })]));
+    expect(c.args).toEqual(expect.arrayContaining(['--leader-elect', '--metrics-bind-address=:8443', '--metrics-secure', '--health-probe-bind-address=:8081']));
+    expect(c.ports).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'metrics', containerPort: 8443 }), expect.objectContaining({ name: 'health', containerPort: 8081 })]));
     const healthPort = (port: string | number) => (typeof port === 'number' ? port : c.ports.find((p) => p.name === port)?.containerPort);
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
     expect(healthPort(c.livenessProbe.httpGet.port)).toBe(8081);
@@ -172,11 +174,33 @@ describe('kustomize output', () => {
     );
   });
 
+  test('the NetworkPolicy admits ingress only to the metrics and probe ports, and selects the controller pods', () => {
+    const policy = find(base, 'NetworkPolicy', 'gpuvm-controller') as K8sObject & { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from?: unknown; ports: { port: string }[] }[] } };
+    const deployment = find(base, 'Deployment', 'gpuvm-controller') as Deployment;
+    expect(deployment.spec.template.metadata.labels).toMatchObject(policy.spec.podSelector.matchLabels);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(policy.spec.ingress.flatMap((i) => i.ports.map((p) => p.port)).sort()).toEqual(['health', 'metrics']);
+    const named = new Set(deployment.spec.template.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)));
+    for (const port of ['health', 'metrics']) expect(named.has(port)).toBe(true);
+  });
+
+  test('a release that sets an image digest runs exactly that image', async () => {
+    const dir = join(workDir, 'digest');
+    mkdirSync(dir, { recursive: true });
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      stringify({ resources: [relative(dir, MANIFESTS)], images: [{ name: 'ghcr.io/gpuvm/gpuvm-controller', digest }] }),
+    );
+    const docs = await kustomize(dir);
+    expect((find(docs, 'Deployment', 'gpuvm-controller') as Deployment).spec.template.spec.containers[0]?.image).toBe(`ghcr.io/gpuvm/gpuvm-controller@${digest}`);
+  });
+
   test('metrics Service and PodDisruptionBudget select the controller pods', () => {
     const labels = (find(base, 'Deployment', 'gpuvm-controller') as Deployment).spec.template.metadata.labels;
     const service = find(base, 'Service', 'gpuvm-controller-metrics') as K8sObject & { spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] } };
     expect(labels).toMatchObject(service.spec.selector);
-    expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'metrics', port: 8080, targetPort: 'metrics' })]);
+    expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'metrics', port: 8443, targetPort: 'metrics' })]);
     const pdb = find(base, 'PodDisruptionBudget', 'gpuvm-controller') as K8sObject & { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } };
     expect(pdb.spec.minAvailable).toBe(1);
     expect(labels).toMatchObject(pdb.spec.selector.matchLabels);
@@ -189,7 +213,10 @@ describe('kustomize output', () => {
       { apiGroups: ['gpuvm.io'], resources: ['gpuvms/status', 'edgedevices/status'], verbs: ['update', 'patch'] },
       { apiGroups: ['gpuvm.io'], resources: ['gpuvms/finalizers', 'edgedevices/finalizers'], verbs: ['update'] },
       { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
     ]);
+    expect(rules('ClusterRole', 'gpuvm-controller-metrics-reader')).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
     expect(rules('ClusterRole', 'gpuvm-controller-secrets')).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }]);
     expect(rules('Role', 'gpuvm-controller-leader-election')).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
     for (const d of base.filter((x) => x.kind.endsWith('Binding'))) {
@@ -336,6 +363,9 @@ describe('against the apiserver', () => {
         ['create', 'events.events.k8s.io', '-n', 'default'],
         ['watch', 'secrets', '-n', ns],
         ['update', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
+        // --metrics-secure checks each scrape's token.
+        ['create', 'tokenreviews.authentication.k8s.io'],
+        ['create', 'subjectaccessreviews.authorization.k8s.io'],
       ];
       for (const args of granted) expect({ args, answer: await canI(...args) }).toEqual({ args, answer: 'yes' });
     });
