@@ -1,7 +1,7 @@
 import { Counter, Registry } from 'prom-client';
 import type { EdgeDevice, GpuVm } from '../api/types.js';
-import { FakeClock, flushPromises } from '../runtime/clock.js';
-import { FakeListerWatcher } from '../runtime/fakeListerWatcher.js';
+import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
+import { FakeListerWatcher } from '../../test/support/fakes/fakeListerWatcher.js';
 import { Informer, type EventHandlers } from '../runtime/informer.js';
 import { noopLogger } from '../runtime/logger.js';
 import { parseBindAddress, pathOf, startHealthServer, startMetricsServer, type HealthCheck } from './httpServers.js';

@@ -35,3 +35,10 @@ test.each(['node-forge', 'jest', '@swc/core', 'typescript', 'eslint'])('%s is no
   if (entry !== undefined) expect({ name, devOnly: entry.dev === true || entry.devOptional === true }).toEqual({ name, devOnly: true });
   expect(Object.keys(pkg.dependencies)).not.toContain(name);
 });
+
+test('no test double is shipped: nothing under src/ outside tests exports a Fake* or Memory* class', () => {
+  const doubles = shippedSources(join(root, 'src')).flatMap((file) =>
+    [...readFileSync(file, 'utf8').matchAll(/export (?:class|function|const) ((?:Fake|Memory)\w*)/g)].map((m) => `${file.slice(root.length + 1)}: ${m[1] ?? ''}`),
+  );
+  expect(doubles).toEqual([]);
+});
