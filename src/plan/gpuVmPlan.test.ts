@@ -48,6 +48,9 @@ function device(overrides: Partial<DeviceView> = {}): DeviceView {
     drain: false,
     reservation: 'Reserved',
     holders: [],
+    otherNamespaceHolders: 0,
+    namespaceAllowed: true,
+    vmNameHeldElsewhere: false,
     ...overrides,
   };
 }
@@ -110,7 +113,7 @@ describe('planGpuVm: admission', () => {
     expect(p.action).toEqual({ kind: 'none' });
     expect(p.status.phase).toBe('WaitingForGpu');
     expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'InsufficientGpus' });
-    expect(cond(p, 'GpuReserved')?.message).toMatch(/position 2 in the queue .* 0 of 2 free \(held by team\/a, team\/b\)/);
+    expect(cond(p, 'GpuReserved')?.message).toMatch(/position 2 in the queue .* 0 of 2 free \(held by team\/a and team\/b\)/);
   });
 
   it('refuses with KubernetesHoldsGpus and the fix when Kubernetes holds the GPUs', () => {
