@@ -37,8 +37,11 @@ export function gpuVmDeviceView(gpuVm: GpuVm, device: EdgeDevice, gpuVmsOfDevice
   } else {
     // Same order as the device's admission queue: the GpuVms of the device that want a GPU and have none.
     const allocated = new Set(allocations.map((a) => a.uid));
+    // Others queue once their status says they could deploy; this GpuVm's own status is being decided right now.
+    const queued = (g: GpuVm): boolean =>
+      g.metadata.uid === uid ? view.namespaceAllowed && !view.vmNameHeldElsewhere : mayReserveGpu(g, device, gpuVmsOfDevice);
     const queue = gpuVmsOfDevice
-      .filter((g) => !isBeingDeleted(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated' && mayReserveGpu(g, device, gpuVmsOfDevice))
+      .filter((g) => !isBeingDeleted(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated' && queued(g))
       .map((g) => ({ key: gpuVmKey(g), creationTimestamp: new Date(g.metadata.creationTimestamp ?? 0).toISOString() }))
       .sort(compareQueueOrder);
     const position = queue.findIndex((q) => q.key === gpuVmKey(gpuVm));
