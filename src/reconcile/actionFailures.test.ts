@@ -1,5 +1,5 @@
 import { RestError } from '@azure/core-rest-pipeline';
-import { actionFailureMessage, actionFailureReason, failedActionConditions } from './actionFailures.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
 
 describe('actionFailureReason', () => {
   it.each([
@@ -32,4 +32,13 @@ test('failedActionConditions sets the action condition, Ready and Reconciling', 
     ['Ready', 'False', 'InvalidParameter', 3],
     ['Reconciling', 'True', 'InvalidParameter', 3],
   ]);
+});
+
+test.each([
+  ['a 429', new RestError('slow down', { statusCode: 429 }), true],
+  ['an error that asks to be retried later', Object.assign(new Error('later'), { retryAfterMs: 5000 }), true],
+  ['a 400', new RestError('bad', { code: 'InvalidParameter', statusCode: 400 }), false],
+  ['a 503', new RestError('down', { statusCode: 503 }), false],
+])('isThrottled: %s → %s', (_what, err, expected) => {
+  expect(isThrottled(err)).toBe(expected);
 });

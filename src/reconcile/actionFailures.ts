@@ -10,6 +10,15 @@ import { describeArmError } from './armErrors.js';
 const MAX_REASON = 64;
 const FALLBACK_REASON = 'ArmRequestFailed';
 
+/**
+ * A throttled request (429, or an error that asks to be retried after a delay) is not a failure of the action:
+ * it is retried as the device asks, and writing it into status would add writes exactly when the device is busy.
+ */
+export function isThrottled(err: unknown): boolean {
+  if (isRestError(err) && err.statusCode === 429) return true;
+  return typeof err === 'object' && err !== null && typeof (err as { retryAfterMs?: unknown }).retryAfterMs === 'number';
+}
+
 /** The reason for a failed request: the ARM error code (e.g. InvalidParameter), else HttpNNN, else a fixed one. */
 export function actionFailureReason(err: unknown): string {
   let raw: string | undefined;

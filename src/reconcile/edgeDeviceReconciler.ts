@@ -9,7 +9,7 @@ import { OWNER_TAG } from '../plan/gpuVmPlan.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
-import { actionFailureMessage, actionFailureReason, failedActionConditions } from './actionFailures.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
 import { describeArmError } from './armErrors.js';
 import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
@@ -126,6 +126,7 @@ export class EdgeDeviceReconciler {
     try {
       started = await this.act(action, azure, log);
     } catch (err) {
+      if (isThrottled(err)) throw err;
       // The role change failed: the ledger planned in this pass is still written, with a condition and a Warning
       // Event that name the error code; the reconcile fails and is retried with backoff.
       const reason = actionFailureReason(err);

@@ -23,7 +23,7 @@ import {
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
-import { actionFailureMessage, actionFailureReason, failedActionConditions } from './actionFailures.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
 import { retryOnConflict } from './conflicts.js';
 import { gpuVmDeviceView } from './deviceView.js';
 import { FreshObjects } from './freshObjects.js';
@@ -145,7 +145,7 @@ export class GpuVmReconciler {
     try {
       started = await this.act(action, gpuVm, device, arm, secret.credentials, log);
     } catch (err) {
-      await this.recordActionFailure(key, gpuVm, plan, action, err, secret.credentials, log);
+      if (!isThrottled(err)) await this.recordActionFailure(key, gpuVm, plan, action, err, secret.credentials, log);
       throw err;
     }
     if (plan.event !== undefined) {
