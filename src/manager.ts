@@ -12,6 +12,7 @@ import { DeviceListings } from './reconcile/deviceListings.js';
 import { EdgeDeviceReconciler } from './reconcile/edgeDeviceReconciler.js';
 import { GpuVmReconciler } from './reconcile/gpuVmReconciler.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
+import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
 import { Controller, type ControllerMetrics, type WatchEvent } from './runtime/controller.js';
 import { systemClock } from './runtime/clock.js';
@@ -81,6 +82,9 @@ function ledgerInputChanged(event: WatchEvent<GpuVm>): boolean {
     vm: g.status?.vm?.resourceId,
     vmPower: g.status?.vm?.powerState,
     vmProvisioning: g.status?.vm?.provisioningState,
+    // Whether it could deploy (tenancy.ts): a fixed Secret or image lets it into the queue again.
+    blocker: deployBlocker(g),
+    operation: g.status?.operation !== undefined,
   });
   return !isDeepStrictEqual(pick(event.oldObject), pick(event.object));
 }

@@ -1,6 +1,6 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
-import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
+import { FINALIZER, type EdgeDevice, type GpuVm, type GpuVmStatus } from '../api/types.js';
 import type { ArmVm, DeviceArm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
@@ -8,6 +8,7 @@ import {
   GPU_EXTENSION_NAME,
   OWNER_TAG,
   driverDeploymentName,
+  leavesDeviceAlone,
   nicName,
   planGpuVm,
   vmDeploymentName,
@@ -15,12 +16,14 @@ import {
   type DeviceView,
   type GpuVmAction,
   type GpuVmObservation,
+  type GpuVmPlan,
   type PlanSettings,
   type SecretView,
 } from '../plan/gpuVmPlan.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
 import { retryOnConflict } from './conflicts.js';
 import { gpuVmDeviceView } from './deviceView.js';
 import { FreshObjects } from './freshObjects.js';
@@ -59,6 +62,49 @@ function decodeSecret(secret: V1Secret | undefined): { view: SecretView; credent
   return { view: { state: 'ok' }, credentials };
 }
 
+/** Which condition reports a failure of each action. */
+const ACTION_CONDITION: Record<GpuVmAction['kind'], string> = {
+  none: 'VmProvisioned',
+  addFinalizer: 'VmProvisioned',
+  removeFinalizer: 'VmProvisioned',
+  deployVm: 'VmProvisioned',
+  deleteDisk: 'VmProvisioned',
+  deleteVm: 'VmProvisioned',
+  deleteNic: 'VmProvisioned',
+  deleteDeployment: 'VmProvisioned',
+  deployGpuDriver: 'GpuDriverInstalled',
+  startVm: 'PowerStateSynced',
+  powerOffVm: 'PowerStateSynced',
+  deallocateVm: 'PowerStateSynced',
+};
+
+function describeAction(action: GpuVmAction, gpuVm: GpuVm): string {
+  const vm = gpuVm.metadata.name ?? '';
+  switch (action.kind) {
+    case 'deployVm':
+    case 'deployGpuDriver':
+      return `deployment ${action.deploymentName}`;
+    case 'deleteDisk':
+      return `deleting OS disk ${action.diskName}`;
+    case 'deleteNic':
+      return `deleting NIC ${action.nicName}`;
+    case 'deleteDeployment':
+      return `deleting deployment record ${action.deploymentName}`;
+    default:
+      return `${action.kind} of VM ${vm}`;
+  }
+}
+
+/** The GpuVm's status already says, for its current generation, that it could deploy and waits for a GPU. */
+function waitingInQueue(gpuVm: GpuVm): boolean {
+  const reserved = findCondition(gpuVm.status?.conditions, 'GpuReserved');
+  return (
+    reserved?.status === 'False' &&
+    (reserved.reason === 'InsufficientGpus' || reserved.reason === 'KubernetesHoldsGpus') &&
+    reserved.observedGeneration === gpuVm.metadata.generation
+  );
+}
+
 /** GpuVm reconcile: observe (cache + the few ARM reads this state needs) → plan → act. */
 export class GpuVmReconciler {
   constructor(private readonly deps: GpuVmReconcilerDeps) {}
@@ -95,7 +141,13 @@ export class GpuVmReconciler {
       this.fresh.remember(key, gpuVm, updated);
       return action.kind === 'addFinalizer' ? requeueAfter(0) : done();
     }
-    const started = await this.act(action, gpuVm, device, arm, secret.credentials, log);
+    let started: LroStarted | undefined;
+    try {
+      started = await this.act(action, gpuVm, device, arm, secret.credentials, log);
+    } catch (err) {
+      if (!isThrottled(err)) await this.recordActionFailure(key, gpuVm, plan, action, err, secret.credentials, log);
+      throw err;
+    }
     if (plan.event !== undefined) {
       this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     }
@@ -107,12 +159,42 @@ export class GpuVmReconciler {
     return wait === undefined ? done() : requeueAfter(wait);
   }
 
+  /**
+   * A failed action is written down before the reconcile fails (and is retried with backoff): the action's
+   * condition and a Warning Event name the ARM error code. The operation is not recorded as started.
+   */
+  private async recordActionFailure(
+    key: string,
+    gpuVm: GpuVm,
+    plan: GpuVmPlan,
+    action: GpuVmAction,
+    err: unknown,
+    credentials: AdminCredentials | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const reason = actionFailureReason(err);
+    const message = actionFailureMessage(describeAction(action, gpuVm), err, [credentials?.password, credentials?.sshPublicKey]);
+    const status: GpuVmStatus = {
+      ...plan.status,
+      conditions: failedActionConditions(plan.status.conditions, ACTION_CONDITION[action.kind], reason, message, gpuVm.metadata.generation ?? 0, new Date(this.deps.clock.now())),
+    };
+    const previousOperation = gpuVm.status?.operation;
+    if (previousOperation === undefined) delete status.operation;
+    else status.operation = previousOperation;
+    this.deps.events.record(gpuVm, 'Warning', reason, action.kind, message);
+    try {
+      this.fresh.remember(key, gpuVm, await this.deps.writer.writeGpuVmStatus(gpuVm, status));
+    } catch (writeErr) {
+      log.warn({ err: String(writeErr) }, 'could not record the failed action in status');
+    }
+  }
+
   /** Reads only what the planner needs for this GpuVm's state; each read is one ARM GET. */
   private async observeArm(gpuVm: GpuVm, device: DeviceView, secret: SecretView, arm: DeviceArm): Promise<ArmView> {
     const uid = gpuVm.metadata.uid ?? '';
     const name = gpuVm.metadata.name ?? '';
     const view: ArmView = {};
-    if (!hasFinalizer(gpuVm)) return view;
+    if (!hasFinalizer(gpuVm) || leavesDeviceAlone(gpuVm, device)) return view;
 
     if (isBeingDeleted(gpuVm)) {
       if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan') return view;
@@ -132,7 +214,14 @@ export class GpuVmReconciler {
 
     if (secret.state !== 'ok') return view;
     const mayHaveVm = device.reservation !== undefined || gpuVm.status?.vm?.resourceId !== undefined || gpuVm.status?.operation !== undefined;
-    if (!mayHaveVm) return view;
+    if (!mayHaveVm) {
+      // Before a GPU is reserved: could it deploy (its image is there, its name is free)? Asked once per
+      // generation; a GpuVm already waiting in the queue is not read again until it gets its GPU.
+      if (!device.namespaceAllowed || waitingInQueue(gpuVm)) return view;
+      view.vm = (await arm.getVm(name)) ?? null;
+      if (view.vm === null) view.imageExists = await arm.imageExists(gpuVm.spec.image.name);
+      return view;
+    }
 
     const vm = (await arm.getVm(name)) ?? null;
     view.vm = vm;

@@ -70,6 +70,8 @@ export interface EdgeDeviceSpec {
   gpus?: number;
   /** The device's Kubernetes compute role. */
   kubernetes?: EdgeDeviceSpecKubernetes;
+  /** Namespaces whose GpuVms may use this device. Absent means every namespace; an empty list means none. A GpuVm from another namespace gets GpuReserved=False, reason NamespaceNotAllowed, and no GPU. */
+  allowedNamespaces?: string[];
   /** When true every GPU VM of the device is powered off (stays allocated), e.g. right before a device update. Where compute runs on the device the drain ends after the controller's --drain-timeout (compute may take stopped VMs' GPUs). */
   drain?: boolean;
 }
