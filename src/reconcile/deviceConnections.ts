@@ -222,11 +222,11 @@ export class SecretBackedConnections implements DeviceConnections {
       if ('ok' in creds) return creds;
       const [tenantId, clientId, clientSecret] = creds.values;
       tenant = { tenantId, clientId, clientSecret };
+    } else {
+      const refused = this.ambientAuthorityRefused(spec.authorityHost ?? DEFAULT_AUTHORITY_HOST);
+      if (refused !== undefined) return refused;
     }
-    // The Azure side trusts the public roots plus the device CA (a simulator or private cloud may be signed
-    // by it): Node's `ca` option replaces the default roots, so both are passed.
-    const ca = this.caPem(device);
-    const caPem = 'ok' in ca || ca.pem === undefined ? undefined : [...rootCertificates, ca.pem].join('\n');
+    const caPem = this.azureCaPem(device);
     const clients = createAzureClients(
       {
         ...(spec.endpoint !== undefined ? { endpoint: spec.endpoint } : {}),
