@@ -15,6 +15,7 @@ import {
   defaultLeaderElectionNamespace,
   leaderIdentity,
 } from '../runtime/leaderElection.js';
+import { DEFAULT_CONTROLLER_NAMESPACE } from '../reconcile/deviceConnections.js';
 import { parseDuration } from './duration.js';
 
 export const RUN_USAGE = `usage: gpuvm-controller run [flags]
@@ -39,7 +40,12 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
   --drain-timeout DURATION          how long spec.drain may keep GPU VMs stopped on a device where compute runs
                                      (compute may take a stopped VM's GPU); they start again after it (default 1h)
   --log-level LEVEL                  fatal, error, warn, info, debug, trace or silent (default info)
-  --namespace NS                     manage GpuVms (and read Secrets) in this namespace only (default: all namespaces)
+  --namespace NS                     manage GpuVms in this namespace only (default: all namespaces)
+  --controller-namespace NS          the only namespace EdgeDevice Secrets (credentials, CA bundles) are read from
+                                     (default: $POD_NAMESPACE, else gpuvm-system)
+  --azure-authority-host HOST        an authority host, besides the Azure clouds', that the controller's own Azure
+                                     identity may be sent to when an EdgeDevice has no spec.azure.credentialsSecretRef
+                                     (repeatable; default: none)
   --device-selector SEL              manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
 `;
 
@@ -67,6 +73,8 @@ export async function main(args: string[]): Promise<number> {
       'drain-timeout': { type: 'string', default: '1h' },
       'log-level': { type: 'string', default: 'info' },
       namespace: { type: 'string' },
+      'controller-namespace': { type: 'string' },
+      'azure-authority-host': { type: 'string', multiple: true },
       'device-selector': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -89,6 +97,12 @@ export async function main(args: string[]): Promise<number> {
   if (election.renewDeadlineMs >= election.leaseDurationMs) {
     throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
   }
+
+  const controllerNamespace = values['controller-namespace'] ?? (process.env.POD_NAMESPACE || DEFAULT_CONTROLLER_NAMESPACE);
+  const extraAuthorityHosts = (values['azure-authority-host'] ?? []).map((host) => {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d+)?$/i.test(host)) throw new Error(`--azure-authority-host: "${host}" must be a host name such as login.example.com, without a scheme or path`);
+    return host.replace(/:\d+$/, '').toLowerCase();
+  });
 
   const log = createLogger(level as LevelWithSilent);
   const kubeConfig = new KubeConfig();
@@ -122,10 +136,12 @@ export async function main(args: string[]): Promise<number> {
     queueMetrics: observability.queueMetrics,
     armPolicy: observability.armPolicy,
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+    controllerNamespace,
+    extraAuthorityHosts,
     ...(values['device-selector'] !== undefined ? { deviceSelector: values['device-selector'] } : {}),
   });
   observability.attach(manager);
-  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect }, 'starting');
+  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect, controllerNamespace }, 'starting');
 
   let elector: LeaderElector | undefined;
   const stopped = new Promise<void>((resolve) => {

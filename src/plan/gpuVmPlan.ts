@@ -34,7 +34,7 @@ export interface DeviceView {
   vmNameHeldElsewhere: boolean;
 }
 
-export type SecretView = { state: 'ok' } | { state: 'missing' } | { state: 'invalid'; problem: string };
+export type SecretView = { state: 'ok' } | { state: 'missing' } | { state: 'forbidden' } | { state: 'invalid'; problem: string };
 
 /** What was read from the device's ARM in this reconcile; a field left undefined was not read. */
 export interface ArmView {
@@ -295,11 +295,17 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   }
   const secretName = gpuVm.spec.adminCredentialsSecretRef.name;
   if (obs.secret.state !== 'ok') {
-    const message =
+    const secretRef = `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef)`;
+    const [reason, message] =
       obs.secret.state === 'missing'
-        ? `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef) does not exist: create it with keys username and password or sshPublicKey`
-        : `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef) is not usable: ${obs.secret.problem}`;
-    conditions.VmProvisioned = condition('VmProvisioned', 'False', obs.secret.state === 'missing' ? 'SecretNotFound' : 'SecretInvalid', message);
+        ? ['SecretNotFound', `${secretRef} does not exist: create it with keys username and password or sshPublicKey`]
+        : obs.secret.state === 'forbidden'
+          ? [
+              'SecretForbidden',
+              `the controller may not read ${secretRef}: grant it in namespace ${gpuVm.metadata.namespace} with a RoleBinding of ClusterRole gpuvm-controller-tenant-secrets to its ServiceAccount (manifests/components/tenant-secrets)`,
+            ]
+          : ['SecretInvalid', `${secretRef} is not usable: ${obs.secret.problem}`];
+    conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, message);
     if (device.reservation === undefined) conditions.GpuReserved = noReservationYet();
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
   }

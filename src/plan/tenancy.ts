@@ -35,7 +35,7 @@ export function vmNameHeldElsewhere(gpuVm: GpuVm, device: Pick<EdgeDevice, 'spec
 }
 
 /** VmProvisioned reasons that say the GpuVm cannot deploy until its user fixes something. */
-const CANNOT_DEPLOY: ReadonlySet<string> = new Set(['SecretNotFound', 'SecretInvalid', 'ImageNotFound', 'VmNameConflict']);
+const CANNOT_DEPLOY: ReadonlySet<string> = new Set(['SecretNotFound', 'SecretInvalid', 'SecretForbidden', 'ImageNotFound', 'VmNameConflict']);
 
 /**
  * Why the GpuVm cannot deploy now, as its own reconciler last reported it; undefined when nothing stands in

@@ -1,9 +1,10 @@
-import type { V1Secret } from '@kubernetes/client-node';
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { FINALIZER, type EdgeDevice, type GpuVm, type GpuVmStatus } from '../api/types.js';
 import type { ArmVm, DeviceArm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
+import type { AdminSecret, AdminSecretReader } from './adminSecrets.js';
+import { SecretRetryBackoff } from './secretRetry.js';
 import {
   GPU_EXTENSION_NAME,
   OWNER_TAG,
@@ -40,26 +41,15 @@ export interface GpuVmReconcilerDeps {
   settings: PlanSettings;
   /** Shared with the EdgeDevice reconciler: a failed CreateVM asks for the device to be listed again. */
   listings: DeviceListings;
+  /** Admin-credential Secrets, read on demand in the GpuVm's namespace. */
+  adminSecrets: AdminSecretReader;
 }
 
-function decodeSecret(secret: V1Secret | undefined): { view: SecretView; credentials?: AdminCredentials } {
-  if (secret === undefined) return { view: { state: 'missing' } };
-  const read = (key: string): string | undefined => {
-    const data = secret.data?.[key];
-    if (data !== undefined) return Buffer.from(data, 'base64').toString('utf8');
-    return secret.stringData?.[key];
-  };
-  const username = read('username');
-  const password = read('password');
-  const sshPublicKey = read('sshPublicKey');
-  if (username === undefined || username === '') return { view: { state: 'invalid', problem: 'key username is missing or empty' } };
-  if ((password === undefined || password === '') && (sshPublicKey === undefined || sshPublicKey === '')) {
-    return { view: { state: 'invalid', problem: 'it needs a key password or sshPublicKey' } };
-  }
-  const credentials: AdminCredentials = { username };
-  if (password !== undefined && password !== '') credentials.password = password;
-  if (sshPublicKey !== undefined && sshPublicKey !== '') credentials.sshPublicKey = sshPublicKey;
-  return { view: { state: 'ok' }, credentials };
+/** The admin Secret is used once, to create the VM: a Ready GpuVm, one being deleted or one whose device is not connected does not read it. */
+function needsAdminSecret(gpuVm: GpuVm, device: DeviceView | undefined): boolean {
+  if (isBeingDeleted(gpuVm) || !hasFinalizer(gpuVm) || device?.connected !== true) return false;
+  const ready = findCondition(gpuVm.status?.conditions, 'Ready')?.status === 'True';
+  return !(ready && gpuVm.status?.vm?.resourceId !== undefined);
 }
 
 /** Which condition reports a failure of each action. */
@@ -110,11 +100,13 @@ export class GpuVmReconciler {
   constructor(private readonly deps: GpuVmReconcilerDeps) {}
 
   private readonly fresh = new FreshObjects<GpuVm>();
+  private readonly secretRetry = new SecretRetryBackoff();
 
   async reconcile(key: string, log: Logger = this.deps.log): Promise<ReconcileOutcome> {
     const cached = this.deps.caches.gpuVms.get(key);
     if (cached === undefined) {
       this.fresh.forget(key);
+      this.secretRetry.reset(key);
       return done();
     }
     return retryOnConflict(log, key, () => this.reconcileObject(key, this.fresh.resolve(key, cached), log));
@@ -122,8 +114,9 @@ export class GpuVmReconciler {
 
   private async reconcileObject(key: string, gpuVm: GpuVm, log: Logger): Promise<ReconcileOutcome> {
     const device = this.deps.caches.devices.get(gpuVm.spec.deviceRef.name);
-    const secret = decodeSecret(this.deps.caches.secrets.get(`${gpuVm.metadata.namespace}/${gpuVm.spec.adminCredentialsSecretRef.name}`));
     const deviceView = device === undefined ? undefined : gpuVmDeviceView(gpuVm, device, this.deps.caches.gpuVms.byIndex(BY_DEVICE, device.metadata.name ?? ''));
+    const readSecret = (): Promise<AdminSecret> => this.deps.adminSecrets.read(gpuVm.metadata.namespace ?? '', gpuVm.spec.adminCredentialsSecretRef.name);
+    let secret: AdminSecret = needsAdminSecret(gpuVm, deviceView) ? await readSecret() : { view: { state: 'ok' } };
     const connection = device === undefined ? undefined : this.deps.connections.arm(device);
     const arm = connection?.ok === true ? connection.client : undefined;
 
@@ -133,7 +126,12 @@ export class GpuVmReconciler {
       obs.arm = await this.observeArm(gpuVm, deviceView, secret.view, arm);
     }
 
-    const plan = planGpuVm(obs, this.deps.settings);
+    let plan = planGpuVm(obs, this.deps.settings);
+    if (plan.action.kind === 'deployVm' && secret.credentials === undefined) {
+      // A VM to create again (e.g. deleted outside the controller) for a GpuVm that was Ready: now its Secret is needed.
+      secret = await readSecret();
+      plan = planGpuVm({ ...obs, secret: secret.view }, this.deps.settings);
+    }
     const { action } = plan;
     if (action.kind === 'addFinalizer' || action.kind === 'removeFinalizer') {
       const finalizers = (gpuVm.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
@@ -154,8 +152,9 @@ export class GpuVmReconciler {
     const written = await this.deps.writer.writeGpuVmStatus(gpuVm, plan.status);
     if (written !== undefined) log.debug({ phase: plan.status.phase, action: action.kind }, 'status written');
     this.fresh.remember(key, gpuVm, written);
+    if (findCondition(plan.status.conditions, 'Ready')?.status === 'True') this.deps.adminSecrets.forget(gpuVm.metadata.namespace ?? '', gpuVm.spec.adminCredentialsSecretRef.name);
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
-    const wait = started?.retryAfterMs ?? plan.requeueAfterMs;
+    const wait = started?.retryAfterMs ?? this.withSecretRetry(key, secret, plan.requeueAfterMs);
     return wait === undefined ? done() : requeueAfter(wait);
   }
 
@@ -187,6 +186,16 @@ export class GpuVmReconciler {
     } catch (writeErr) {
       log.warn({ err: String(writeErr) }, 'could not record the failed action in status');
     }
+  }
+
+  /** Admin Secrets are not watched: a GpuVm its Secret holds up looks again after a bounded backoff. */
+  private withSecretRetry(key: string, secret: AdminSecret, requeueAfterMs: number | undefined): number | undefined {
+    if (secret.view.state === 'ok') {
+      this.secretRetry.reset(key);
+      return requeueAfterMs;
+    }
+    const retry = this.secretRetry.next(key);
+    return requeueAfterMs === undefined ? retry : Math.min(requeueAfterMs, retry);
   }
 
   /** Reads only what the planner needs for this GpuVm's state; each read is one ARM GET. */

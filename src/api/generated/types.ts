@@ -4,7 +4,7 @@
 export interface EdgeDeviceSpecArmCredentialsSecretRef {
   /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace (a DNS label). */
+  /** Secret namespace (a DNS label); left out, the controller's namespace (--controller-namespace, gpuvm-system by default), the only one the controller reads device Secrets from. */
   namespace?: string;
 }
 
@@ -12,7 +12,7 @@ export interface EdgeDeviceSpecArmCredentialsSecretRef {
 export interface EdgeDeviceSpecArmCaBundleSecretRef {
   /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace (a DNS label). */
+  /** Secret namespace (a DNS label); left out, the controller's namespace (--controller-namespace, gpuvm-system by default), the only one the controller reads device Secrets from. */
   namespace?: string;
   /** Key of the PEM data in the Secret. */
   key?: string;
@@ -38,7 +38,7 @@ export interface EdgeDeviceSpecArm {
 export interface EdgeDeviceSpecAzureCredentialsSecretRef {
   /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace (a DNS label). */
+  /** Secret namespace (a DNS label); left out, the controller's namespace (--controller-namespace, gpuvm-system by default), the only one the controller reads device Secrets from. */
   namespace?: string;
 }
 
