@@ -35,6 +35,8 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
   --sync-period DURATION             how often each device's VMs are listed for drift and foreign VMs (default 10m)
   --poll-interval DURATION           how often in-flight ARM operations are checked without a Retry-After (default 15s)
   --retry-base DURATION              first retry delay after a retryable ARM failure, doubling to 5m (default 15s)
+  --recheck-interval DURATION        how often a GpuVm waiting on something no Kubernetes event announces (an image
+                                     upload, a GPU freed on the device) looks again (default 60s)
   --kubernetes-settle DURATION       a device's GpuVms must be quiet this long before its Kubernetes role is
                                      created, so GpuVms applied together with the device get their GPUs first (default 10s)
   --drain-timeout DURATION          how long spec.drain may keep GPU VMs stopped on a device where compute runs
@@ -68,6 +70,7 @@ export async function main(args: string[]): Promise<number> {
       'health-probe-bind-address': { type: 'string', default: ':8081' },
       'sync-period': { type: 'string', default: '10m' },
       'poll-interval': { type: 'string', default: '15s' },
+      'recheck-interval': { type: 'string', default: '60s' },
       'retry-base': { type: 'string', default: '15s' },
       'kubernetes-settle': { type: 'string', default: '10s' },
       'drain-timeout': { type: 'string', default: '1h' },
@@ -130,6 +133,7 @@ export async function main(args: string[]): Promise<number> {
       ...DEFAULT_PLAN_SETTINGS,
       pollIntervalMs: parseDuration(values['poll-interval'], '--poll-interval'),
       retryBaseMs: parseDuration(values['retry-base'], '--retry-base'),
+      recheckMs: parseDuration(values['recheck-interval'], '--recheck-interval'),
     },
     instance: process.env.POD_NAME ?? hostname(),
     controllerMetrics: observability.controllerMetrics,

@@ -167,6 +167,11 @@ describe('planGpuVm: VM deployment', () => {
     expect(waiting.requeueAfterMs).toBe(15_000); // 10 s · 2^(2-1) after the failure at 11:59:55
     expect(cond(waiting, 'VmProvisioned')).toMatchObject({ reason: 'AllocationFailed' });
     expect(cond(waiting, 'VmProvisioned')?.message).toMatch(/AllocationFailed: no GPU is free/);
+    // Each failed attempt is a Warning Event once; looking again while it waits adds none.
+    expect(waiting.event).toMatchObject({ type: 'Warning', reason: 'AllocationFailed' });
+    expect(waiting.event?.message).toMatch(/no GPU is free; retried in 15s$/);
+    const again = plan({ gpuVm: gpuVm({ status: { operation: op, conditions: waiting.status.conditions } }), arm: { vm: null, vmDeployment: allocationFailed } });
+    expect(again.event).toBeUndefined();
 
     const later = planGpuVm(
       observe({ now: new Date('2026-03-01T12:00:20Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, imageExists: true } }),

@@ -397,7 +397,8 @@ function imageNotFound(obs: GpuVmObservation): ConditionUpdate {
     'VmProvisioned',
     'False',
     'ImageNotFound',
-    `image ${obs.gpuVm.spec.image.name} does not exist in the device resource group: upload it to device ${obs.gpuVm.spec.deviceRef.name} or fix spec.image.name`,
+    // spec.image is immutable (CRD rule), so the only fixes are the image itself or a new GpuVm.
+    `image ${obs.gpuVm.spec.image.name} does not exist in the device resource group: upload it to device ${obs.gpuVm.spec.deviceRef.name} (the GpuVm deploys once it is there), or re-create the GpuVm with another image (spec.image cannot be changed)`,
   );
 }
 
@@ -561,7 +562,19 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
         return deploy();
       }
       const wait = retryWait(op, deployment.timestamp, obs.now, settings);
-      if (wait > 0) return { action: { kind: 'none' }, phase: 'Provisioning', conditions, operation: op, requeueAfterMs: wait };
+      if (wait > 0) {
+        // A retryable failure is a Warning Event too, once per failed attempt (not on every look while it waits).
+        const previous = findCondition(obs.gpuVm.status?.conditions, 'VmProvisioned');
+        const seen = previous?.reason === reason && previous.message === conditions.VmProvisioned.message;
+        return {
+          action: { kind: 'none' },
+          phase: 'Provisioning',
+          conditions,
+          operation: op,
+          requeueAfterMs: wait,
+          ...(seen ? {} : { event: { type: 'Warning' as const, reason, message: `${failureMessage(name, failure)}; retried in ${Math.ceil(wait / 1000)}s` } }),
+        };
+      }
       return deploy();
     }
   }
