@@ -81,6 +81,7 @@ describe('CRD schemas reject invalid GpuVms at apply time', () => {
     expect(created.spec).toMatchObject({
       powerState: 'Running',
       deletionPolicy: 'Delete',
+      suspend: false,
       network: { virtualNetwork: 'ASEVNET', virtualNetworkResourceGroup: 'ASERG', subnet: 'ASEVNETsubNet', privateIPAddress: '' },
       gpuDriver: { install: true, typeHandlerVersion: '' },
     });
@@ -105,6 +106,7 @@ describe('CRD schemas reject invalid EdgeDevices at apply time', () => {
       azure: { endpoint: 'https://management.azure.com', authorityHost: 'https://login.microsoftonline.com' },
       kubernetes: { state: 'Unmanaged' },
       drain: false,
+      suspend: false,
     });
   });
 });
