@@ -134,7 +134,7 @@ describe('kubectl', () => {
     const table = await kubectl(['get', 'gvm', '-n', namespace(), '-o', 'wide']);
     expect(table.code).toBe(0);
     const header = table.stdout.split('\n')[0]?.trim().split(/\s+/);
-    expect(header).toEqual(['NAME', 'DEVICE', 'SIZE', 'IP', 'POWER', 'PHASE', 'READY', 'REASON', 'AGE']);
+    expect(header).toEqual(['NAME', 'DEVICE', 'SIZE', 'IP', 'POWER', 'PHASE', 'READY', 'REASON', 'SUSPENDED', 'AGE']);
     expect(table.stdout).toMatch(/vm1\s+dev-a\s+Standard_NC4as_T4_v3/);
     expect(table.stdout).toMatch(/win1\s+dev-a\s+Standard_NC8as_T4_v3/);
 

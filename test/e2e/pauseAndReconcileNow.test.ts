@@ -123,6 +123,9 @@ describe('pause (spec.suspend)', () => {
       timeoutMs: 15_000,
       description: 'the device and its GpuVm to say Suspended',
     });
+    // `kubectl get -o wide` says why the controller leaves it alone.
+    expect((await kubectl(['get', '-n', namespace(), 'gvm/under', '-o', 'wide'])).stdout).toMatch(/\bDeviceSuspended\b/);
+    expect((await kubectl(['get', `edev/${device}`, '-o', 'wide'])).stdout).toMatch(/\bSuspended\b/);
     const ledger = (await getEdgeDevice(device)).status?.allocations;
     expect(ledger).toEqual([expect.objectContaining({ gpuVm: `${namespace()}/under`, state: 'Held' })]);
     // Drift on the device is not looked at while it is suspended.
