@@ -13,6 +13,11 @@ export const EDGEDEVICE_PLURAL = 'edgedevices';
 export const FINALIZER = 'gpuvm.io/finalizer';
 /** Annotation that lets a GpuVm be deallocated on a device where Kubernetes is configured. */
 export const ALLOW_GPU_RELEASE_ANNOTATION = 'gpuvm.io/allow-gpu-release';
+/**
+ * Reconcile now (Flux's `reconcile.fluxcd.io/requestedAt` convention): a new value makes the controller look at
+ * the device at once; status.lastHandledReconcileAt echoes the value it answered.
+ */
+export const RECONCILE_REQUESTED_ANNOTATION = 'gpuvm.io/reconcile-requested-at';
 
 export interface GpuVm {
   apiVersion: typeof API_VERSION;

@@ -93,3 +93,14 @@ test('a status older than the spec and a missing device are said plainly', () =>
   expect(orphan).toContain('  Device: edgedevice dev-a does not exist (or you cannot read it)');
   expect(orphan.at(-1)).toMatch(/create edgedevice dev-a/);
 });
+
+test('a suspended GpuVm or device says so first, and that resuming is what to do', () => {
+  const paused = gpuVm('vm1', 1, { ...ready.status, conditions: [...(ready.status?.conditions ?? []), cond('Suspended', 'True', 'DeviceSuspended', 'EdgeDevice dev-a has spec.suspend true')] });
+  const lines = explainGpuVm(paused, input);
+  expect(lines[1]).toBe('  Suspended: EdgeDevice dev-a has spec.suspend true; what follows is as last observed');
+  expect(lines.at(-1)).toBe('  To do: set spec.suspend: false on edgedevice dev-a to resume');
+  const pausedDevice = device({ ...full.status, conditions: [...(full.status?.conditions ?? []), cond('Suspended', 'True', 'Suspended', 'spec.suspend is true')] });
+  const deviceLines = explainEdgeDevice(pausedDevice, input);
+  expect(deviceLines[1]).toBe('  Suspended: spec.suspend is true; what follows is as last observed');
+  expect(deviceLines.at(-1)).toBe('  To do: set spec.suspend: false to resume');
+});

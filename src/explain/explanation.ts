@@ -62,6 +62,8 @@ export function explainEdgeDevice(device: EdgeDevice, input: ExplainInput): stri
   if (device.status?.observedGeneration !== device.metadata.generation) {
     lines.push(`  Observed: generation ${device.metadata.generation ?? '?'} not reconciled yet (status is for ${device.status?.observedGeneration ?? 'none'}); is the controller running?`);
   }
+  const suspended = suspendedLine(device);
+  if (suspended !== undefined) lines.push(suspended);
   lines.push(`  Connected: ${describe(conditionOf(device, 'Connected'))}`);
   lines.push(`  ${gpuLine(device)}`);
   const ledger = device.status?.allocations ?? [];
@@ -73,7 +75,8 @@ export function explainEdgeDevice(device: EdgeDevice, input: ExplainInput): stri
   const drained = conditionOf(device, 'Drained');
   if (device.spec.drain === true || drained?.reason === 'DrainExpired') lines.push(`  Drain: ${describe(drained)}`);
   const stalled = conditionOf(device, 'Stalled');
-  if (stalled?.status === 'True') lines.push(`  To do: ${stalled.message}`);
+  if (suspended !== undefined) lines.push(`  To do: set spec.suspend: false to resume`);
+  else if (stalled?.status === 'True') lines.push(`  To do: ${stalled.message}`);
   else if (ready?.status !== 'True' && ready !== undefined) lines.push(`  To do: wait, or act on the reason above (${ready.reason})`);
   return lines;
 }
@@ -94,6 +97,8 @@ export function explainGpuVm(g: GpuVm, input: ExplainInput): string[] {
   if (g.status?.observedGeneration !== g.metadata.generation) {
     lines.push(`  Observed: generation ${g.metadata.generation ?? '?'} not reconciled yet (status is for ${g.status?.observedGeneration ?? 'none'}); is the controller running?`);
   }
+  const suspended = suspendedLine(g);
+  if (suspended !== undefined) lines.push(suspended);
   const device = input.devices.find((d) => d.metadata.name === g.spec.deviceRef.name);
   if (device === undefined) lines.push(`  Device: edgedevice ${g.spec.deviceRef.name} does not exist (or you cannot read it)`);
   const reserved = conditionOf(g, 'GpuReserved');
@@ -125,7 +130,18 @@ export function explainGpuVm(g: GpuVm, input: ExplainInput): string[] {
   return lines;
 }
 
+/** Paused (spec.suspend): the lines that follow are as last observed, not current. */
+function suspendedLine(o: GpuVm | EdgeDevice): string | undefined {
+  const suspended = conditionOf(o, 'Suspended');
+  if (suspended?.status !== 'True') return undefined;
+  return `  Suspended: ${suspended.message}; what follows is as last observed`;
+}
+
 function toDo(g: GpuVm, ready: Condition | undefined, reserved: Condition | undefined, device: EdgeDevice | undefined): string {
+  const suspended = conditionOf(g, 'Suspended');
+  if (suspended?.status === 'True') {
+    return suspended.reason === 'DeviceSuspended' ? `set spec.suspend: false on edgedevice ${g.spec.deviceRef.name} to resume` : 'set spec.suspend: false to resume';
+  }
   const stalled = conditionOf(g, 'Stalled');
   if (stalled?.status === 'True') return `${stalled.message} (the controller retries only after a change)`;
   if (ready?.status === 'True') return 'nothing: the VM is Ready';

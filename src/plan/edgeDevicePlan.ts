@@ -7,6 +7,8 @@ import { condition, findCondition, setConditions, type ConditionUpdate } from '.
 import { armVmHoldsGpu, powerStateHoldsGpu } from './gpuHolders.js';
 import { OWNER_TAG, effectivePowerState } from './gpuVmPlan.js';
 import { orderingGate } from './orderingGate.js';
+import { requestedReconcileAt } from './reconcileRequest.js';
+import { withoutSuspended } from './suspension.js';
 import { hasDeviceFootprint, mayReserveGpu } from './tenancy.js';
 const SKU_GPUS: Record<string, number> = { EdgeP_Base: 1, EdgeP_High: 2 };
 
@@ -338,7 +340,7 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
   const status: EdgeDeviceStatus = {
     ...previous,
     observedGeneration: generation,
-    conditions: setConditions(previous.conditions, updates, generation, now),
+    conditions: withoutSuspended(setConditions(previous.conditions, updates, generation, now)),
     gpus: admission.gpus,
     allocations: admission.allocations,
     foreignVms: foreign,
@@ -350,6 +352,9 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
     },
   };
   if (obs.apiVersions !== undefined) status.apiVersions = { ...obs.apiVersions };
+  // Answered only by a reconcile that could list the device (the reconciler lists at once when the value is new).
+  const requested = requestedReconcileAt(device);
+  if (requested !== undefined && obs.armVms !== undefined) status.lastHandledReconcileAt = requested;
   const softwareVersion = obs.azure?.softwareVersion ?? previous.softwareVersion;
   if (softwareVersion !== undefined) status.softwareVersion = softwareVersion;
 

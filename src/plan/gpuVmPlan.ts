@@ -6,6 +6,8 @@ import type { CapacityCheck } from './capacityCheck.js';
 import { classifyDeploymentFailure, type DeploymentFailure } from './deploymentErrors.js';
 import { powerStateHoldsGpu } from './gpuHolders.js';
 import { chooseGpuDriver, guestOsSupport, type GpuDriverChoice } from './gpuDriver.js';
+import { requestedReconcileAt } from './reconcileRequest.js';
+import { withoutSuspended } from './suspension.js';
 import { hasDeviceFootprint } from './tenancy.js';
 
 /** The device as the GpuVm reconciler sees it in the cache (EdgeDevice status written by its reconciler). */
@@ -221,8 +223,10 @@ function toPlan(obs: GpuVmObservation, d: Decision): GpuVmPlan {
     ...previous,
     observedGeneration: generation,
     phase: d.phase,
-    conditions: setConditions(previous.conditions, updates, generation, now),
+    conditions: withoutSuspended(setConditions(previous.conditions, updates, generation, now)),
   };
+  const requested = requestedReconcileAt(gpuVm);
+  if (requested !== undefined) status.lastHandledReconcileAt = requested;
   if (vm === null) {
     delete status.vm;
   } else if (vm !== undefined) {

@@ -13,6 +13,8 @@ import { actionFailureMessage, actionFailureReason, failedActionConditions, isTh
 import { describeArmError } from './armErrors.js';
 import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
+import { unhandledReconcileRequest } from '../plan/reconcileRequest.js';
+import { deviceSuspension, planSuspended } from '../plan/suspension.js';
 import { nextSyncDelay } from './syncPeriod.js';
 import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
@@ -73,6 +75,14 @@ export class EdgeDeviceReconciler {
 
   private async reconcileObject(name: string, device: EdgeDevice, log: Logger): Promise<ReconcileOutcome> {
     const now = new Date(this.deps.clock.now());
+    const suspension = deviceSuspension(device);
+    if (suspension.suspended) {
+      // No Azure or ARM call; the ledger and the last listing stay as they were, and a spec change brings it back.
+      const plan = planSuspended(device, suspension, now);
+      if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, 'Suspend', plan.event.message);
+      this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
+      return done();
+    }
     const gpuVms = this.deps.caches.gpuVms.byIndex(BY_DEVICE, name);
     const obs: EdgeDeviceObservation = { now, device, connection: { connected: true }, gpuVms };
     obs.kubernetesSettleRemainingMs = this.settleRemaining(device, gpuVms, now.getTime());
@@ -92,6 +102,7 @@ export class EdgeDeviceReconciler {
     const listDue =
       listing === undefined ||
       checksWaiting.length > 0 ||
+      unhandledReconcileRequest(device) !== undefined ||
       listing.generation !== device.metadata.generation ||
       (obs.azure !== undefined && listing.azureFingerprint !== azureFingerprint) ||
       now.getTime() - listing.at >= this.deps.settings.syncPeriodMs ||

@@ -28,6 +28,8 @@ import { actionFailureMessage, actionFailureReason, failedActionConditions, isTh
 import { retryOnConflict } from './conflicts.js';
 import { gpuVmDeviceView } from './deviceView.js';
 import { FreshObjects } from './freshObjects.js';
+import { unhandledReconcileRequest } from '../plan/reconcileRequest.js';
+import { gpuVmSuspension, planSuspended, type Suspension } from '../plan/suspension.js';
 import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, type Caches, type Clock, type DeviceConnections, type Logger } from './ports.js';
 
@@ -114,6 +116,9 @@ export class GpuVmReconciler {
 
   private async reconcileObject(key: string, gpuVm: GpuVm, log: Logger): Promise<ReconcileOutcome> {
     const device = this.deps.caches.devices.get(gpuVm.spec.deviceRef.name);
+    const suspension = gpuVmSuspension(gpuVm, device);
+    // Suspended: not even a Secret read or a device client; a spec or device change brings it back (watched).
+    if (suspension.suspended) return this.recordSuspended(key, gpuVm, suspension);
     const deviceView = device === undefined ? undefined : gpuVmDeviceView(gpuVm, device, this.deps.caches.gpuVms.byIndex(BY_DEVICE, device.metadata.name ?? ''));
     const readSecret = (): Promise<AdminSecret> => this.deps.adminSecrets.read(gpuVm.metadata.namespace ?? '', gpuVm.spec.adminCredentialsSecretRef.name);
     let secret: AdminSecret = needsAdminSecret(gpuVm, deviceView) ? await readSecret() : { view: { state: 'ok' } };
@@ -123,7 +128,7 @@ export class GpuVmReconciler {
     const obs: GpuVmObservation = { now: new Date(this.deps.clock.now()), gpuVm, secret: secret.view };
     if (deviceView !== undefined) obs.device = deviceView;
     if (arm !== undefined && deviceView?.connected === true) {
-      obs.arm = await this.observeArm(gpuVm, deviceView, secret.view, arm);
+      obs.arm = await this.observeArm(gpuVm, deviceView, secret.view, arm, unhandledReconcileRequest(gpuVm) !== undefined);
     }
 
     let plan = planGpuVm(obs, this.deps.settings);
@@ -156,6 +161,13 @@ export class GpuVmReconciler {
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
     const wait = started?.retryAfterMs ?? this.withSecretRetry(key, secret, plan.requeueAfterMs);
     return wait === undefined ? done() : requeueAfter(wait);
+  }
+
+  private async recordSuspended(key: string, gpuVm: GpuVm, suspension: Extract<Suspension, { suspended: true }>): Promise<ReconcileOutcome> {
+    const plan = planSuspended(gpuVm, suspension, new Date(this.deps.clock.now()));
+    if (plan.event !== undefined) this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, 'Suspend', plan.event.message);
+    this.fresh.remember(key, gpuVm, await this.deps.writer.writeGpuVmStatus(gpuVm, plan.status));
+    return done();
   }
 
   /**
@@ -199,7 +211,7 @@ export class GpuVmReconciler {
   }
 
   /** Reads only what the planner needs for this GpuVm's state; each read is one ARM GET. */
-  private async observeArm(gpuVm: GpuVm, device: DeviceView, secret: SecretView, arm: DeviceArm): Promise<ArmView> {
+  private async observeArm(gpuVm: GpuVm, device: DeviceView, secret: SecretView, arm: DeviceArm, refresh: boolean): Promise<ArmView> {
     const uid = gpuVm.metadata.uid ?? '';
     const name = gpuVm.metadata.name ?? '';
     const view: ArmView = {};
@@ -226,7 +238,7 @@ export class GpuVmReconciler {
     if (!mayHaveVm) {
       // Before a GPU is reserved: could it deploy (its image is there, its name is free)? Asked once per
       // generation; a GpuVm already waiting in the queue is not read again until it gets its GPU.
-      if (!device.namespaceAllowed || waitingInQueue(gpuVm)) return view;
+      if (!device.namespaceAllowed || (waitingInQueue(gpuVm) && !refresh)) return view;
       view.vm = (await arm.getVm(name)) ?? null;
       if (view.vm === null) view.imageExists = await arm.imageExists(gpuVm.spec.image.name);
       return view;
@@ -241,7 +253,7 @@ export class GpuVmReconciler {
         // The deployment may have finished between the two reads: look at the VM again before concluding
         // it was deleted outside the controller (which would redeploy it).
         view.vm = (await arm.getVm(name)) ?? null;
-        if (view.vm !== null) return this.observeVm(gpuVm, view.vm, view, arm);
+        if (view.vm !== null) return this.observeVm(gpuVm, view.vm, view, arm, refresh);
       }
       if (deployment?.provisioningState === 'Failed') {
         view.vmDeploymentFailures = await arm.getDeploymentFailures(deployment.name);
@@ -259,11 +271,11 @@ export class GpuVmReconciler {
         return view;
       }
     }
-    return this.observeVm(gpuVm, vm, view, arm);
+    return this.observeVm(gpuVm, vm, view, arm, refresh);
   }
 
   /** Reads about an existing VM: its GPU driver extension and its IP, as far as still unknown. */
-  private async observeVm(gpuVm: GpuVm, vm: ArmVm, view: ArmView, arm: DeviceArm): Promise<ArmView> {
+  private async observeVm(gpuVm: GpuVm, vm: ArmVm, view: ArmView, arm: DeviceArm, refresh: boolean): Promise<ArmView> {
     const uid = gpuVm.metadata.uid ?? '';
     const name = gpuVm.metadata.name ?? '';
     if (vm.tags[OWNER_TAG] !== uid) return view;
@@ -284,7 +296,8 @@ export class GpuVmReconciler {
     }
     const knownIp = gpuVm.status?.vm?.ipAddress;
     const nicId = vm.nicIds[0];
-    if ((knownIp === undefined || knownIp === '') && nicId !== undefined) {
+    // A reconcile-now request reads the IP again too: it is the one fact otherwise read only once.
+    if ((knownIp === undefined || knownIp === '' || refresh) && nicId !== undefined) {
       const ip = await arm.getNicPrivateIp(nicId);
       if (ip !== undefined) view.nicIp = ip;
     }

@@ -81,6 +81,7 @@ describe('CRD schemas reject invalid GpuVms at apply time', () => {
     expect(created.spec).toMatchObject({
       powerState: 'Running',
       deletionPolicy: 'Delete',
+      suspend: false,
       network: { virtualNetwork: 'ASEVNET', virtualNetworkResourceGroup: 'ASERG', subnet: 'ASEVNETsubNet', privateIPAddress: '' },
       gpuDriver: { install: true, typeHandlerVersion: '' },
     });
@@ -105,6 +106,7 @@ describe('CRD schemas reject invalid EdgeDevices at apply time', () => {
       azure: { endpoint: 'https://management.azure.com', authorityHost: 'https://login.microsoftonline.com' },
       kubernetes: { state: 'Unmanaged' },
       drain: false,
+      suspend: false,
     });
   });
 });
@@ -132,7 +134,7 @@ describe('kubectl', () => {
     const table = await kubectl(['get', 'gvm', '-n', namespace(), '-o', 'wide']);
     expect(table.code).toBe(0);
     const header = table.stdout.split('\n')[0]?.trim().split(/\s+/);
-    expect(header).toEqual(['NAME', 'DEVICE', 'SIZE', 'IP', 'POWER', 'PHASE', 'READY', 'REASON', 'AGE']);
+    expect(header).toEqual(['NAME', 'DEVICE', 'SIZE', 'IP', 'POWER', 'PHASE', 'READY', 'REASON', 'SUSPENDED', 'AGE']);
     expect(table.stdout).toMatch(/vm1\s+dev-a\s+Standard_NC4as_T4_v3/);
     expect(table.stdout).toMatch(/win1\s+dev-a\s+Standard_NC8as_T4_v3/);
 

@@ -131,3 +131,37 @@ test('the script is Lua 5.1 (gopher-lua): no goto, integer division, bitwise ope
   const code = script.replace(/--.*$/gm, '');
   expect(code).not.toMatch(/\bgoto\b|::\w+::|\/\/|\butf8\.|[~&|]\s*\w|<<|>>/);
 });
+
+describe('Suspended (spec.suspend, as Argo CD reports suspended Flux objects)', () => {
+  const suspendedConditions = (observedGeneration = 2) => [
+    cond('Ready', 'True', 'Ready', 'VM running', 1),
+    cond('Suspended', 'True', 'Suspended', 'spec.suspend is true: no call is made to the device for this GpuVm until it is set to false', observedGeneration),
+    cond('Reconciling', 'False', 'Suspended', 'spec.suspend is true', observedGeneration),
+  ];
+
+  test('a suspended GpuVm is Suspended with the controller message, whatever Ready last said', () => {
+    const obj = gpuVm(suspendedConditions()) as { spec: Record<string, unknown> };
+    obj.spec.suspend = true;
+    expect(health(obj)).toEqual({ status: 'Suspended', message: 'spec.suspend is true: no call is made to the device for this GpuVm until it is set to false' });
+  });
+
+  test('spec.suspend before the controller has answered is already Suspended', () => {
+    const obj = gpuVm(undefined) as { spec: Record<string, unknown> };
+    obj.spec.suspend = true;
+    expect(health(obj)).toEqual({ status: 'Suspended', message: 'spec.suspend is true' });
+  });
+
+  test("a GpuVm of a suspended device (Suspended=True for its generation) is Suspended", () => {
+    expect(health(gpuVm([cond('Suspended', 'True', 'DeviceSuspended', 'EdgeDevice dev-a has spec.suspend true')])).status).toBe('Suspended');
+  });
+
+  test('once resumed, a Suspended condition of an older generation no longer counts', () => {
+    expect(health(gpuVm(suspendedConditions(1), 3, 1)).status).toBe('Progressing');
+  });
+
+  test('a suspended EdgeDevice is Suspended', () => {
+    const obj = edgeDevice([cond('Ready', 'True', 'Ready', 'ok'), cond('Suspended', 'True', 'Suspended', 'spec.suspend is true: no call is made to the device')]) as { spec: Record<string, unknown> };
+    obj.spec.suspend = true;
+    expect(health(obj)).toEqual({ status: 'Suspended', message: 'spec.suspend is true: no call is made to the device' });
+  });
+});

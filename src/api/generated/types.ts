@@ -74,6 +74,8 @@ export interface EdgeDeviceSpec {
   allowedNamespaces?: string[];
   /** When true every GPU VM of the device is powered off (stays allocated), e.g. right before a device update. Where compute runs on the device the drain ends after the controller's --drain-timeout (compute may take stopped VMs' GPUs). */
   drain?: boolean;
+  /** Pause (Flux's spec.suspend convention). While true the controller makes no call to the device's local ARM or its Azure resource, for the device or any of its GpuVms; status keeps what it last observed, the admission ledger included, and says Suspended=True. Setting it back to false resumes where it stopped. */
+  suspend?: boolean;
 }
 
 export interface EdgeDeviceStatusConditionsItem {
@@ -136,6 +138,8 @@ export interface EdgeDeviceStatus {
   /** The api-versions the controller speaks to this device's local ARM, chosen from what the device serves. */
   apiVersions?: EdgeDeviceStatusApiVersions;
   softwareVersion?: string;
+  /** The value of the gpuvm.io/reconcile-requested-at annotation the controller last answered (Flux's status.lastHandledReconcileAt). */
+  lastHandledReconcileAt?: string;
 }
 
 /** The EdgeDevice the VM runs on. Immutable. */
@@ -208,6 +212,8 @@ export interface GpuVmSpec {
   powerState?: "Running" | "Stopped" | "Deallocated";
   /** Delete removes the VM, its extension and NIC from the device; Orphan leaves them. */
   deletionPolicy?: "Delete" | "Orphan";
+  /** Pause (Flux's spec.suspend convention). While true (or while its EdgeDevice is suspended) the controller makes no call to the device for this GpuVm, not even a read; status keeps what it last observed and says Suspended=True; deletion waits. Setting it back to false resumes where it stopped. */
+  suspend?: boolean;
 }
 
 export interface GpuVmStatusConditionsItem {
@@ -247,4 +253,6 @@ export interface GpuVmStatus {
   osDiskName?: string;
   /** In-flight ARM work, resumed by deployment name after a restart. */
   operation?: GpuVmStatusOperation;
+  /** The value of the gpuvm.io/reconcile-requested-at annotation the controller last answered (Flux's status.lastHandledReconcileAt). */
+  lastHandledReconcileAt?: string;
 }
