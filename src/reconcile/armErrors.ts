@@ -8,7 +8,8 @@ const MAX_ERROR_LINE_BYTES = 512;
 /** Why a device could not be read, as a condition reason: throttling and bad answers are named as such. */
 export function armProblemReason(err: unknown): 'DeviceThrottling' | 'InvalidDeviceResponse' | 'DeviceUnreachable' {
   if (err instanceof DeviceThrottledError) return 'DeviceThrottling';
-  if (err instanceof DeviceResponseError) return 'InvalidDeviceResponse';
+  // PARSE_ERROR: the SDK could not read the body as JSON (core-rest-pipeline RestError.PARSE_ERROR).
+  if (err instanceof DeviceResponseError || (isRestError(err) && err.code === 'PARSE_ERROR')) return 'InvalidDeviceResponse';
   return 'DeviceUnreachable';
 }
 
