@@ -5,13 +5,14 @@ import { DataBoxEdgeManagementClient } from '@azure/arm-databoxedge';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelineRetryOptions } from '@azure/core-rest-pipeline';
-import { createPipelineRequest } from '@azure/core-rest-pipeline';
+import { RestError, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
 import { CAPACITY_API_VERSION, dataBoxEdgeApiVersionPolicy } from './dataBoxEdgeApiVersionPolicy.js';
 import { DeviceResponseError } from './deviceResponseError.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
 import { responseSizeLimitPolicy } from './responseSizeLimit.js';
 import { sameOriginPolicy } from './sameOriginPolicy.js';
+import { unreadableAnswerPolicy } from './unreadableAnswerPolicy.js';
 import { ThrottleGate } from './throttleGate.js';
 import { truncateUtf8 } from '../text/truncateUtf8.js';
 
@@ -56,7 +57,7 @@ export function gpuCountOf(value: unknown, field: string): number {
   if (value === undefined || value === null) return 0;
   const count = typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : value;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_DEVICE_GPUS) {
-    const shown = truncateUtf8(typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? typeof value), 60);
+    const shown = truncateUtf8(typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? typeof value), 60);
     throw new DeviceResponseError('ValueOutOfRange', `deviceCapacityInfo ${CAPACITY_PATH}.${field} is ${shown}: expected a whole number from 0 to ${MAX_DEVICE_GPUS}`);
   }
   return count;
@@ -108,6 +109,7 @@ export function createAzureClients(
     ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
     additionalPolicies: [
+      { policy: unreadableAnswerPolicy(), position: 'perCall' },
       { policy: sameOriginPolicy(endpoint), position: 'perCall' },
       { policy: dataBoxEdgeApiVersionPolicy(), position: 'perCall' },
       { policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' },
@@ -133,10 +135,10 @@ export function createAzureClients(
       if (response.status !== 200) {
         const err = field(body, 'error');
         const code = text(field(err, 'code'));
-        const error = new Error(`deviceCapacityInfo: ${response.status} ${code} ${text(field(err, 'message'))}`.trim()) as Error & { statusCode?: number; code?: string };
-        error.statusCode = response.status;
-        if (code !== '') error.code = code;
-        throw error;
+        throw new RestError(`deviceCapacityInfo: ${response.status} ${code} ${text(field(err, 'message'))}`.trim(), {
+          statusCode: response.status,
+          ...(code !== '' ? { code } : {}),
+        });
       }
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new DeviceResponseError('UnreadableResponse', 'deviceCapacityInfo: the answer is not a JSON object');

@@ -14,6 +14,7 @@ import { deviceApiVersionPolicy } from './apiVersionPolicy.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
 import { responseSizeLimitPolicy } from './responseSizeLimit.js';
 import { sameOriginPolicy } from './sameOriginPolicy.js';
+import { unreadableAnswerPolicy } from './unreadableAnswerPolicy.js';
 
 export { DEVICE_ARM_CLIENT_ID };
 
@@ -102,6 +103,7 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
   // Per retry, outermost first: the timeout, the caller's policies (throttle gate, metrics), then the body reader,
   // which must sit next to the HTTP client.
   const policies: AdditionalPolicyConfig[] = [
+    { policy: unreadableAnswerPolicy(), position: 'perCall' },
     { policy: sameOriginPolicy(endpoint), position: 'perCall' },
     { policy: deviceApiVersionPolicy(apiVersions), position: 'perCall' },
     { policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' },

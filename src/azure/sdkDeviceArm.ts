@@ -18,6 +18,7 @@ import type {
 import { readBoundedList, requireListShape } from './boundedList.js';
 import { DeviceResponseError } from './deviceResponseError.js';
 import { retryAfterCapture, type RawResponse } from './retryAfter.js';
+import { asUnreadableAnswer } from './unreadableAnswerPolicy.js';
 import { truncateUtf8 } from '../text/truncateUtf8.js';
 
 export interface DeviceArmClients {
@@ -38,17 +39,20 @@ const DEPLOYMENT_STATES: ReadonlySet<string> = new Set(['Accepted', 'Running', '
 
 const isAbortError = (err: unknown): boolean => err instanceof Error && err.name === 'AbortError';
 
-async function orUndefinedOn404<T>(read: () => Promise<T>): Promise<T | undefined> {
+/** The SDK call's result, undefined on 404; an answer the SDK could not deserialize is a DeviceResponseError. */
+async function orUndefinedOn404<T>(read: () => Promise<T>, what = 'a request to the device'): Promise<T | undefined> {
   try {
     return await read();
   } catch (err) {
     if (isRestError(err) && err.statusCode === 404) return undefined;
-    throw err;
+    throw asUnreadableAnswer(what, err);
   }
 }
 
 /** Every string a device supplies is cut to this many UTF-8 bytes when it is read (names, states, messages). */
 export const MAX_DEVICE_STRING_BYTES = 1024;
+/** Resource names: ARM allows 64 characters for a VM (80 for most types); a longer name is cut. */
+export const MAX_NAME_BYTES = 256;
 /** ARM error trees are read this deep and this wide (ARM nests two or three levels, a few details each). */
 const MAX_ERROR_DEPTH = 6;
 const MAX_ERROR_DETAILS = 20;
@@ -119,7 +123,7 @@ export function toArmVm(vm: VirtualMachine, request = 'the VM'): ArmVm {
   const instanceView = objectOr(raw['instanceView']);
   const network = objectOr(raw['networkProfile']);
   const result: ArmVm = {
-    name: deviceString(raw['name']) || lastSegment(id),
+    name: truncateUtf8(deviceString(raw['name']) || lastSegment(id), MAX_NAME_BYTES),
     id,
     vmSize: deviceString(hardware['vmSize']),
     provisioningState: optionalDeviceString(raw['provisioningState']) ?? 'Unknown',
@@ -150,7 +154,7 @@ export class SdkDeviceArm implements DeviceArm {
   }
 
   async getVm(name: string): Promise<ArmVm | undefined> {
-    const vm = await orUndefinedOn404(() => this.clients.compute.virtualMachines.get(this.resourceGroup, name, { expand: 'instanceView' }));
+    const vm = await orUndefinedOn404(() => this.clients.compute.virtualMachines.get(this.resourceGroup, name, { expand: 'instanceView' }), `GET virtualMachines/${name}`);
     return vm === undefined ? undefined : toArmVm(vm, `GET virtualMachines/${name}`);
   }
 
@@ -176,7 +180,7 @@ export class SdkDeviceArm implements DeviceArm {
 
   /** The VM with its power state from GET .../instanceView; a VM gone meanwhile keeps 'unknown'. */
   private async withInstanceView(vm: ArmVm): Promise<ArmVm> {
-    const view = await orUndefinedOn404(() => this.clients.compute.virtualMachines.instanceView(this.resourceGroup, vm.name));
+    const view = await orUndefinedOn404(() => this.clients.compute.virtualMachines.instanceView(this.resourceGroup, vm.name), `GET virtualMachines/${vm.name}/instanceView`);
     return { ...vm, powerState: powerStateOf(statusCodes(objectOr(view)['statuses'])) };
   }
 
