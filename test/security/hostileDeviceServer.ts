@@ -11,7 +11,8 @@ export type Hostility =
   | { kind: 'garbage' }
   | { kind: 'emptyObject' }
   | { kind: 'huge'; bytes: number; resourceGroup: string }
-  | { kind: 'retryAfter'; value: string };
+  | { kind: 'retryAfter'; value: string }
+  | { kind: 'answer'; status: number; body: string; headers?: Record<string, string> };
 
 export interface HostileRule {
   method: string;
@@ -26,12 +27,23 @@ export interface SeenRequest {
   hostile: boolean;
 }
 
+/** A passed-through answer, as the simulator gave it (origins rewritten). */
+export interface RecordedAnswer {
+  method: string;
+  path: string;
+  status: number;
+  body: string;
+}
+
 /** ARM paths the controller reads. */
 export const VM_LIST = /\/providers\/Microsoft\.Compute\/virtualMachines\?/i;
 export const vmGet = (name: string): RegExp => new RegExp(`/providers/Microsoft\\.Compute/virtualMachines/${name}\\?`, 'i');
 
 export class HostileDeviceServer {
   readonly requests: SeenRequest[] = [];
+  /** Every passed-through answer (kept only while `recording`). */
+  readonly recorded: RecordedAnswer[] = [];
+  recording = false;
   private rules: HostileRule[] = [];
   private readonly open = new Set<ServerResponse>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -81,7 +93,8 @@ export class HostileDeviceServer {
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     const rule = this.rules.find((r) => r.method === method && r.path.test(path));
-    this.requests.push({ method, path, at: Date.now(), hostile: rule !== undefined });
+    // The fuzz loop sends thousands of 'answer's: only the other misbehaviours are counted.
+    if (rule?.hostility.kind !== 'answer') this.requests.push({ method, path, at: Date.now(), hostile: rule !== undefined });
     if (rule !== undefined) {
       this.misbehave(rule.hostility, path, res);
       return;
@@ -117,6 +130,10 @@ export class HostileDeviceServer {
       case 'huge':
         writeHugeVmList(res, path, hostility.bytes, hostility.resourceGroup);
         return;
+      case 'answer':
+        res.writeHead(hostility.status, { 'content-type': 'application/json', ...hostility.headers });
+        res.end(hostility.body);
+        return;
       case 'retryAfter':
         res.writeHead(429, { 'content-type': 'application/json', 'retry-after': hostility.value });
         res.end(JSON.stringify({ error: { code: 'TooManyRequests', message: 'throttled' } }));
@@ -140,6 +157,7 @@ export class HostileDeviceServer {
           readAll(answer)
             .then((text) => {
               const out = Buffer.from(toFront(text.toString('utf8')));
+              if (this.recording) this.recorded.push({ method, path, status: answer.statusCode ?? 0, body: out.toString('utf8') });
               const back: Record<string, string | string[]> = {};
               for (const [name, value] of Object.entries(answer.headers)) {
                 if (value === undefined || name === 'content-length' || name === 'transfer-encoding' || name === 'connection') continue;
