@@ -5,7 +5,7 @@ import type { AzureComputeRole, AzureDevice, AzureDeviceFacts, AzureGpuCapacity 
 import type { LroStarted } from './deviceArm.js';
 import { readBoundedList, requireListShape } from './boundedList.js';
 import { retryAfterCapture } from './retryAfter.js';
-import { deviceString } from './sdkDeviceArm.js';
+import { deviceString, objectOr } from './sdkDeviceArm.js';
 
 /** Name given to the Kubernetes role the controller creates. */
 export const KUBERNETES_ROLE_NAME = 'kubernetes';
@@ -34,11 +34,10 @@ export class SdkAzureDevice implements AzureDevice {
   }
 
   async getDevice(): Promise<AzureDeviceFacts> {
-    const d = (await this.clients.dataBoxEdge.devices.get(this.device.deviceName, this.device.resourceGroup)) as unknown as Record<string, unknown>;
+    const d = objectOr(await this.clients.dataBoxEdge.devices.get(this.device.deviceName, this.device.resourceGroup));
     const roleTypes = Array.isArray(d['configuredRoleTypes']) ? d['configuredRoleTypes'].slice(0, 20).map(deviceString).filter((t) => t !== '') : [];
     const facts: AzureDeviceFacts = { configuredRoleTypes: roleTypes };
-    const sku = d['sku'];
-    const skuName = sku !== null && typeof sku === 'object' ? (sku as Record<string, unknown>)['name'] : undefined;
+    const skuName = objectOr(d['sku'])['name'];
     if (typeof skuName === 'string') facts.sku = deviceString(skuName);
     if (typeof d['deviceSoftwareVersion'] === 'string') facts.softwareVersion = deviceString(d['deviceSoftwareVersion']);
     return facts;
@@ -64,7 +63,7 @@ export class SdkAzureDevice implements AzureDevice {
     );
     return listed.map((role) => {
       // Only KubernetesRoleProperties has provisioningState (DataBoxEdge 2021-06-01); every kind has roleStatus.
-      const r = role as unknown as Record<string, unknown>;
+      const r = objectOr(role);
       const result: AzureComputeRole = { name: deviceString(r['name']), kind: deviceString(r['kind']), provisioningState: deviceString(r['provisioningState']) || 'Unknown' };
       if (typeof r['roleStatus'] === 'string') result.roleStatus = deviceString(r['roleStatus']);
       return result;

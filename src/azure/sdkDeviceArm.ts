@@ -93,7 +93,7 @@ const lastSegment = (id: string): string => id.split('/').filter((s) => s !== ''
 
 /** The SDK types a body as the spec says; a device may send anything, so each field is checked as it is read. */
 const listOf = (value: unknown): unknown[] => (Array.isArray(value) ? value.slice(0, MAX_VM_LIST_ENTRIES) : []);
-const objectOr = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
+export const objectOr = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
 
 function tagsOf(value: unknown): Record<string, string> {
   const tags: Record<string, string> = {};
@@ -116,7 +116,7 @@ function statusCodes(value: unknown): { code?: string }[] {
  * deletion drop its finalizer and leave the VM behind.
  */
 export function toArmVm(vm: VirtualMachine, request = 'the VM'): ArmVm {
-  const raw = vm as unknown as Record<string, unknown>;
+  const raw = objectOr(vm);
   const id = deviceString(raw['id']);
   if (id === '') throw new DeviceResponseError('UnreadableResponse', `${request}: the device answered a VM without an id; it cannot be told apart from a VM that is not there`);
   const hardware = objectOr(raw['hardwareProfile']);
@@ -191,10 +191,10 @@ export class SdkDeviceArm implements DeviceArm {
   async getDeployment(name: string): Promise<ArmDeployment | undefined> {
     const d = await orUndefinedOn404(() => this.clients.resources.deployments.get(this.resourceGroup, name));
     if (d === undefined) return undefined;
-    const properties = objectOr((d as unknown as Record<string, unknown>)['properties']);
+    const properties = objectOr(objectOr(d)['properties']);
     const state = properties['provisioningState'];
     const result: ArmDeployment = {
-      name: deviceString((d as unknown as Record<string, unknown>)['name']) || name,
+      name: deviceString(objectOr(d)['name']) || name,
       provisioningState: (typeof state === 'string' && DEPLOYMENT_STATES.has(state) ? state : 'Unknown') as DeploymentState,
     };
     // The SDK turns `timestamp` into a Date whatever it held; an invalid one is left out.
@@ -210,7 +210,7 @@ export class SdkDeviceArm implements DeviceArm {
     const operations = await readBoundedList(what, this.clients.resources.deploymentOperations.list(this.resourceGroup, name, { onResponse: requireListShape(what) }).byPage());
     const failures: ArmError[] = [];
     for (const op of operations) {
-      const properties = objectOr((op as unknown as Record<string, unknown>)['properties']);
+      const properties = objectOr(objectOr(op)['properties']);
       if (properties['provisioningState'] !== 'Failed') continue;
       const error = toArmError(properties['statusMessage']);
       if (error !== undefined) failures.push(error);
@@ -253,7 +253,7 @@ export class SdkDeviceArm implements DeviceArm {
       this.clients.compute.virtualMachineExtensions.get(this.resourceGroup, vmName, extensionName, { expand: 'instanceView' }),
     );
     if (ext === undefined) return undefined;
-    const raw = ext as unknown as Record<string, unknown>;
+    const raw = objectOr(ext);
     const result: ArmExtension = {
       name: deviceString(raw['name']) || extensionName,
       type: deviceString(raw['typePropertiesType']),
@@ -268,7 +268,7 @@ export class SdkDeviceArm implements DeviceArm {
 
   async getNicPrivateIp(nicId: string): Promise<string | undefined> {
     const nic = await orUndefinedOn404(() => this.clients.network.networkInterfaces.get(this.resourceGroup, lastSegment(nicId)));
-    const configurations = listOf((nic as unknown as Record<string, unknown> | undefined)?.['ipConfigurations']).map(objectOr);
+    const configurations = listOf(objectOr(nic)['ipConfigurations']).map(objectOr);
     return optionalDeviceString(configurations.find((c) => typeof c['privateIPAddress'] === 'string')?.['privateIPAddress']);
   }
 
