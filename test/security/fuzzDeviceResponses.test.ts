@@ -128,7 +128,7 @@ class Mutator {
   }
 
   /** A whole answer: status, headers and body text. */
-  answer(base: RecordedAnswer): { status: number; body: string; headers: Record<string, string> } {
+  answer(base: RecordedAnswer, origin: string): { status: number; body: string; headers: Record<string, string> } {
     const status = this.random() < 0.8 ? 200 : this.pick([201, 202, 204, 400, 404, 409, 429, 500, 503]);
     const headers: Record<string, string> = status === 429 || status === 503 ? { 'retry-after': this.pick(['1', '99999999', 'soon', '-5', 'Wed, 21 Oct 2099 07:28:00 GMT']) } : {};
     const roll = this.random();
@@ -142,6 +142,13 @@ class Mutator {
     }
     const count = 1 + this.int(3);
     for (let i = 0; i < count; i++) parsed = this.mutate(parsed);
+    const extra = this.random();
+    if (extra < 0.04 && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      // Paging without end (the same page again), or a next page on someone else's server.
+      parsed['nextLink'] = this.random() < 0.5 ? `${origin}${base.path}` : `https://attacker.example${base.path}`;
+    } else if (extra < 0.045) {
+      return { status, headers, body: JSON.stringify({ value: [], padding: 'p'.repeat(5 * 1024 * 1024) }) };
+    }
     try {
       return { status, headers, body: JSON.stringify(parsed) };
     } catch {
@@ -394,7 +401,7 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
     for (let i = 0; i < INPUTS; i++) {
       const op = mutator.pick(ops);
       const base = bases.get(op.name) as RecordedAnswer;
-      const answer = mutator.answer(base);
+      const answer = mutator.answer(base, op.front.endpoint);
       bodyBytes += answer.body.length;
       op.front.setRules([{ method: op.method, path: op.path, hostility: { kind: 'answer', ...answer } }]);
       try {
