@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // gpuvm-controller <command>: each command lives in its own module and is loaded only when used.
+import { installCrashPolicy } from './crashPolicy.js';
+
 const USAGE = `usage: gpuvm-controller <command> [flags]
 
 commands:
@@ -8,6 +10,7 @@ commands:
   demo       local control plane + simulator + controller + sample manifests
   validate   check GpuVm/EdgeDevice manifests offline against the CRD schemas
   doctor     read-only checks of a real device (TLS, token, api-versions, images, network, GPUs)
+  explain    what a GpuVm or EdgeDevice waits for and what to do, from any cluster (also: kubectl gpuvm explain)
 `;
 
 type CommandMain = (args: string[]) => Promise<number>;
@@ -18,6 +21,7 @@ const commands: Record<string, () => Promise<CommandMain>> = {
   simulate: async () => (await import('./simulator/cli.js')).main,
   demo: async () => (await import('./commands/demo.js')).main,
   doctor: async () => (await import('./commands/doctor.js')).main,
+  explain: async () => (await import('./commands/explain.js')).main,
 };
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
@@ -40,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(rest);
 }
 
+installCrashPolicy('gpuvm-controller');
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -6,12 +6,14 @@ import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type 
 import { KubeEventRecorder } from './kube/eventRecorder.js';
 import { ApiServerWriter } from './kube/kubeWriter.js';
 import type { PlanSettings } from './plan/gpuVmPlan.js';
-import { SecretBackedConnections } from './reconcile/deviceConnections.js';
+import { AdminSecretReader, kubeSecretFetch } from './reconcile/adminSecrets.js';
+import { DEFAULT_CONTROLLER_NAMESPACE, SecretBackedConnections } from './reconcile/deviceConnections.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './plan/edgeDevicePlan.js';
 import { DeviceListings } from './reconcile/deviceListings.js';
 import { EdgeDeviceReconciler } from './reconcile/edgeDeviceReconciler.js';
 import { GpuVmReconciler } from './reconcile/gpuVmReconciler.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
+import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
 import { Controller, type ControllerMetrics, type WatchEvent } from './runtime/controller.js';
 import { systemClock } from './runtime/clock.js';
@@ -33,8 +35,12 @@ export interface ManagerOptions {
   plan: PlanSettings;
   /** Identity written into Events (pod name). */
   instance: string;
-  /** Only GpuVms and Secrets of this namespace (default: all namespaces). */
+  /** Only GpuVms of this namespace (default: all namespaces). */
   namespace?: string;
+  /** The controller's own namespace: the only one whose Secrets (device credentials, CA bundles) are watched and used (default gpuvm-system). */
+  controllerNamespace?: string;
+  /** Authority hosts, besides the Azure clouds', the controller's own Azure identity may be sent to. */
+  extraAuthorityHosts?: readonly string[];
   /** Only EdgeDevices matching this label selector. */
   deviceSelector?: string;
   controllerMetrics?: (controller: string) => ControllerMetrics;
@@ -81,20 +87,24 @@ function ledgerInputChanged(event: WatchEvent<GpuVm>): boolean {
     vm: g.status?.vm?.resourceId,
     vmPower: g.status?.vm?.powerState,
     vmProvisioning: g.status?.vm?.provisioningState,
+    // Whether it could deploy (tenancy.ts): a fixed Secret or image lets it into the queue again.
+    blocker: deployBlocker(g),
+    operation: g.status?.operation !== undefined,
   });
   return !isDeepStrictEqual(pick(event.oldObject), pick(event.object));
 }
 
-function deviceSecretKeys(d: EdgeDevice): string[] {
-  const refs = [d.spec.arm.credentialsSecretRef, d.spec.arm.caBundleSecretRef, d.spec.azure?.credentialsSecretRef];
-  return refs.filter((r) => r !== undefined).map((r) => `${r.namespace ?? 'gpuvm-system'}/${r.name}`);
+function deviceSecretRefs(d: EdgeDevice): { name: string; namespace?: string }[] {
+  return [d.spec.arm.credentialsSecretRef, d.spec.arm.caBundleSecretRef, d.spec.azure?.credentialsSecretRef].filter((r) => r !== undefined);
 }
 
 /** Owns the informers and both controllers of one controller process. */
 export class Manager {
   readonly gpuVms: Informer<GpuVm>;
   readonly devices: Informer<EdgeDevice>;
+  /** Secrets of the controller's namespace only (device credentials, CA bundles); GpuVm admin Secrets are read on demand. */
   readonly secrets: Informer<V1Secret>;
+  readonly adminSecrets: AdminSecretReader;
   readonly gpuVmController: Controller;
   readonly deviceController: Controller;
   private started = false;
@@ -124,20 +134,21 @@ export class Manager {
       logger: child('informer'),
     });
     this.secrets = new Informer<V1Secret>({
-      listerWatcher: secretListerWatcher(kubeConfig, options.namespace !== undefined ? { namespace: options.namespace } : {}),
+      listerWatcher: secretListerWatcher(kubeConfig, { namespace: options.controllerNamespace ?? DEFAULT_CONTROLLER_NAMESPACE }),
       transform: stripManagedFields,
       logger: child('informer'),
     });
     this.gpuVms.addIndex(BY_DEVICE, (g) => [g.spec.deviceRef.name]);
-    this.gpuVms.addIndex(BY_SECRET, (g) => [`${g.metadata.namespace}/${g.spec.adminCredentialsSecretRef.name}`]);
-    this.devices.addIndex(BY_SECRET, deviceSecretKeys);
-
-    const caches = { gpuVms: this.gpuVms, devices: this.devices, secrets: this.secrets };
+    const caches = { gpuVms: this.gpuVms, devices: this.devices };
     const armPolicy = options.armPolicy;
     const connections = new SecretBackedConnections(this.secrets, {
+      ...(options.controllerNamespace !== undefined ? { controllerNamespace: options.controllerNamespace } : {}),
+      ...(options.extraAuthorityHosts !== undefined ? { extraAuthorityHosts: options.extraAuthorityHosts } : {}),
       userAgentPrefix: 'gpuvm-controller',
       ...(armPolicy !== undefined ? { extraPolicies: (device: string) => [armPolicy(device)] } : {}),
     });
+    this.devices.addIndex(BY_SECRET, (d) => deviceSecretRefs(d).map((r) => connections.secretKey(r)));
+    this.adminSecrets = new AdminSecretReader(kubeSecretFetch(kubeConfig), systemClock);
     const writer = new ApiServerWriter(kubeConfig);
     const events = new KubeEventRecorder(kubeConfig, {
       controller: 'gpuvm.io/gpuvm-controller',
@@ -147,7 +158,7 @@ export class Manager {
 
     // The device controller is made below; the closure reaches it when a GpuVm first asks for a listing.
     const listings = new DeviceListings((device) => this.deviceController.enqueue(device));
-    const gpuVmReconciler = new GpuVmReconciler({ caches, connections, writer, events, clock: systemClock, log: child('gpuvm'), settings: options.plan, listings });
+    const gpuVmReconciler = new GpuVmReconciler({ caches, connections, writer, events, clock: systemClock, log: child('gpuvm'), settings: options.plan, listings, adminSecrets: this.adminSecrets });
     this.gpuVmController = new Controller({
       name: 'gpuvm',
       concurrency: options.concurrency,
@@ -181,11 +192,16 @@ export class Manager {
     this.gpuVmController
       .watches(this.gpuVms, { predicate: desiredChanged })
       .watches(this.devices, { predicate: deviceViewChanged, map: (d, event) => this.gpuVmsToReconcile(d, event) })
-      .watches(this.secrets, { map: (s) => this.gpuVms.indexKeys(BY_SECRET, `${s.metadata?.namespace}/${s.metadata?.name}`) });
+      // A changed device Secret retries the GpuVms of its devices too (a device stuck on it held them up).
+      .watches(this.secrets, { map: (s) => this.devicesUsing(s).flatMap((d) => this.gpuVms.byIndex(BY_DEVICE, d).map(gpuVmKey)) });
     this.deviceController
       .watches(this.devices, { predicate: desiredChanged })
       .watches(this.gpuVms, { predicate: ledgerInputChanged, map: (g) => g.spec.deviceRef.name })
-      .watches(this.secrets, { map: (s) => this.devices.indexKeys(BY_SECRET, `${s.metadata?.namespace}/${s.metadata?.name}`) });
+      .watches(this.secrets, { map: (s) => this.devicesUsing(s) });
+  }
+
+  private devicesUsing(secret: V1Secret): string[] {
+    return this.devices.indexKeys(BY_SECRET, `${secret.metadata?.namespace}/${secret.metadata?.name}`);
   }
 
   /** A changed EdgeDevice: all its GpuVms when its spec or metadata changed, else those whose view of it changed. */

@@ -7,6 +7,7 @@ import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelineRetryOptions } from '@azure/core-rest-pipeline';
 import { RestError, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
+import { isAzureCloudAuthority } from './authorityHosts.js';
 import { CAPACITY_API_VERSION, dataBoxEdgeApiVersionPolicy } from './dataBoxEdgeApiVersionPolicy.js';
 import { DeviceResponseError } from './deviceResponseError.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
@@ -17,7 +18,6 @@ import { ThrottleGate } from './throttleGate.js';
 import { truncateUtf8 } from '../text/truncateUtf8.js';
 
 export { CAPACITY_API_VERSION };
-const PUBLIC_AUTHORITY_HOSTS = ['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'];
 
 export interface AzureConnection {
   /** Azure Resource Manager endpoint (default https://management.azure.com). */
@@ -66,7 +66,7 @@ export function gpuCountOf(value: unknown, field: string): number {
 export function createAzureCredential(conn: AzureConnection, timeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS): TokenCredential {
   const authorityHost = trimSlash(conn.authorityHost ?? 'https://login.microsoftonline.com');
   if (!/^https:\/\//i.test(authorityHost)) throw new Error(`authorityHost must be an https:// URL (got ${authorityHost})`);
-  const known = PUBLIC_AUTHORITY_HOSTS.includes(new URL(authorityHost).hostname.toLowerCase());
+  const known = isAzureCloudAuthority(authorityHost);
   const options = {
     authorityHost,
     // Instance discovery asks login.microsoftonline.com about the host: skip it for any other authority.

@@ -1,6 +1,7 @@
 // What the demo shows: tables of GpuVms and EdgeDevices, a timeline of the changes it saw, whether the
 // demo has settled, and the closing explanation. Pure functions of snapshots of the objects.
 import type { Condition, EdgeDevice, GpuVm } from '../api/types.js';
+import { explainEdgeDevice, explainGpuVm } from '../explain/explanation.js';
 
 export interface Snapshot {
   /** Seconds since the controller started. */
@@ -205,8 +206,11 @@ const firstTime = (entries: readonly TimelineEntry[], kind: TimelineEntry['kind'
 
 const at = (t: number | undefined): string => (t === undefined ? '' : ` at +${t.toFixed(1)}s`);
 
-/** The closing explanation: per device, who holds its GPUs, who waits and why, and the ordering rule. */
-export function explain(s: Snapshot, timeline: readonly TimelineEntry[]): string {
+/**
+ * The closing explanation: per device, who holds its GPUs, who waits and why, and the ordering rule; then what
+ * `gpuvm-controller explain` says about each device and each GpuVm that is not Ready.
+ */
+export function explain(s: Snapshot, timeline: readonly TimelineEntry[], now = new Date()): string {
   const lines: string[] = [];
   for (const d of [...s.devices].sort(byName)) {
     const name = d.metadata.name ?? '';
@@ -245,5 +249,9 @@ export function explain(s: Snapshot, timeline: readonly TimelineEntry[]): string
     'GpuReserved=False (InsufficientGpus) and no ARM deployment is attempted; it deploys as soon as a GPU frees up.',
     'With kubernetes.state Configured, the role is created only after the waiting GpuVms have taken the free GPUs.',
   );
+  const input = { now, gpuVms: s.gpuVms, devices: s.devices };
+  const notReady = s.gpuVms.filter((g) => condition(g, 'Ready')?.status !== 'True').sort(byName);
+  lines.push('', 'What `gpuvm-controller explain --all` says (also `kubectl gpuvm explain`):');
+  for (const block of [...[...s.devices].sort(byName).map((d) => explainEdgeDevice(d, input)), ...notReady.map((g) => explainGpuVm(g, input))]) lines.push(...block);
   return lines.join('\n');
 }

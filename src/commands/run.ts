@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { Manager } from '../manager.js';
 import { createLogger } from '../observability/logger.js';
+import { secureMetrics } from '../observability/secureMetrics.js';
 import { startObservability } from '../observability/wiring.js';
 import { DEFAULT_PLAN_SETTINGS } from '../plan/gpuVmPlan.js';
 import {
@@ -14,6 +15,7 @@ import {
   defaultLeaderElectionNamespace,
   leaderIdentity,
 } from '../runtime/leaderElection.js';
+import { DEFAULT_CONTROLLER_NAMESPACE } from '../reconcile/deviceConnections.js';
 import { parseDuration } from './duration.js';
 
 export const RUN_USAGE = `usage: gpuvm-controller run [flags]
@@ -26,16 +28,26 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
   --leader-elect-renew-deadline D    the leader stops when it could not renew for this long (default 10s)
   --leader-elect-retry-period D      time between acquire/renew attempts (default 2s)
   --metrics-bind-address ADDR        Prometheus /metrics, e.g. :8080 or 127.0.0.1:8080; 0 disables (default :8080)
+  --metrics-secure                   serve /metrics over HTTPS, only to callers whose bearer token a TokenReview
+                                     authenticates and a SubjectAccessReview allows to get /metrics (default off)
+  --metrics-cert-dir DIR             tls.crt and tls.key for --metrics-secure (default: a self-signed certificate)
   --health-probe-bind-address ADDR   /healthz and /readyz (default :8081; 0 disables)
   --sync-period DURATION             how often each device's VMs are listed for drift and foreign VMs (default 10m)
   --poll-interval DURATION           how often in-flight ARM operations are checked without a Retry-After (default 15s)
   --retry-base DURATION              first retry delay after a retryable ARM failure, doubling to 5m (default 15s)
+  --recheck-interval DURATION        how often a GpuVm waiting on something no Kubernetes event announces (an image
+                                     upload, a GPU freed on the device) looks again (default 60s)
   --kubernetes-settle DURATION       a device's GpuVms must be quiet this long before its Kubernetes role is
                                      created, so GpuVms applied together with the device get their GPUs first (default 10s)
   --drain-timeout DURATION          how long spec.drain may keep GPU VMs stopped on a device where compute runs
                                      (compute may take a stopped VM's GPU); they start again after it (default 1h)
   --log-level LEVEL                  fatal, error, warn, info, debug, trace or silent (default info)
-  --namespace NS                     manage GpuVms (and read Secrets) in this namespace only (default: all namespaces)
+  --namespace NS                     manage GpuVms in this namespace only (default: all namespaces)
+  --controller-namespace NS          the only namespace EdgeDevice Secrets (credentials, CA bundles) are read from
+                                     (default: $POD_NAMESPACE, else gpuvm-system)
+  --azure-authority-host HOST        an authority host, besides the Azure clouds', that the controller's own Azure
+                                     identity may be sent to when an EdgeDevice has no spec.azure.credentialsSecretRef
+                                     (repeatable; default: none)
   --device-selector SEL              manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
 `;
 
@@ -53,14 +65,19 @@ export async function main(args: string[]): Promise<number> {
       'leader-elect-renew-deadline': { type: 'string', default: '10s' },
       'leader-elect-retry-period': { type: 'string', default: '2s' },
       'metrics-bind-address': { type: 'string', default: ':8080' },
+      'metrics-secure': { type: 'boolean', default: false },
+      'metrics-cert-dir': { type: 'string' },
       'health-probe-bind-address': { type: 'string', default: ':8081' },
       'sync-period': { type: 'string', default: '10m' },
       'poll-interval': { type: 'string', default: '15s' },
+      'recheck-interval': { type: 'string', default: '60s' },
       'retry-base': { type: 'string', default: '15s' },
       'kubernetes-settle': { type: 'string', default: '10s' },
       'drain-timeout': { type: 'string', default: '1h' },
       'log-level': { type: 'string', default: 'info' },
       namespace: { type: 'string' },
+      'controller-namespace': { type: 'string' },
+      'azure-authority-host': { type: 'string', multiple: true },
       'device-selector': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,6 +101,12 @@ export async function main(args: string[]): Promise<number> {
     throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
   }
 
+  const controllerNamespace = values['controller-namespace'] ?? (process.env.POD_NAMESPACE || DEFAULT_CONTROLLER_NAMESPACE);
+  const extraAuthorityHosts = (values['azure-authority-host'] ?? []).map((host) => {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d+)?$/i.test(host)) throw new Error(`--azure-authority-host: "${host}" must be a host name such as login.example.com, without a scheme or path`);
+    return host.replace(/:\d+$/, '').toLowerCase();
+  });
+
   const log = createLogger(level as LevelWithSilent);
   const kubeConfig = new KubeConfig();
   if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig);
@@ -91,6 +114,9 @@ export async function main(args: string[]): Promise<number> {
 
   const observability = await startObservability({
     metricsBindAddress: values['metrics-bind-address'],
+    ...(values['metrics-secure']
+      ? { secureMetrics: secureMetrics(kubeConfig, { hostname: hostname(), ...(values['metrics-cert-dir'] !== undefined ? { certDir: values['metrics-cert-dir'] } : {}) }) }
+      : {}),
     healthBindAddress: values['health-probe-bind-address'],
     log,
     leaderElect,
@@ -107,16 +133,19 @@ export async function main(args: string[]): Promise<number> {
       ...DEFAULT_PLAN_SETTINGS,
       pollIntervalMs: parseDuration(values['poll-interval'], '--poll-interval'),
       retryBaseMs: parseDuration(values['retry-base'], '--retry-base'),
+      recheckMs: parseDuration(values['recheck-interval'], '--recheck-interval'),
     },
     instance: process.env.POD_NAME ?? hostname(),
     controllerMetrics: observability.controllerMetrics,
     queueMetrics: observability.queueMetrics,
     armPolicy: observability.armPolicy,
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+    controllerNamespace,
+    extraAuthorityHosts,
     ...(values['device-selector'] !== undefined ? { deviceSelector: values['device-selector'] } : {}),
   });
   observability.attach(manager);
-  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect }, 'starting');
+  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect, controllerNamespace }, 'starting');
 
   let elector: LeaderElector | undefined;
   const stopped = new Promise<void>((resolve) => {

@@ -1,10 +1,10 @@
 import { Counter, Registry } from 'prom-client';
 import type { EdgeDevice, GpuVm } from '../api/types.js';
-import { FakeClock, flushPromises } from '../runtime/clock.js';
-import { FakeListerWatcher } from '../runtime/fakeListerWatcher.js';
+import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
+import { FakeListerWatcher } from '../../test/support/fakes/fakeListerWatcher.js';
 import { Informer, type EventHandlers } from '../runtime/informer.js';
 import { noopLogger } from '../runtime/logger.js';
-import { parseBindAddress, startHealthServer, startMetricsServer, type HealthCheck } from './httpServers.js';
+import { parseBindAddress, pathOf, startHealthServer, startMetricsServer, type HealthCheck } from './httpServers.js';
 import { healthOf, readinessOf, startObservability, type ObservedManager } from './wiring.js';
 
 test.each([
@@ -230,4 +230,18 @@ test('/healthz logic fails once a real informer stops making progress (list and 
   expect(readinessOf(manager).ok).toBe(true);
   gpuVms.stop();
   devices.stop();
+});
+
+test.each([
+  ['/healthz', '/healthz'],
+  ['/readyz?verbose', '/readyz'],
+  ['/metrics#x', '/metrics'],
+  ['http://host:8080/metrics?x=1', '/metrics'],
+  [undefined, '/'],
+  ['http://[', undefined],
+  ['*', undefined],
+  ['127.0.0.1:1', undefined],
+  ['', undefined],
+])('pathOf(%j) is %j', (target, expected) => {
+  expect(pathOf(target)).toBe(expected);
 });

@@ -1,9 +1,11 @@
-// The metrics endpoint (/metrics) and the probe endpoints (/healthz, /readyz), each on its own plain HTTP
-// listener, bound as controller-runtime's flags are: ":8080" (all interfaces), "127.0.0.1:8080", "[::1]:8080",
+// The metrics endpoint (/metrics) and the probe endpoints (/healthz, /readyz), each on its own listener (plain
+// HTTP; metrics over HTTPS to authorized callers only with --metrics-secure), bound as controller-runtime's flags are: ":8080" (all interfaces), "127.0.0.1:8080", "[::1]:8080",
 // "0" (disabled). Port 0 (":0") binds an ephemeral port, reported in the returned `port`.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { MetricsDecision } from './metricsAuthorizer.js';
 
 export interface BindAddress {
   /** undefined = all interfaces. */
@@ -47,14 +49,29 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | vo
 
 const DISABLED: RunningServer = { port: 0, address: 'disabled', close: async () => undefined };
 
-async function listen(bindAddress: string, handler: Handler): Promise<RunningServer> {
+export interface ServingCertificate {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+async function listen(bindAddress: string, handler: Handler, tls?: ServingCertificate): Promise<RunningServer> {
   const bind = parseBindAddress(bindAddress);
   if (bind === undefined) return DISABLED;
-  const server: Server = createServer((req, res) => {
-    Promise.resolve(handler(req, res)).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-    });
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // A handler that throws, synchronously or not, answers 500: no request may take the process down.
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('internal error\n');
+      });
+  };
+  const server: Server = tls === undefined ? createServer(onRequest) : createTlsServer({ cert: tls.certificatePem, key: tls.privateKeyPem, minVersion: 'TLSv1.2' }, onRequest);
+  // Unparseable request lines and headers: answer 400 and close, as Node does when no listener is set, but
+  // never let a socket error surface anywhere else.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
   });
   // Probes and scrapes are short: do not let an idle keep-alive connection hold close() up.
   server.keepAliveTimeout = 5_000;
@@ -85,23 +102,50 @@ function send(res: ServerResponse, status: number, body: string, contentType = '
   res.end(body);
 }
 
-const pathOf = (req: IncomingMessage): string => new URL(req.url ?? '/', 'http://localhost').pathname;
+/**
+ * The path of a request target (RFC 9112 3.2): origin form "/p?q" or absolute form "http://h/p"; anything else
+ * (authority or asterisk form, or garbage such as "http://[") is undefined and answered 400.
+ */
+export function pathOf(target: string | undefined): string | undefined {
+  const text = target ?? '/';
+  if (text.startsWith('/')) return text.split(/[?#]/, 1)[0];
+  if (!URL.canParse(text)) return undefined;
+  return new URL(text).pathname;
+}
 const readOnly = (req: IncomingMessage): boolean => req.method === 'GET' || req.method === 'HEAD';
 
-/** Serves `registry` on GET /metrics. */
-export function startMetricsServer(bindAddress: string, registry: Registry): Promise<RunningServer> {
-  return listen(bindAddress, async (req, res) => {
-    if (pathOf(req) !== '/metrics') return send(res, 404, 'not found: metrics are served on /metrics\n');
-    if (!readOnly(req)) return send(res, 405, 'method not allowed\n');
-    const body = await registry.metrics();
-    send(res, 200, req.method === 'HEAD' ? '' : body, registry.contentType);
-  });
+export interface SecureMetrics {
+  /** Serving certificate (HTTPS). */
+  certificate: ServingCertificate;
+  /** Decides each request from its Authorization header (TokenReview + SubjectAccessReview). */
+  decide(authorization: string | undefined, path: string): Promise<MetricsDecision>;
+}
+
+/** Serves `registry` on GET /metrics; over HTTPS, to authorized callers only, when `secure` is given. */
+export function startMetricsServer(bindAddress: string, registry: Registry, secure?: SecureMetrics): Promise<RunningServer> {
+  return listen(
+    bindAddress,
+    async (req, res) => {
+      const path = pathOf(req.url);
+      if (path === undefined) return send(res, 400, 'bad request target\n');
+      if (path !== '/metrics') return send(res, 404, 'not found: metrics are served on /metrics\n');
+      if (!readOnly(req)) return send(res, 405, 'method not allowed\n');
+      if (secure !== undefined) {
+        const decision = await secure.decide(req.headers.authorization, path);
+        if (decision.status !== 200) return send(res, decision.status, `${decision.reason}\n`);
+      }
+      const body = await registry.metrics();
+      send(res, 200, req.method === 'HEAD' ? '' : body, registry.contentType);
+    },
+    secure?.certificate,
+  );
 }
 
 /** Serves GET /healthz and /readyz: 200 "ok" or 503 with the failing check's detail. */
 export function startHealthServer(bindAddress: string, checks: HealthChecks): Promise<RunningServer> {
   return listen(bindAddress, (req, res) => {
-    const path = pathOf(req);
+    const path = pathOf(req.url);
+    if (path === undefined) return send(res, 400, 'bad request target\n');
     const check = path === '/healthz' || path === '/livez' ? checks.healthz : path === '/readyz' ? checks.readyz : undefined;
     if (check === undefined) return send(res, 404, 'not found: probes are /healthz and /readyz\n');
     if (!readOnly(req)) return send(res, 405, 'method not allowed\n');

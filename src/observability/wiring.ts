@@ -17,7 +17,7 @@ import type { ControllerMetrics } from '../runtime/controller.js';
 import type { EventHandlers } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logger.js';
 import type { WorkQueueMetrics } from '../runtime/workqueue.js';
-import { startHealthServer, startMetricsServer, type HealthCheck, type RunningServer } from './httpServers.js';
+import { startHealthServer, startMetricsServer, type HealthCheck, type RunningServer, type SecureMetrics } from './httpServers.js';
 import { Metrics, type MetricsOptions } from './metrics.js';
 
 interface ObservedInformer<T> {
@@ -40,6 +40,8 @@ export interface ObservedManager {
 export interface ObservabilityOptions {
   /** --metrics-bind-address, e.g. ":8080"; "0" disables. */
   metricsBindAddress: string;
+  /** --metrics-secure: serve /metrics over HTTPS to callers a TokenReview + SubjectAccessReview allow. */
+  secureMetrics?: SecureMetrics;
   /** --health-probe-bind-address, e.g. ":8081"; "0" disables. */
   healthBindAddress: string;
   log: Logger;
@@ -109,7 +111,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
     new Error(`${flag} ${address}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   let metricsServer: RunningServer;
   try {
-    metricsServer = await startMetricsServer(options.metricsBindAddress, metrics.registry);
+    metricsServer = await startMetricsServer(options.metricsBindAddress, metrics.registry, options.secureMetrics);
   } catch (err) {
     throw failed('--metrics-bind-address', options.metricsBindAddress, err);
   }
@@ -123,7 +125,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
     await metricsServer.close();
     throw failed('--health-probe-bind-address', options.healthBindAddress, err);
   }
-  log.info({ metrics: metricsServer.address, health: healthServer.address }, 'serving metrics and health probes');
+  log.info({ metrics: metricsServer.address, metricsSecure: options.secureMetrics !== undefined, health: healthServer.address }, 'serving metrics and health probes');
   if (options.leaderElect !== true) metrics.setLeader(true);
 
   const attach = (m: ObservedManager): void => {

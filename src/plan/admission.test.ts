@@ -116,3 +116,34 @@ describe('compareQueueOrder', () => {
     expect([...items].sort(compareQueueOrder).map((i) => i.key)).toEqual(['z/z', 'a/y', 'b/x']);
   });
 });
+
+describe('admit: GpuVms that may not get a GPU now', () => {
+  beforeEach(() => {
+    seq = 0;
+  });
+
+  it('queues only those that may reserve; the blocked one keeps its place in creation order once it may', () => {
+    const [blocked, b, c] = [vm('blocked', { mayReserve: false }), vm('b'), vm('c')];
+    const first = admit(input({ totalGpus: 1, candidates: [blocked, b, c] }));
+    expect(first.allocations).toEqual([{ gpuVm: 'ns/b', uid: 'uid-b', state: 'Reserved' }]);
+    expect(first.waiting).toEqual([{ key: 'ns/c', uid: 'uid-c', position: 1 }]);
+    const fixed = admit(input({ totalGpus: 1, candidates: [{ ...blocked, mayReserve: true }, b, c], ledger: first.allocations }));
+    expect(fixed.waiting.map((w) => w.key)).toEqual(['ns/blocked', 'ns/c']);
+  });
+
+  it.each([
+    ['without anything on the device, its reservation goes back', {}, []],
+    ['with an operation in flight, it keeps it', { keepsReservation: true }, ['ns/a']],
+    ['with a VM being created, it keeps it', { vmExists: true }, ['ns/a']],
+  ])('a reserved GpuVm that may no longer reserve: %s', (_what, extra, kept) => {
+    const a = vm('a', { mayReserve: false, ...extra });
+    const result = admit(input({ candidates: [a], ledger: [{ gpuVm: 'ns/a', uid: 'uid-a', state: 'Reserved' }] }));
+    expect(result.allocations.map((x) => x.gpuVm)).toEqual(kept);
+    expect(result.waiting).toEqual([]);
+  });
+
+  it('a VM that holds a GPU stays Held whatever else is true', () => {
+    const result = admit(input({ candidates: [vm('a', { mayReserve: false, vmHoldsGpu: true })] }));
+    expect(result.allocations).toEqual([{ gpuVm: 'ns/a', uid: 'uid-a', state: 'Held' }]);
+  });
+});

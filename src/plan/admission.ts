@@ -14,6 +14,14 @@ export interface AdmissionCandidate {
   vmExists?: boolean;
   /** Its last CreateVM deployment failed: only such a reservation is withdrawn when the device cannot back it. */
   deployFailed?: boolean;
+  /**
+   * false: the GpuVm may not get a GPU now (its namespace is not allowed, its VM name is another tenant's, or its
+   * Secret or image is missing). It is not queued, and a reservation it has goes back unless `keepsReservation`.
+   * Default true.
+   */
+  mayReserve?: boolean;
+  /** Something of it is on the device or being made there (a VM, an operation in flight): its reservation stays. */
+  keepsReservation?: boolean;
 }
 
 export interface AdmissionInput {
@@ -63,9 +71,9 @@ export function admit(input: AdmissionInput): AdmissionResult {
   for (const c of [...input.candidates].sort(compareQueueOrder)) {
     if (c.vmHoldsGpu) {
       allocations.push({ gpuVm: c.key, uid: c.uid, state: 'Held' });
-    } else if (c.wantsGpu && previous.has(c.uid)) {
+    } else if (c.wantsGpu && previous.has(c.uid) && (c.mayReserve !== false || c.keepsReservation === true || c.vmExists === true)) {
       allocations.push({ gpuVm: c.key, uid: c.uid, state: 'Reserved' });
-    } else if (c.wantsGpu) {
+    } else if (c.wantsGpu && c.mayReserve !== false) {
       queue.push(c);
     }
   }

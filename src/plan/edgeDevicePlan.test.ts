@@ -35,6 +35,8 @@ function gpuVm(name: string, second: number, overrides: Partial<GpuVm['spec']> =
     kind: 'GpuVm',
     metadata: { name, namespace: 'ns', uid: `uid-${name}`, creationTimestamp: new Date(Date.UTC(2026, 2, 1, 11, 0, second)) },
     spec: { deviceRef: { name: 'dev-a' }, size: 'Standard_NC4as_T4_v3', image: { name: 'img', osType: 'Linux' }, adminCredentialsSecretRef: { name: 'a' }, ...overrides },
+    // Looked at by its reconciler (Secret and image fine): the device may reserve a GPU for it.
+    status: { observedGeneration: 1 },
   };
 }
 
@@ -186,7 +188,7 @@ describe('planEdgeDevice: device state', () => {
 
   it('withdraws a reservation the device can no longer back, the failed CreateVM first', () => {
     const [vm1, vm2] = [gpuVm('vm1', 1), gpuVm('vm2', 2)];
-    const failed: GpuVm = { ...vm1, status: { conditions: [{ type: 'VmProvisioned', status: 'False', reason: 'AllocationFailed', message: '', lastTransitionTime: NOW.toISOString() }] } };
+    const failed: GpuVm = { ...vm1, status: { observedGeneration: 1, conditions: [{ type: 'VmProvisioned', status: 'False', reason: 'AllocationFailed', message: '', lastTransitionTime: NOW.toISOString() }] } };
     const ledger = { allocations: [{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Reserved' as const }, { gpuVm: 'ns/vm2', uid: 'uid-vm2', state: 'Reserved' as const }] };
     const p = plan({ device: device({}, {}, ledger), armVms: [armVm('hand-made', undefined)], gpuVms: [failed, vm2] });
     expect(p.status.allocations).toEqual([{ gpuVm: 'ns/vm2', uid: 'uid-vm2', state: 'Reserved' }]);

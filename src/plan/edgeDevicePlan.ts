@@ -7,6 +7,7 @@ import { condition, findCondition, setConditions, type ConditionUpdate } from '.
 import { armVmHoldsGpu, powerStateHoldsGpu } from './gpuHolders.js';
 import { OWNER_TAG, effectivePowerState } from './gpuVmPlan.js';
 import { orderingGate } from './orderingGate.js';
+import { hasDeviceFootprint, mayReserveGpu } from './tenancy.js';
 const SKU_GPUS: Record<string, number> = { EdgeP_Base: 1, EdgeP_High: 2 };
 
 export type Connection = { connected: true } | { connected: false; reason: string; message: string };
@@ -111,6 +112,8 @@ function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
       vmHoldsGpu: vmExists && powerStateHoldsGpu(statusVm.powerState) && statusVm.provisioningState !== 'Creating',
       vmExists: vmExists && powerStateHoldsGpu(statusVm.powerState),
       deployFailed: provisioned?.status === 'False' && DEPLOY_FAILURES.has(provisioned.reason),
+      mayReserve: mayReserveGpu(g, obs.device, obs.gpuVms),
+      keepsReservation: hasDeviceFootprint(g),
     };
   });
 }

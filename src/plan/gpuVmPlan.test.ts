@@ -48,6 +48,9 @@ function device(overrides: Partial<DeviceView> = {}): DeviceView {
     drain: false,
     reservation: 'Reserved',
     holders: [],
+    otherNamespaceHolders: 0,
+    namespaceAllowed: true,
+    vmNameHeldElsewhere: false,
     ...overrides,
   };
 }
@@ -110,7 +113,7 @@ describe('planGpuVm: admission', () => {
     expect(p.action).toEqual({ kind: 'none' });
     expect(p.status.phase).toBe('WaitingForGpu');
     expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'InsufficientGpus' });
-    expect(cond(p, 'GpuReserved')?.message).toMatch(/position 2 in the queue .* 0 of 2 free \(held by team\/a, team\/b\)/);
+    expect(cond(p, 'GpuReserved')?.message).toMatch(/position 2 in the queue .* 0 of 2 free \(held by team\/a and team\/b\)/);
   });
 
   it('refuses with KubernetesHoldsGpus and the fix when Kubernetes holds the GPUs', () => {
@@ -164,6 +167,11 @@ describe('planGpuVm: VM deployment', () => {
     expect(waiting.requeueAfterMs).toBe(15_000); // 10 s · 2^(2-1) after the failure at 11:59:55
     expect(cond(waiting, 'VmProvisioned')).toMatchObject({ reason: 'AllocationFailed' });
     expect(cond(waiting, 'VmProvisioned')?.message).toMatch(/AllocationFailed: no GPU is free/);
+    // Each failed attempt is a Warning Event once; looking again while it waits adds none.
+    expect(waiting.event).toMatchObject({ type: 'Warning', reason: 'AllocationFailed' });
+    expect(waiting.event?.message).toMatch(/no GPU is free; retried in 15s$/);
+    const again = plan({ gpuVm: gpuVm({ status: { operation: op, conditions: waiting.status.conditions } }), arm: { vm: null, vmDeployment: allocationFailed } });
+    expect(again.event).toBeUndefined();
 
     const later = planGpuVm(
       observe({ now: new Date('2026-03-01T12:00:20Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, imageExists: true } }),
@@ -487,5 +495,56 @@ describe('planGpuVm: deletion', () => {
 
   it('leaves a VM it does not own', () => {
     expect(plan({ gpuVm: deletingVm(), arm: { vm: vm({ tags: {} }) } }).action).toEqual({ kind: 'removeFinalizer' });
+  });
+});
+
+describe('planGpuVm: tenancy', () => {
+  const withVm: GpuVm['status'] = { observedGeneration: 1, vm: { resourceId: vm().id, computerName: 'vm1', ipAddress: '10.57.51.61', powerState: 'running', provisioningState: 'Succeeded' } };
+  const notAllowed = { namespaceAllowed: false, reservation: undefined } as const;
+  const deletingVm = () => gpuVm({ metadata: { deletionTimestamp: new Date('2026-03-01T11:59:00Z') } });
+
+  it.each([
+    ['a namespace the device does not allow', { device: device(notAllowed) }, 'GpuReserved', 'False', 'NamespaceNotAllowed', /namespace team is not in spec.allowedNamespaces of EdgeDevice dev-a: ask the device's administrator to add it/],
+    ['a VM name held by another namespace', { device: device({ vmNameHeldElsewhere: true }) }, 'VmProvisioned', 'False', 'VmNameConflict', /belongs to a GpuVm in another namespace .*: rename this GpuVm/],
+    ['a VM of that name owned by another GpuVm', { arm: { vm: vm({ tags: { [OWNER_TAG]: 'someone-else' } }) } }, 'VmProvisioned', 'False', 'VmNameConflict', /already exists on device dev-a and belongs to another GpuVm: rename this GpuVm/],
+    ['a VM of that name made by hand', { arm: { vm: vm({ tags: {} }) } }, 'VmProvisioned', 'False', 'VmNameConflict', /is not managed by this controller/],
+    ['a missing image, checked before a GPU is reserved', { device: device({ reservation: undefined }), arm: { vm: null, imageExists: false } }, 'VmProvisioned', 'False', 'ImageNotFound', /image ubuntu does not exist/],
+    ['a missing Secret without a reservation', { device: device({ reservation: undefined }), secret: { state: 'missing' as const } }, 'GpuReserved', 'Unknown', 'CannotDeployYet', /no GPU is reserved for a GpuVm that cannot deploy yet/],
+  ])('%s: %s %s %s and no action', (_what, o, type, status, reason, message) => {
+    const p = plan(o as Partial<GpuVmObservation>);
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, type)).toMatchObject({ status, reason });
+    expect(cond(p, type)?.message).toMatch(message);
+  });
+
+  it('a missing image or a name conflict leaves GpuReserved undecided, so Ready names the real problem', () => {
+    const p = plan({ device: device({ reservation: undefined }), arm: { vm: null, imageExists: false } });
+    expect(cond(p, 'GpuReserved')?.status).toBe('Unknown');
+    expect(cond(p, 'Ready')).toMatchObject({ status: 'False', reason: 'ImageNotFound' });
+  });
+
+  it('a namespace taken off the list: the existing VM keeps its GPU and is managed, and the status says so', () => {
+    const p = plan({ gpuVm: gpuVm({ status: withVm }), device: device({ namespaceAllowed: false, reservation: 'Held' }), arm: readyArm });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'True', reason: 'NamespaceNotAllowed' });
+    expect(cond(p, 'GpuReserved')?.message).toMatch(/The existing VM keeps its GPU .* not created again if it goes away/);
+  });
+
+  it('a namespace taken off the list: a VM that went away is not created again', () => {
+    const p = plan({ gpuVm: gpuVm({ status: withVm }), device: device({ namespaceAllowed: false, reservation: 'Reserved' }), arm: { vm: null, vmDeployment: null, imageExists: true } });
+    expect(p.action).toEqual({ kind: 'none' });
+    expect(cond(p, 'VmProvisioned')).toMatchObject({ status: 'False', reason: 'NamespaceNotAllowed' });
+  });
+
+  it.each([
+    ['a namespace the device does not allow', { namespaceAllowed: false }],
+    ['a VM name held by another namespace', { vmNameHeldElsewhere: true }],
+  ])('deleting a GpuVm of %s that made nothing on the device removes the finalizer without reading the device', (_what, view) => {
+    expect(plan({ gpuVm: deletingVm(), device: device(view) }).action).toEqual({ kind: 'removeFinalizer' });
+  });
+
+  it('names holders of its own namespace and counts the others', () => {
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, queuePosition: 1, holders: ['team/a'], otherNamespaceHolders: 2 }) });
+    expect(cond(p, 'GpuReserved')?.message).toMatch(/\(held by team\/a and 2 GpuVm\(s\) in other namespaces\)/);
   });
 });

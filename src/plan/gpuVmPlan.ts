@@ -6,6 +6,7 @@ import type { CapacityCheck } from './capacityCheck.js';
 import { classifyDeploymentFailure, type DeploymentFailure } from './deploymentErrors.js';
 import { powerStateHoldsGpu } from './gpuHolders.js';
 import { chooseGpuDriver, guestOsSupport, type GpuDriverChoice } from './gpuDriver.js';
+import { hasDeviceFootprint } from './tenancy.js';
 
 /** The device as the GpuVm reconciler sees it in the cache (EdgeDevice status written by its reconciler). */
 export interface DeviceView {
@@ -23,11 +24,17 @@ export interface DeviceView {
   reservation?: 'Reserved' | 'Held';
   /** This GpuVm's place among the GpuVms waiting for a GPU on the device (1-based). */
   queuePosition?: number;
-  /** GpuVms (namespace/name) that hold or have reserved the device's GPUs. */
+  /** GpuVms (namespace/name) of this GpuVm's own namespace that hold or have reserved the device's GPUs. */
   holders: string[];
+  /** How many GpuVms of other namespaces hold or have reserved the device's GPUs (never named: other tenants). */
+  otherNamespaceHolders: number;
+  /** The device's spec.allowedNamespaces admits this GpuVm's namespace. */
+  namespaceAllowed: boolean;
+  /** The VM name (metadata.name) belongs to a GpuVm of another namespace on this device (see tenancy.ts). */
+  vmNameHeldElsewhere: boolean;
 }
 
-export type SecretView = { state: 'ok' } | { state: 'missing' } | { state: 'invalid'; problem: string };
+export type SecretView = { state: 'ok' } | { state: 'missing' } | { state: 'forbidden' } | { state: 'invalid'; problem: string };
 
 /** What was read from the device's ARM in this reconcile; a field left undefined was not read. */
 export interface ArmView {
@@ -106,6 +113,21 @@ export const nicName = (vmName: string): string => `${vmName}-nic`;
 export const GPU_EXTENSION_NAME = 'gpu-driver';
 /** VM tag that records which GpuVm (by UID) owns a VM on the device. */
 export const OWNER_TAG = 'gpuvm.io-uid';
+
+/**
+ * The GpuVm may not act on its device at all: its namespace is not allowed there, or its VM name belongs to
+ * another namespace's GpuVm, and it has nothing on the device. No ARM request is made for it, not even a read.
+ */
+export function leavesDeviceAlone(gpuVm: GpuVm, device: DeviceView | undefined): boolean {
+  return device !== undefined && (!device.namespaceAllowed || device.vmNameHeldElsewhere) && !hasDeviceFootprint(gpuVm);
+}
+
+const notAllowedMessage = (gpuVm: GpuVm, deviceName: string): string =>
+  `namespace ${gpuVm.metadata.namespace ?? ''} is not in spec.allowedNamespaces of EdgeDevice ${deviceName}: ask the device's administrator to add it, or use another device (spec.deviceRef.name)`;
+
+/** GpuReserved while the GpuVm cannot deploy: no GPU is set aside for it until it can. */
+const noReservationYet = (): ConditionUpdate =>
+  condition('GpuReserved', 'Unknown', 'CannotDeployYet', 'no GPU is reserved for a GpuVm that cannot deploy yet: see VmProvisioned');
 
 type Conditions = Record<
   'GpuReserved' | 'VmProvisioned' | 'GpuDriverInstalled' | 'PowerStateSynced',
@@ -249,6 +271,19 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     );
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
   }
+  if (!device.namespaceAllowed && !hasDeviceFootprint(gpuVm)) {
+    const message = notAllowedMessage(gpuVm, deviceName);
+    conditions.GpuReserved = condition('GpuReserved', 'False', 'NamespaceNotAllowed', message);
+    const first = findCondition(gpuVm.status?.conditions, 'GpuReserved')?.reason !== 'NamespaceNotAllowed';
+    return {
+      action: { kind: 'none' },
+      phase: 'Pending',
+      conditions,
+      stalled: { reason: 'NamespaceNotAllowed', message },
+      requeueAfterMs: settings.recheckMs,
+      ...(first ? { event: { type: 'Warning' as const, reason: 'NamespaceNotAllowed', message } } : {}),
+    };
+  }
   if (!device.connected) {
     conditions.GpuReserved = condition(
       'GpuReserved',
@@ -260,30 +295,37 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   }
   const secretName = gpuVm.spec.adminCredentialsSecretRef.name;
   if (obs.secret.state !== 'ok') {
-    const message =
+    const secretRef = `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef)`;
+    const [reason, message] =
       obs.secret.state === 'missing'
-        ? `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef) does not exist: create it with keys username and password or sshPublicKey`
-        : `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef) is not usable: ${obs.secret.problem}`;
-    conditions.VmProvisioned = condition('VmProvisioned', 'False', obs.secret.state === 'missing' ? 'SecretNotFound' : 'SecretInvalid', message);
+        ? ['SecretNotFound', `${secretRef} does not exist: create it with keys username and password or sshPublicKey`]
+        : obs.secret.state === 'forbidden'
+          ? [
+              'SecretForbidden',
+              `the controller may not read ${secretRef}: grant it in namespace ${gpuVm.metadata.namespace} with a RoleBinding of ClusterRole gpuvm-controller-tenant-secrets to its ServiceAccount (manifests/components/tenant-secrets)`,
+            ]
+          : ['SecretInvalid', `${secretRef} is not usable: ${obs.secret.problem}`];
+    conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, message);
+    if (device.reservation === undefined) conditions.GpuReserved = noReservationYet();
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+  }
+  if (device.vmNameHeldElsewhere && !hasDeviceFootprint(gpuVm)) {
+    return nameConflict(
+      conditions,
+      `VM name ${gpuVm.metadata.name ?? ''} on device ${deviceName} belongs to a GpuVm in another namespace that was created earlier: rename this GpuVm (its metadata.name is the VM name)`,
+      settings,
+    );
   }
 
   const arm = obs.arm ?? {};
   const vm = arm.vm;
   if (vm !== undefined && vm !== null && vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
-    conditions.VmProvisioned = condition(
-      'VmProvisioned',
-      'False',
-      'VmNameConflict',
-      `a VM named ${vm.name} already exists on device ${deviceName} and is not managed by this GpuVm: rename the GpuVm or remove that VM`,
-    );
-    return {
-      action: { kind: 'none' },
-      phase: 'Failed',
+    const owner = vm.tags[OWNER_TAG] !== undefined && vm.tags[OWNER_TAG] !== '' ? 'belongs to another GpuVm' : 'is not managed by this controller';
+    return nameConflict(
       conditions,
-      stalled: { reason: 'VmNameConflict', message: conditions.VmProvisioned.message },
-      requeueAfterMs: settings.recheckMs,
-    };
+      `a VM named ${vm.name} already exists on device ${deviceName} and ${owner}: rename this GpuVm (its metadata.name is the VM name) or have that VM removed`,
+      settings,
+    );
   }
 
   const desiredPower = effectivePowerState(gpuVm, device);
@@ -293,7 +335,15 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   const revoked = arm.capacityCheck?.state === 'done' && !arm.capacityCheck.reserved;
   const reserved = device.reservation !== undefined || vmHoldsGpu;
 
-  if (reserved) {
+  if (reserved && !device.namespaceAllowed) {
+    // The namespace was taken off the list after the VM was made: it is neither deleted nor created again.
+    conditions.GpuReserved = condition(
+      'GpuReserved',
+      'True',
+      'NamespaceNotAllowed',
+      `${notAllowedMessage(gpuVm, deviceName)}. The existing VM keeps its GPU and is managed until this GpuVm is deleted, but it is not created again if it goes away`,
+    );
+  } else if (reserved) {
     conditions.GpuReserved = condition(
       'GpuReserved',
       'True',
@@ -302,6 +352,14 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     );
   } else if (desiredPower === 'Deallocated' && vm !== undefined && vm !== null) {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'Deallocated', 'the VM is deallocated and holds no GPU');
+  } else if (!device.namespaceAllowed) {
+    conditions.GpuReserved = condition('GpuReserved', 'False', 'NamespaceNotAllowed', `${notAllowedMessage(gpuVm, deviceName)}; no GPU is reserved for it`);
+    return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+  } else if (arm.imageExists === false && (vm === undefined || vm === null)) {
+    // Checked before a GPU is reserved, so a GpuVm that could not deploy holds none (the device skips it).
+    conditions.VmProvisioned = imageNotFound(obs);
+    conditions.GpuReserved = noReservationYet();
+    return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
   } else {
     conditions.GpuReserved = waitingForGpu(obs, device, revoked ? `deployment ${vmDeploymentName(gpuVm.metadata.uid ?? '')} failed and the device has no free GPU for it` : undefined);
     // A device's status change wakes a waiting GpuVm; the recheck is the level-triggered net under that.
@@ -327,8 +385,32 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   return decidePower(obs, vm, desiredPower, conditions, settings);
 }
 
+/** The VM name is someone else's: that VM is never touched (no PUT, no delete, no power action). */
+function nameConflict(conditions: Conditions, message: string, settings: PlanSettings): Decision {
+  conditions.VmProvisioned = condition('VmProvisioned', 'False', 'VmNameConflict', message);
+  conditions.GpuReserved = noReservationYet();
+  return { action: { kind: 'none' }, phase: 'Failed', conditions, stalled: { reason: 'VmNameConflict', message }, requeueAfterMs: settings.recheckMs };
+}
+
+function imageNotFound(obs: GpuVmObservation): ConditionUpdate {
+  return condition(
+    'VmProvisioned',
+    'False',
+    'ImageNotFound',
+    // spec.image is immutable (CRD rule), so the only fixes are the image itself or a new GpuVm.
+    `image ${obs.gpuVm.spec.image.name} does not exist in the device resource group: upload it to device ${obs.gpuVm.spec.deviceRef.name} (the GpuVm deploys once it is there), or re-create the GpuVm with another image (spec.image cannot be changed)`,
+  );
+}
+
+/** Who holds the device's GPUs, as this GpuVm's users may see it: their own namespace by name, others by count. */
+function describeHolders(device: DeviceView): string {
+  const parts = [...device.holders];
+  if (device.otherNamespaceHolders > 0) parts.push(`${device.otherNamespaceHolders} GpuVm(s) in other namespaces`);
+  return parts.length > 0 ? ` (held by ${parts.join(' and ')})` : '';
+}
+
 function waitingForGpu(obs: GpuVmObservation, device: DeviceView, revokedBecause?: string): ConditionUpdate {
-  const holders = device.holders.length > 0 ? ` (held by ${device.holders.join(', ')})` : '';
+  const holders = describeHolders(device);
   if (device.kubernetesGpus > 0 && (device.freeGpus === 0 || revokedBecause !== undefined)) {
     return condition(
       'GpuReserved',
@@ -406,13 +488,12 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
   const deployment = arm.vmDeployment;
   const op = obs.gpuVm.status?.operation;
   const deploy = (): Decision => {
+    if (obs.device?.namespaceAllowed === false) {
+      conditions.VmProvisioned = condition('VmProvisioned', 'False', 'NamespaceNotAllowed', `${notAllowedMessage(obs.gpuVm, deviceName)}; the VM is not created again`);
+      return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+    }
     if (arm.imageExists === false) {
-      conditions.VmProvisioned = condition(
-        'VmProvisioned',
-        'False',
-        'ImageNotFound',
-        `image ${obs.gpuVm.spec.image.name} does not exist in the device resource group: upload it to device ${deviceName} or fix spec.image.name`,
-      );
+      conditions.VmProvisioned = imageNotFound(obs);
       return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
     }
     if (arm.imageExists === undefined) {
@@ -481,7 +562,19 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
         return deploy();
       }
       const wait = retryWait(op, deployment.timestamp, obs.now, settings);
-      if (wait > 0) return { action: { kind: 'none' }, phase: 'Provisioning', conditions, operation: op, requeueAfterMs: wait };
+      if (wait > 0) {
+        // A retryable failure is a Warning Event too, once per failed attempt (not on every look while it waits).
+        const previous = findCondition(obs.gpuVm.status?.conditions, 'VmProvisioned');
+        const seen = previous?.reason === reason && previous.message === conditions.VmProvisioned.message;
+        return {
+          action: { kind: 'none' },
+          phase: 'Provisioning',
+          conditions,
+          operation: op,
+          requeueAfterMs: wait,
+          ...(seen ? {} : { event: { type: 'Warning' as const, reason, message: `${failureMessage(name, failure)}; retried in ${Math.ceil(wait / 1000)}s` } }),
+        };
+      }
       return deploy();
     }
   }
@@ -681,8 +774,14 @@ function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinali
     conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deleting', message);
   };
   if (!hasFinalizer) return { action: { kind: 'none' }, phase: 'Deleting', conditions };
-  if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan' || obs.device === undefined) {
-    deleting(obs.device === undefined ? 'EdgeDevice is gone; leaving the device untouched' : 'deletionPolicy Orphan: leaving the VM on the device');
+  if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan' || obs.device === undefined || leavesDeviceAlone(gpuVm, obs.device)) {
+    deleting(
+      obs.device === undefined
+        ? 'EdgeDevice is gone; leaving the device untouched'
+        : leavesDeviceAlone(gpuVm, obs.device)
+          ? 'this GpuVm never made anything on the device; leaving the device untouched'
+          : 'deletionPolicy Orphan: leaving the VM on the device',
+    );
     return { action: { kind: 'removeFinalizer' }, phase: 'Deleting', conditions };
   }
   const arm = obs.arm ?? {};

@@ -1,6 +1,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { rootCertificates } from 'node:tls';
 import type { EdgeDevice } from '../api/types.js';
+import { AZURE_CLOUD_ARM_HOSTS, AZURE_CLOUD_AUTHORITY_HOSTS, DEFAULT_AUTHORITY_HOST, authorityHostName, isAzureCloudAuthority } from '../azure/authorityHosts.js';
 import { createAzureClients, subscriptionOf } from '../azure/azureClients.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import { createDeviceClients } from '../azure/deviceClients.js';
@@ -10,6 +11,7 @@ import { SdkDeviceArm } from '../azure/sdkDeviceArm.js';
 import { ThrottleGate } from '../azure/throttleGate.js';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { checkCaBundle } from './caBundle.js';
 import type { Connected, DeviceConnections, ObjectStore } from './ports.js';
 
 interface SecretRef {
@@ -17,9 +19,7 @@ interface SecretRef {
   namespace?: string;
 }
 
-function secretKey(ref: SecretRef): string {
-  return `${ref.namespace ?? 'gpuvm-system'}/${ref.name}`;
-}
+export const DEFAULT_CONTROLLER_NAMESPACE = 'gpuvm-system';
 
 function secretValue(secret: V1Secret, key: string): string | undefined {
   const data = secret.data?.[key];
@@ -29,26 +29,25 @@ function secretValue(secret: V1Secret, key: string): string | undefined {
 
 type Failure = { ok: false; reason: string; message: string };
 
-function readSecret(secrets: ObjectStore<V1Secret>, ref: SecretRef, field: string, keys: readonly string[]): { values: string[] } | Failure {
-  const key = secretKey(ref);
-  const secret = secrets.get(key);
-  if (secret === undefined) return { ok: false, reason: 'SecretNotFound', message: `Secret ${key} (${field}) does not exist: create it with keys ${keys.join(', ')}` };
-  const values: string[] = [];
-  for (const k of keys) {
-    const value = secretValue(secret, k);
-    if (value === undefined || value === '') {
-      return { ok: false, reason: 'SecretInvalid', message: `Secret ${key} (${field}) has no key ${k}: add it` };
-    }
-    values.push(value);
-  }
-  return { values };
-}
-
 interface Cached<T> {
   fingerprint: string;
   value: Connected<T>;
 }
 
+export interface SecretBackedConnectionsOptions {
+  /** The only namespace device Secrets are read from (default gpuvm-system); a reference elsewhere is refused. */
+  controllerNamespace?: string;
+  /**
+   * Authority hosts besides the Azure clouds' that the controller's own (ambient) identity may be sent to, e.g. an
+   * Azure Stack Hub's. A credentials Secret of the EdgeDevice may go to any authority: it is the user's own.
+   */
+  extraAuthorityHosts?: readonly string[];
+  userAgentPrefix?: string;
+  /** Extra per-device pipeline policies (metrics), by device name. */
+  extraPolicies?: (device: string) => PipelinePolicy[];
+  /** Per HTTP attempt to a device or Azure, token requests included (default 30 s, DEFAULT_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+}
 /**
  * Builds SDK clients per device from its Secrets and caches them (token caches included) until the device's
  * connection settings or the Secrets' resourceVersions change.
@@ -59,16 +58,42 @@ export class SecretBackedConnections implements DeviceConnections {
 
   private readonly gates = new Map<string, ThrottleGate>();
 
+  private readonly controllerNamespace: string;
+
   constructor(
     private readonly secrets: ObjectStore<V1Secret>,
-    private readonly options: {
-      userAgentPrefix?: string;
-      /** Extra per-device pipeline policies (metrics), by device name. */
-      extraPolicies?: (device: string) => PipelinePolicy[];
-      /** Per HTTP attempt to a device or Azure, token requests included (default 30 s, DEFAULT_REQUEST_TIMEOUT_MS). */
-      requestTimeoutMs?: number;
-    } = {},
-  ) {}
+    private readonly options: SecretBackedConnectionsOptions = {},
+  ) {
+    this.controllerNamespace = options.controllerNamespace ?? DEFAULT_CONTROLLER_NAMESPACE;
+  }
+
+  /** The Secret's namespace/name: the controller's namespace when the reference names none. */
+  secretKey(ref: SecretRef): string {
+    return `${ref.namespace ?? this.controllerNamespace}/${ref.name}`;
+  }
+
+  private readSecret(ref: SecretRef, field: string, keys: readonly string[]): { values: string[] } | Failure {
+    if (ref.namespace !== undefined && ref.namespace !== this.controllerNamespace) {
+      // Whoever may edit an EdgeDevice must not make the controller read (and send to a device) any Secret of the cluster.
+      return {
+        ok: false,
+        reason: 'SecretNamespaceNotAllowed',
+        message: `${field}.namespace is ${ref.namespace}: device Secrets are read only from the controller's namespace ${this.controllerNamespace}; create Secret ${ref.name} there and set ${field}.namespace to ${this.controllerNamespace}`,
+      };
+    }
+    const key = this.secretKey(ref);
+    const secret = this.secrets.get(key);
+    if (secret === undefined) return { ok: false, reason: 'SecretNotFound', message: `Secret ${key} (${field}) does not exist: create it with keys ${keys.join(', ')}` };
+    const values: string[] = [];
+    for (const k of keys) {
+      const value = secretValue(secret, k);
+      if (value === undefined || value === '') {
+        return { ok: false, reason: 'SecretInvalid', message: `Secret ${key} (${field}) has no key ${k}: add it` };
+      }
+      values.push(value);
+    }
+    return { values };
+  }
 
   /** The device's throttle gate outlives client rebuilds: a Secret change must not forget a Retry-After. */
   private policies(device: string): AdditionalPolicyConfig[] {
@@ -83,7 +108,7 @@ export class SecretBackedConnections implements DeviceConnections {
   arm(device: EdgeDevice): Connected<DeviceArm> {
     const spec = device.spec.arm;
     const refs: SecretRef[] = [spec.credentialsSecretRef, ...(spec.caBundleSecretRef !== undefined ? [spec.caBundleSecretRef] : [])];
-    const fingerprint = JSON.stringify([spec, refs.map((r) => this.secrets.get(secretKey(r))?.metadata?.resourceVersion)]);
+    const fingerprint = JSON.stringify([spec, refs.map((r) => this.secrets.get(this.secretKey(r))?.metadata?.resourceVersion)]);
     const name = device.metadata.name ?? '';
     const cached = this.armCache.get(name);
     if (cached?.fingerprint === fingerprint) return cached.value;
@@ -104,7 +129,7 @@ export class SecretBackedConnections implements DeviceConnections {
       ...(spec.credentialsSecretRef !== undefined ? [spec.credentialsSecretRef] : []),
       ...(device.spec.arm.caBundleSecretRef !== undefined ? [device.spec.arm.caBundleSecretRef] : []),
     ];
-    const fingerprint = JSON.stringify([spec, refs.map((r) => this.secrets.get(secretKey(r))?.metadata?.resourceVersion)]);
+    const fingerprint = JSON.stringify([spec, refs.map((r) => this.secrets.get(this.secretKey(r))?.metadata?.resourceVersion)]);
     const cached = this.azureCache.get(name);
     if (cached?.fingerprint === fingerprint) return cached.value;
     const value = this.buildAzure(device);
@@ -121,18 +146,50 @@ export class SecretBackedConnections implements DeviceConnections {
   private caPem(device: EdgeDevice): { pem?: string } | Failure {
     const ref = device.spec.arm.caBundleSecretRef;
     if (ref === undefined) return {};
-    const ca = readSecret(this.secrets, ref, 'spec.arm.caBundleSecretRef', [ref.key ?? 'ca.crt']);
+    const key = ref.key ?? 'ca.crt';
+    const ca = this.readSecret(ref, 'spec.arm.caBundleSecretRef', [key]);
     if ('ok' in ca) return ca;
-    const pem = ca.values[0] ?? '';
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-      return { ok: false, reason: 'SecretInvalid', message: `Secret ${secretKey(ref)} key ${ref.key ?? 'ca.crt'} is not a PEM certificate: put the device's root CA there` };
+    const bundle = checkCaBundle(ca.values[0] ?? '');
+    if (!bundle.ok) {
+      return {
+        ok: false,
+        reason: 'SecretInvalid',
+        message: `Secret ${this.secretKey(ref)} key ${key} (spec.arm.caBundleSecretRef) ${bundle.problem}: put the device's root CA certificate(s) there in PEM form`,
+      };
     }
-    return { pem };
+    return { pem: bundle.pem };
+  }
+
+  /** The controller's own identity goes only to the Azure clouds' authorities and those the operator added. */
+  private ambientAuthorityRefused(authority: string): Failure | undefined {
+    const host = authorityHostName(authority);
+    const extra = (this.options.extraAuthorityHosts ?? []).map((h) => h.toLowerCase());
+    if (host !== undefined && (isAzureCloudAuthority(authority) || extra.includes(host))) return undefined;
+    return {
+      ok: false,
+      reason: 'AuthorityNotAllowed',
+      message:
+        `spec.azure.authorityHost ${host ?? '(not an https:// URL)'} is not an Azure cloud authority (${AZURE_CLOUD_AUTHORITY_HOSTS.join(', ')}), so the controller's own identity is not sent there: ` +
+        `set spec.azure.credentialsSecretRef to a service principal for that authority, or have the operator allow the host with --azure-authority-host`,
+    };
+  }
+
+  /**
+   * The Azure side trusts the public roots, plus the device CA only where neither the endpoint nor the authority is
+   * an Azure cloud's (a private cloud or a simulator may be signed by it): the device CA is never trusted for
+   * Azure itself. Node's `ca` option replaces the default roots, so both are passed.
+   */
+  private azureCaPem(device: EdgeDevice): string | undefined {
+    const spec = device.spec.azure;
+    const endpointHost = authorityHostName(spec?.endpoint ?? 'https://management.azure.com');
+    if (endpointHost === undefined || AZURE_CLOUD_ARM_HOSTS.includes(endpointHost) || isAzureCloudAuthority(spec?.authorityHost ?? DEFAULT_AUTHORITY_HOST)) return undefined;
+    const ca = this.caPem(device);
+    return 'ok' in ca || ca.pem === undefined ? undefined : [...rootCertificates, ca.pem].join('\n');
   }
 
   private buildArm(device: EdgeDevice): Connected<DeviceArm> {
     const spec = device.spec.arm;
-    const creds = readSecret(this.secrets, spec.credentialsSecretRef, 'spec.arm.credentialsSecretRef', ['username', 'password']);
+    const creds = this.readSecret(spec.credentialsSecretRef, 'spec.arm.credentialsSecretRef', ['username', 'password']);
     if ('ok' in creds) return creds;
     const ca = this.caPem(device);
     if ('ok' in ca) return ca;
@@ -144,7 +201,7 @@ export class SecretBackedConnections implements DeviceConnections {
         subscriptionId: spec.subscriptionId,
         username,
         password,
-        credentialsSource: `Secret ${secretKey(spec.credentialsSecretRef)} (spec.arm.credentialsSecretRef, keys username and password)`,
+        credentialsSource: `Secret ${this.secretKey(spec.credentialsSecretRef)} (spec.arm.credentialsSecretRef, keys username and password)`,
         ...(ca.pem !== undefined ? { caPem: ca.pem } : {}),
       },
       {
@@ -161,15 +218,15 @@ export class SecretBackedConnections implements DeviceConnections {
     if (spec === undefined) return { ok: false, reason: 'AzureNotConfigured', message: 'spec.azure is not set' };
     let tenant: { tenantId?: string; clientId?: string; clientSecret?: string } = {};
     if (spec.credentialsSecretRef !== undefined) {
-      const creds = readSecret(this.secrets, spec.credentialsSecretRef, 'spec.azure.credentialsSecretRef', ['tenantId', 'clientId', 'clientSecret']);
+      const creds = this.readSecret(spec.credentialsSecretRef, 'spec.azure.credentialsSecretRef', ['tenantId', 'clientId', 'clientSecret']);
       if ('ok' in creds) return creds;
       const [tenantId, clientId, clientSecret] = creds.values;
       tenant = { tenantId, clientId, clientSecret };
+    } else {
+      const refused = this.ambientAuthorityRefused(spec.authorityHost ?? DEFAULT_AUTHORITY_HOST);
+      if (refused !== undefined) return refused;
     }
-    // The Azure side trusts the public roots plus the device CA (a simulator or private cloud may be signed
-    // by it): Node's `ca` option replaces the default roots, so both are passed.
-    const ca = this.caPem(device);
-    const caPem = 'ok' in ca || ca.pem === undefined ? undefined : [...rootCertificates, ca.pem].join('\n');
+    const caPem = this.azureCaPem(device);
     const clients = createAzureClients(
       {
         ...(spec.endpoint !== undefined ? { endpoint: spec.endpoint } : {}),

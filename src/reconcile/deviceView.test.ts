@@ -7,6 +7,7 @@ const gpuVm = (name: string, created: string): GpuVm =>
     kind: 'GpuVm',
     metadata: { name, namespace: 'ns', uid: `uid-${name}`, creationTimestamp: created },
     spec: { deviceRef: { name: 'dev' }, size: 'Standard_NC4as_T4_v3', image: { name: 'img', osType: 'Linux' }, adminCredentialsSecretRef: { name: 's' } },
+    status: { observedGeneration: 1 },
   }) as unknown as GpuVm;
 
 const device = (allocations: { uid: string; gpuVm: string; state: 'Reserved' | 'Held' }[], free: number): EdgeDevice =>

@@ -5,6 +5,7 @@ import type { EdgeDevice, GpuVm } from '../api/types.js';
 import { compareQueueOrder } from '../plan/admission.js';
 import { findCondition } from '../plan/conditions.js';
 import { effectivePowerState, type DeviceView } from '../plan/gpuVmPlan.js';
+import { mayReserveGpu, namespaceAllowed, vmNameHeldElsewhere } from '../plan/tenancy.js';
 import { gpuVmKey } from './ports.js';
 
 /** The device as `gpuVm` sees it; `gpuVmsOfDevice` are the GpuVms referencing the device (for the queue position). */
@@ -24,7 +25,11 @@ export function gpuVmDeviceView(gpuVm: GpuVm, device: EdgeDevice, gpuVmsOfDevice
     freeGpus: status.gpus?.free ?? 0,
     // An expired drain no longer holds the VMs off (see the EdgeDevice plan).
     drain: device.spec.drain === true && findCondition(status.conditions, 'Drained')?.reason !== 'DrainExpired',
-    holders: allocations.map((a) => a.gpuVm),
+    namespaceAllowed: namespaceAllowed(device, gpuVm.metadata.namespace),
+    vmNameHeldElsewhere: vmNameHeldElsewhere(gpuVm, device, gpuVmsOfDevice),
+    // Other tenants' GpuVms are only counted: a GpuVm's status is readable by its namespace's users.
+    holders: allocations.filter((a) => sameNamespace(a.gpuVm, gpuVm)).map((a) => a.gpuVm),
+    otherNamespaceHolders: allocations.filter((a) => !sameNamespace(a.gpuVm, gpuVm)).length,
   };
   if (status.softwareVersion !== undefined) view.softwareVersion = status.softwareVersion;
   if (reservation !== undefined) {
@@ -32,8 +37,11 @@ export function gpuVmDeviceView(gpuVm: GpuVm, device: EdgeDevice, gpuVmsOfDevice
   } else {
     // Same order as the device's admission queue: the GpuVms of the device that want a GPU and have none.
     const allocated = new Set(allocations.map((a) => a.uid));
+    // Others queue once their status says they could deploy; this GpuVm's own status is being decided right now.
+    const queued = (g: GpuVm): boolean =>
+      g.metadata.uid === uid ? view.namespaceAllowed && !view.vmNameHeldElsewhere : mayReserveGpu(g, device, gpuVmsOfDevice);
     const queue = gpuVmsOfDevice
-      .filter((g) => !isBeingDeleted(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated')
+      .filter((g) => !isBeingDeleted(g) && !allocated.has(g.metadata.uid ?? '') && effectivePowerState(g, undefined) !== 'Deallocated' && queued(g))
       .map((g) => ({ key: gpuVmKey(g), creationTimestamp: new Date(g.metadata.creationTimestamp ?? 0).toISOString() }))
       .sort(compareQueueOrder);
     const position = queue.findIndex((q) => q.key === gpuVmKey(gpuVm));
@@ -41,6 +49,8 @@ export function gpuVmDeviceView(gpuVm: GpuVm, device: EdgeDevice, gpuVmsOfDevice
   }
   return view;
 }
+
+const sameNamespace = (key: string, gpuVm: GpuVm): boolean => key.startsWith(`${gpuVm.metadata.namespace ?? ''}/`);
 
 /**
  * The GpuVms whose view of the device differs between two versions of it. A device's status changes with every

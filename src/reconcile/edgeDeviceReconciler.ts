@@ -9,6 +9,7 @@ import { OWNER_TAG } from '../plan/gpuVmPlan.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import { done, requeueAfter, retryAfterOf, type ReconcileOutcome } from '../runtime/controller.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
 import { armProblemReason, describeArmError } from './armErrors.js';
 import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
@@ -123,7 +124,24 @@ export class EdgeDeviceReconciler {
       this.fresh.remember(name, device, updated);
       return action.kind === 'addFinalizer' ? requeueAfter(0) : done();
     }
-    const started = await this.act(action, azure, log);
+    let started: LroStarted | undefined;
+    try {
+      started = await this.act(action, azure, log);
+    } catch (err) {
+      if (isThrottled(err)) throw err;
+      // The role change failed: the ledger planned in this pass is still written, with a condition and a Warning
+      // Event that name the error code; the reconcile fails and is retried with backoff.
+      const reason = actionFailureReason(err);
+      const message = actionFailureMessage(action.kind === 'createKubernetesRole' ? 'creating the Kubernetes role' : 'removing the compute role', err);
+      this.deps.events.record(device, 'Warning', reason, action.kind, message);
+      const status = { ...plan.status, conditions: failedActionConditions(plan.status.conditions, 'KubernetesConfigured', reason, message, device.metadata.generation ?? 0, now) };
+      try {
+        this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, status));
+      } catch (writeErr) {
+        log.warn({ err: String(writeErr) }, 'could not record the failed action in status');
+      }
+      throw err;
+    }
     if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
     if (answering.length > 0) this.deps.listings.answer(name, answering, new Set((plan.status.allocations ?? []).map((a) => a.uid)));

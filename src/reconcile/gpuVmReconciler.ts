@@ -1,13 +1,15 @@
-import type { V1Secret } from '@kubernetes/client-node';
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
-import { FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
+import { FINALIZER, type EdgeDevice, type GpuVm, type GpuVmStatus } from '../api/types.js';
 import type { ArmVm, DeviceArm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
+import type { AdminSecret, AdminSecretReader } from './adminSecrets.js';
+import { SecretRetryBackoff } from './secretRetry.js';
 import {
   GPU_EXTENSION_NAME,
   OWNER_TAG,
   driverDeploymentName,
+  leavesDeviceAlone,
   nicName,
   planGpuVm,
   vmDeploymentName,
@@ -15,12 +17,14 @@ import {
   type DeviceView,
   type GpuVmAction,
   type GpuVmObservation,
+  type GpuVmPlan,
   type PlanSettings,
   type SecretView,
 } from '../plan/gpuVmPlan.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
 import { retryOnConflict } from './conflicts.js';
 import { gpuVmDeviceView } from './deviceView.js';
 import { FreshObjects } from './freshObjects.js';
@@ -37,26 +41,58 @@ export interface GpuVmReconcilerDeps {
   settings: PlanSettings;
   /** Shared with the EdgeDevice reconciler: a failed CreateVM asks for the device to be listed again. */
   listings: DeviceListings;
+  /** Admin-credential Secrets, read on demand in the GpuVm's namespace. */
+  adminSecrets: AdminSecretReader;
 }
 
-function decodeSecret(secret: V1Secret | undefined): { view: SecretView; credentials?: AdminCredentials } {
-  if (secret === undefined) return { view: { state: 'missing' } };
-  const read = (key: string): string | undefined => {
-    const data = secret.data?.[key];
-    if (data !== undefined) return Buffer.from(data, 'base64').toString('utf8');
-    return secret.stringData?.[key];
-  };
-  const username = read('username');
-  const password = read('password');
-  const sshPublicKey = read('sshPublicKey');
-  if (username === undefined || username === '') return { view: { state: 'invalid', problem: 'key username is missing or empty' } };
-  if ((password === undefined || password === '') && (sshPublicKey === undefined || sshPublicKey === '')) {
-    return { view: { state: 'invalid', problem: 'it needs a key password or sshPublicKey' } };
+/** The admin Secret is used once, to create the VM: a Ready GpuVm, one being deleted or one whose device is not connected does not read it. */
+function needsAdminSecret(gpuVm: GpuVm, device: DeviceView | undefined): boolean {
+  if (isBeingDeleted(gpuVm) || !hasFinalizer(gpuVm) || device?.connected !== true) return false;
+  const ready = findCondition(gpuVm.status?.conditions, 'Ready')?.status === 'True';
+  return !(ready && gpuVm.status?.vm?.resourceId !== undefined);
+}
+
+/** Which condition reports a failure of each action. */
+const ACTION_CONDITION: Record<GpuVmAction['kind'], string> = {
+  none: 'VmProvisioned',
+  addFinalizer: 'VmProvisioned',
+  removeFinalizer: 'VmProvisioned',
+  deployVm: 'VmProvisioned',
+  deleteDisk: 'VmProvisioned',
+  deleteVm: 'VmProvisioned',
+  deleteNic: 'VmProvisioned',
+  deleteDeployment: 'VmProvisioned',
+  deployGpuDriver: 'GpuDriverInstalled',
+  startVm: 'PowerStateSynced',
+  powerOffVm: 'PowerStateSynced',
+  deallocateVm: 'PowerStateSynced',
+};
+
+function describeAction(action: GpuVmAction, gpuVm: GpuVm): string {
+  const vm = gpuVm.metadata.name ?? '';
+  switch (action.kind) {
+    case 'deployVm':
+    case 'deployGpuDriver':
+      return `deployment ${action.deploymentName}`;
+    case 'deleteDisk':
+      return `deleting OS disk ${action.diskName}`;
+    case 'deleteNic':
+      return `deleting NIC ${action.nicName}`;
+    case 'deleteDeployment':
+      return `deleting deployment record ${action.deploymentName}`;
+    default:
+      return `${action.kind} of VM ${vm}`;
   }
-  const credentials: AdminCredentials = { username };
-  if (password !== undefined && password !== '') credentials.password = password;
-  if (sshPublicKey !== undefined && sshPublicKey !== '') credentials.sshPublicKey = sshPublicKey;
-  return { view: { state: 'ok' }, credentials };
+}
+
+/** The GpuVm's status already says, for its current generation, that it could deploy and waits for a GPU. */
+function waitingInQueue(gpuVm: GpuVm): boolean {
+  const reserved = findCondition(gpuVm.status?.conditions, 'GpuReserved');
+  return (
+    reserved?.status === 'False' &&
+    (reserved.reason === 'InsufficientGpus' || reserved.reason === 'KubernetesHoldsGpus') &&
+    reserved.observedGeneration === gpuVm.metadata.generation
+  );
 }
 
 /** GpuVm reconcile: observe (cache + the few ARM reads this state needs) → plan → act. */
@@ -64,11 +100,13 @@ export class GpuVmReconciler {
   constructor(private readonly deps: GpuVmReconcilerDeps) {}
 
   private readonly fresh = new FreshObjects<GpuVm>();
+  private readonly secretRetry = new SecretRetryBackoff();
 
   async reconcile(key: string, log: Logger = this.deps.log): Promise<ReconcileOutcome> {
     const cached = this.deps.caches.gpuVms.get(key);
     if (cached === undefined) {
       this.fresh.forget(key);
+      this.secretRetry.reset(key);
       return done();
     }
     return retryOnConflict(log, key, () => this.reconcileObject(key, this.fresh.resolve(key, cached), log));
@@ -76,8 +114,9 @@ export class GpuVmReconciler {
 
   private async reconcileObject(key: string, gpuVm: GpuVm, log: Logger): Promise<ReconcileOutcome> {
     const device = this.deps.caches.devices.get(gpuVm.spec.deviceRef.name);
-    const secret = decodeSecret(this.deps.caches.secrets.get(`${gpuVm.metadata.namespace}/${gpuVm.spec.adminCredentialsSecretRef.name}`));
     const deviceView = device === undefined ? undefined : gpuVmDeviceView(gpuVm, device, this.deps.caches.gpuVms.byIndex(BY_DEVICE, device.metadata.name ?? ''));
+    const readSecret = (): Promise<AdminSecret> => this.deps.adminSecrets.read(gpuVm.metadata.namespace ?? '', gpuVm.spec.adminCredentialsSecretRef.name);
+    let secret: AdminSecret = needsAdminSecret(gpuVm, deviceView) ? await readSecret() : { view: { state: 'ok' } };
     const connection = device === undefined ? undefined : this.deps.connections.arm(device);
     const arm = connection?.ok === true ? connection.client : undefined;
 
@@ -87,7 +126,12 @@ export class GpuVmReconciler {
       obs.arm = await this.observeArm(gpuVm, deviceView, secret.view, arm);
     }
 
-    const plan = planGpuVm(obs, this.deps.settings);
+    let plan = planGpuVm(obs, this.deps.settings);
+    if (plan.action.kind === 'deployVm' && secret.credentials === undefined) {
+      // A VM to create again (e.g. deleted outside the controller) for a GpuVm that was Ready: now its Secret is needed.
+      secret = await readSecret();
+      plan = planGpuVm({ ...obs, secret: secret.view }, this.deps.settings);
+    }
     const { action } = plan;
     if (action.kind === 'addFinalizer' || action.kind === 'removeFinalizer') {
       const finalizers = (gpuVm.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
@@ -95,16 +139,63 @@ export class GpuVmReconciler {
       this.fresh.remember(key, gpuVm, updated);
       return action.kind === 'addFinalizer' ? requeueAfter(0) : done();
     }
-    const started = await this.act(action, gpuVm, device, arm, secret.credentials, log);
+    let started: LroStarted | undefined;
+    try {
+      started = await this.act(action, gpuVm, device, arm, secret.credentials, log);
+    } catch (err) {
+      if (!isThrottled(err)) await this.recordActionFailure(key, gpuVm, plan, action, err, secret.credentials, log);
+      throw err;
+    }
     if (plan.event !== undefined) {
       this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     }
     const written = await this.deps.writer.writeGpuVmStatus(gpuVm, plan.status);
     if (written !== undefined) log.debug({ phase: plan.status.phase, action: action.kind }, 'status written');
     this.fresh.remember(key, gpuVm, written);
+    if (findCondition(plan.status.conditions, 'Ready')?.status === 'True') this.deps.adminSecrets.forget(gpuVm.metadata.namespace ?? '', gpuVm.spec.adminCredentialsSecretRef.name);
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
-    const wait = started?.retryAfterMs ?? plan.requeueAfterMs;
+    const wait = started?.retryAfterMs ?? this.withSecretRetry(key, secret, plan.requeueAfterMs);
     return wait === undefined ? done() : requeueAfter(wait);
+  }
+
+  /**
+   * A failed action is written down before the reconcile fails (and is retried with backoff): the action's
+   * condition and a Warning Event name the ARM error code. The operation is not recorded as started.
+   */
+  private async recordActionFailure(
+    key: string,
+    gpuVm: GpuVm,
+    plan: GpuVmPlan,
+    action: GpuVmAction,
+    err: unknown,
+    credentials: AdminCredentials | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const reason = actionFailureReason(err);
+    const message = actionFailureMessage(describeAction(action, gpuVm), err, [credentials?.password, credentials?.sshPublicKey]);
+    const status: GpuVmStatus = {
+      ...plan.status,
+      conditions: failedActionConditions(plan.status.conditions, ACTION_CONDITION[action.kind], reason, message, gpuVm.metadata.generation ?? 0, new Date(this.deps.clock.now())),
+    };
+    const previousOperation = gpuVm.status?.operation;
+    if (previousOperation === undefined) delete status.operation;
+    else status.operation = previousOperation;
+    this.deps.events.record(gpuVm, 'Warning', reason, action.kind, message);
+    try {
+      this.fresh.remember(key, gpuVm, await this.deps.writer.writeGpuVmStatus(gpuVm, status));
+    } catch (writeErr) {
+      log.warn({ err: String(writeErr) }, 'could not record the failed action in status');
+    }
+  }
+
+  /** Admin Secrets are not watched: a GpuVm its Secret holds up looks again after a bounded backoff. */
+  private withSecretRetry(key: string, secret: AdminSecret, requeueAfterMs: number | undefined): number | undefined {
+    if (secret.view.state === 'ok') {
+      this.secretRetry.reset(key);
+      return requeueAfterMs;
+    }
+    const retry = this.secretRetry.next(key);
+    return requeueAfterMs === undefined ? retry : Math.min(requeueAfterMs, retry);
   }
 
   /** Reads only what the planner needs for this GpuVm's state; each read is one ARM GET. */
@@ -112,7 +203,7 @@ export class GpuVmReconciler {
     const uid = gpuVm.metadata.uid ?? '';
     const name = gpuVm.metadata.name ?? '';
     const view: ArmView = {};
-    if (!hasFinalizer(gpuVm)) return view;
+    if (!hasFinalizer(gpuVm) || leavesDeviceAlone(gpuVm, device)) return view;
 
     if (isBeingDeleted(gpuVm)) {
       if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan') return view;
@@ -132,7 +223,14 @@ export class GpuVmReconciler {
 
     if (secret.state !== 'ok') return view;
     const mayHaveVm = device.reservation !== undefined || gpuVm.status?.vm?.resourceId !== undefined || gpuVm.status?.operation !== undefined;
-    if (!mayHaveVm) return view;
+    if (!mayHaveVm) {
+      // Before a GPU is reserved: could it deploy (its image is there, its name is free)? Asked once per
+      // generation; a GpuVm already waiting in the queue is not read again until it gets its GPU.
+      if (!device.namespaceAllowed || waitingInQueue(gpuVm)) return view;
+      view.vm = (await arm.getVm(name)) ?? null;
+      if (view.vm === null) view.imageExists = await arm.imageExists(gpuVm.spec.image.name);
+      return view;
+    }
 
     const vm = (await arm.getVm(name)) ?? null;
     view.vm = vm;

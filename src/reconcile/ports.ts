@@ -1,4 +1,3 @@
-import type { V1Secret } from '@kubernetes/client-node';
 import type { EdgeDevice, GpuVm } from '../api/types.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
@@ -14,7 +13,6 @@ export interface ObjectStore<T> {
 export interface Caches {
   gpuVms: ObjectStore<GpuVm>;
   devices: ObjectStore<EdgeDevice>;
-  secrets: ObjectStore<V1Secret>;
 }
 
 /** Index of GpuVms by spec.deviceRef.name. */

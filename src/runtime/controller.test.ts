@@ -1,6 +1,6 @@
-import { FakeClock, flushPromises } from './clock.js';
+import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
 import { Controller, done, failed, generationChanged, requeueAfter, type ControllerOptions, type ReconcileOutcome } from './controller.js';
-import { FakeListerWatcher } from './fakeListerWatcher.js';
+import { FakeListerWatcher } from '../../test/support/fakes/fakeListerWatcher.js';
 import { Informer } from './informer.js';
 import type { Logger } from './logger.js';
 import { pino } from 'pino';

@@ -12,7 +12,7 @@
 //   gpuVms.start(); devices.start(); await controller.start();   // workers start once every source has synced
 //   …; await controller.stop(25_000); gpuVms.stop(); devices.stop();
 export { backoffDelay, type BackoffOptions } from './backoff.js';
-export { FakeClock, flushPromises, systemClock, type Clock, type TimerHandle } from './clock.js';
+export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export {
   Controller,
   done,

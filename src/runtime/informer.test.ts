@@ -1,5 +1,5 @@
-import { FakeClock, flushPromises } from './clock.js';
-import { FakeListerWatcher } from './fakeListerWatcher.js';
+import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
+import { FakeListerWatcher } from '../../test/support/fakes/fakeListerWatcher.js';
 import { Informer, objectKey, splitKey, stripManagedFields, type InformerOptions } from './informer.js';
 import type { Logger } from './logger.js';
 

@@ -1,11 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeClock, flushPromises } from './clock.js';
+import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
+import { MemoryLeaseStore } from '../../test/support/fakes/memoryLeaseStore.js';
 import {
   LeaderElector,
   LeaseConflictError,
-  MemoryLeaseStore,
   defaultLeaderElectionNamespace,
   leaderIdentity,
   type LeaderElectorOptions,

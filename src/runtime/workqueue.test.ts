@@ -1,4 +1,4 @@
-import { FakeClock, flushPromises } from './clock.js';
+import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
 import { WorkQueue, type WorkQueueMetrics, type WorkQueueOptions } from './workqueue.js';
 
 /** Tracks whether a promise has settled, without awaiting it. */

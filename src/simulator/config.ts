@@ -57,7 +57,7 @@ export interface TimingConfig {
   retryAfterSeconds: number;
 }
 
-export type FaultKind = 'throttle' | 'error500' | 'error503' | 'allocationFailed' | 'extensionFailure' | 'provisioningFailed' | 'latency';
+export type FaultKind = 'throttle' | 'error500' | 'error503' | 'badRequest' | 'allocationFailed' | 'extensionFailure' | 'provisioningFailed' | 'latency';
 
 export interface FaultRule {
   /** Operation name, e.g. "vm.get", "deployment.put", "vm.create", "extension.install", or "*" for any request. */
@@ -75,7 +75,7 @@ export interface FaultRule {
   retryAfterSeconds?: number;
   /** Added latency for kind latency. */
   latencyMs?: number;
-  /** Error code and message of a provisioningFailed fault (default InternalOperationError). */
+  /** Error code and message of a provisioningFailed fault (default InternalOperationError) or a badRequest one (InvalidParameter). */
   code?: string;
   message?: string;
 }
@@ -186,7 +186,7 @@ function normalizeImage(input: Partial<ImageConfig>, where: string): ImageConfig
   return image;
 }
 
-const FAULT_KINDS: FaultKind[] = ['throttle', 'error500', 'error503', 'allocationFailed', 'extensionFailure', 'provisioningFailed', 'latency'];
+const FAULT_KINDS: FaultKind[] = ['throttle', 'error500', 'error503', 'badRequest', 'allocationFailed', 'extensionFailure', 'provisioningFailed', 'latency'];
 
 export function normalizeFault(rule: FaultRule, where = 'fault'): FaultRule {
   if (typeof rule !== 'object' || rule === null) fail(`${where}: must be an object`);

@@ -487,7 +487,7 @@ export class Simulator {
   }
 
   private async withFaults(route: Route, device: string | string[], run: () => SimResponse | Promise<SimResponse>, onFault?: (name: string) => void): Promise<SimResponse> {
-    const fired = this.faults.take(route.operation, device, ['latency', 'throttle', 'error500', 'error503']);
+    const fired = this.faults.take(route.operation, device, ['latency', 'throttle', 'error500', 'error503', 'badRequest']);
     for (const f of fired) {
       if (f.kind === 'latency') await this.clock.delay(f.rule.latencyMs ?? 100);
     }
@@ -497,6 +497,10 @@ export class Simulator {
       const retryAfter = String(failing.rule.retryAfterSeconds ?? 0);
       if (failing.kind === 'throttle') {
         return { status: 429, headers: { 'Retry-After': retryAfter }, body: { error: { code: 'TooManyRequests', message: 'The request is being throttled (injected fault). Retry after the time in the Retry-After header.' } } };
+      }
+      if (failing.kind === 'badRequest') {
+        // A synchronous refusal of the request itself (ARM validates a PUT before accepting it): not retried by clients.
+        return { status: 400, body: { error: { code: failing.rule.code ?? 'InvalidParameter', message: failing.rule.message ?? 'The request is invalid (injected fault).' } } };
       }
       if (failing.kind === 'error503') {
         return { status: 503, headers: { 'Retry-After': retryAfter }, body: { error: { code: 'ServiceUnavailable', message: 'The service is temporarily unavailable (injected fault).' } } };

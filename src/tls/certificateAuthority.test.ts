@@ -8,7 +8,7 @@ describe('createCertificateAuthority', () => {
   const ca = createCertificateAuthority('gpuvm test CA');
 
   it('issues server certificates signed by the CA with the requested names', () => {
-    const server = ca.issueServerCertificate(['localhost', 'management.dev-a.local'], ['127.0.0.1']);
+    const server = ca.issueServerCertificate(['localhost', 'management.dev-a.local'], ['127.0.0.1', '::1', 'fd00:1::20']);
     const root = new X509Certificate(ca.certificatePem);
     const leaf = new X509Certificate(server.certificatePem);
     expect(root.ca).toBe(true);
@@ -16,6 +16,9 @@ describe('createCertificateAuthority', () => {
     expect(leaf.verify(root.publicKey)).toBe(true);
     expect(leaf.checkHost('management.dev-a.local')).toBe('management.dev-a.local');
     expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(leaf.checkIP('::1')).toBe('::1');
+    expect(leaf.checkIP('fd00:1::20')).toBe('fd00:1::20');
+    expect(leaf.checkIP('10.0.0.1')).toBeUndefined();
     expect(leaf.checkHost('other.example')).toBeUndefined();
   });
 

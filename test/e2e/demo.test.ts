@@ -70,6 +70,10 @@ test('demo --exit-when-settled: GpuVms converge, one waits for a GPU, Kubernetes
   expect(entries).toContainEqual(expect.objectContaining({ subject: 'gpuvm train-2', change: 'phase WaitingForGpu (InsufficientGpus)' }));
   expect(entries.filter((e) => e.change.endsWith(' for train-2'))).toEqual([]); // no ARM deployment while it waits
   expect(run.output).toMatch(/train-2 \(Linux\) waits: GpuReserved=False, reason InsufficientGpus: position 1 in the queue/);
+  // The closing view is `gpuvm-controller explain`'s: the waiting GpuVm's queue place and the device's GPUs.
+  expect(run.output).toContain('What `gpuvm-controller explain --all` says');
+  expect(run.output).toMatch(/^gpuvm \S+\/train-2 on edgedevice \S+: WaitingForGpu; /m);
+  expect(run.output).toMatch(/^ {2}Queue: position 1 of 1 on \S+; its GPUs: 1 total, 1 held by VMs, 0 by Kubernetes, 0 free; 1 GpuVm\(s\) in its ledger$/m);
 
   // edge-2gpu: the ordering gate held the role back, both CreateVM deployments came before the role, and
   // the role ended up with no GPU (had it come first, it would have claimed both).

@@ -16,7 +16,7 @@ beforeAll(async () => {
 test.each([
   ['a missing admin Secret', { name: 'no-secret', noSecret: true }, 'VmProvisioned', 'SecretNotFound', /Secret .*\/no-secret-admin .*does not exist: create it with keys username and password or sshPublicKey/],
   ['an unknown device', { name: 'no-device', deviceOverride: 'no-such-device' }, 'GpuReserved', 'DeviceNotFound', /EdgeDevice no-such-device does not exist: create it or fix spec.deviceRef.name/],
-  ['a missing image', { name: 'no-image', image: { name: 'not-uploaded', osType: 'Linux' as const } }, 'VmProvisioned', 'ImageNotFound', /image not-uploaded does not exist .* upload it to device .* or fix spec.image.name/],
+  ['a missing image', { name: 'no-image', image: { name: 'not-uploaded', osType: 'Linux' as const } }, 'VmProvisioned', 'ImageNotFound', /image not-uploaded does not exist .* upload it to device .* or re-create the GpuVm with another image \(spec\.image cannot be changed\)/],
 ])('%s is reported as a condition that names the fix, with zero ARM writes', async (_what, o, type, reason, message) => {
   const before = armWrites(sim()).length;
   const { deviceOverride, ...options } = o as typeof o & { deviceOverride?: string };

@@ -1,10 +1,11 @@
 // The device facts' five ordering scenarios, the ordering gate and Kubernetes removal, end to end, on devices of
 // several profiles (src/simulator/profiles.ts): api-version sets, token forms, IoT or Kubernetes compute roles,
 // GPU exhaustion codes. `conservative` combines the most restrictive choice of each.
-import { isDeepStrictEqual } from 'node:util';
+import { execFile } from 'node:child_process';
+import { isDeepStrictEqual, promisify } from 'node:util';
 import type { Simulator } from '../../src/simulator/index.js';
-import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
-import { useController } from '../support/controllerHarness.js';
+import { applyManifest, kubectl, testKubeconfigPath, useTestNamespace, waitFor } from '../support/cluster.js';
+import { CLI, useController } from '../support/controllerHarness.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
 import { conditionOf, getEdgeDevice, getGpuVm, patchEdgeDeviceSpec, waitGpuVmReady } from '../support/objects.js';
 
@@ -66,6 +67,14 @@ async function waitGpus(simName: string, gpus: { total: number; vms: number; kub
   expect(table.stdout).toMatch(new RegExp(`${dev(simName)}\\s+${gpus.total}\\s+${gpus.vms}\\s+${gpus.kubernetes}\\s+${gpus.free}\\s`));
 }
 
+/** `gpuvm-controller explain TARGET` as a user runs it against the cluster: its output lines. */
+async function explain(target: string): Promise<string[]> {
+  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'explain', target, '-n', namespace(), '--kubeconfig', testKubeconfigPath()]);
+  return stdout.trimEnd().split('\n');
+}
+
+const line = (lines: string[], label: string): string => lines.find((l) => l.startsWith(`  ${label}: `)) ?? `(no ${label} line in:\n${lines.join('\n')})`;
+
 const deploymentPuts = (s: Simulator, simName: string) =>
   s.audit({ device: simName }).filter((e) => e.method === 'PUT' && e.path.includes('/deployments/'));
 
@@ -96,6 +105,12 @@ describe.each(PROFILES)('profile %s', (profile) => {
     expect(sim().deviceState(d('s1')).gpus.kubernetes).toBe(0);
     await waitGpus(d('s1'), { total: 1, vms: 1, kubernetes: 0, free: 0 });
     await waitReady(d('s1-vm'));
+    const device = await explain(`edev/${dev(d('s1'))}`);
+    expect(line(device, 'GPUs')).toBe('  GPUs: 1 total, 1 held by VMs, 0 by Kubernetes, 0 free');
+    expect(line(device, 'Ledger')).toBe(`  Ledger: ${namespace()}/${d('s1-vm')} Held`);
+    expect(line(device, 'Queue')).toBe('  Queue: no GpuVm waits for a GPU');
+    expect(line(device, 'Kubernetes')).toMatch(/^ {2}Kubernetes: spec Configured; observed Configured holding 0 GPU\(s\); \w+ role /);
+    expect(line(await explain(`gvm/${d('s1-vm')}`), 'To do')).toBe('  To do: nothing: the VM is Ready');
   });
 
   test('1 GPU, Kubernetes first: a GpuVm is refused with KubernetesHoldsGpus and no deployment is attempted', async () => {
@@ -103,6 +118,13 @@ describe.each(PROFILES)('profile %s', (profile) => {
     await waitGpus(d('s2'), { total: 1, vms: 0, kubernetes: 1, free: 0 });
     await addGpuVm(d('s2-vm'), d('s2'));
     await expectRefused(d('s2-vm'), d('s2'));
+    const vm = await explain(`gvm/${d('s2-vm')}`);
+    expect(vm[0]).toMatch(new RegExp(`^gpuvm ${namespace()}/${d('s2-vm')} on edgedevice ${dev(d('s2'))}: WaitingForGpu; `));
+    expect(line(vm, 'GPU')).toMatch(/^ {2}GPU: False, KubernetesHoldsGpus: /);
+    expect(line(vm, 'Queue')).toBe(`  Queue: position 1 of 1 on ${dev(d('s2'))}; its GPUs: 1 total, 0 held by VMs, 1 by Kubernetes, 0 free; 0 GpuVm(s) in its ledger`);
+    expect(line(vm, 'Kubernetes')).toMatch(/^ {2}Kubernetes: holds 1 GPU\(s\) of the device/);
+    expect(line(vm, 'To do')).toMatch(/^ {2}To do: wait for a GPU to free up, or free one: .*spec\.kubernetes\.state: NotConfigured$/);
+    expect(line(await explain(`edev/${dev(d('s2'))}`), 'Queue')).toMatch(new RegExp(`^ {2}Queue: 1\\. ${namespace()}/${d('s2-vm')} \\(waiting \\d+s\\)$`));
   });
 
   test('2 GPUs, one VM first, then Kubernetes: the VM has one GPU and Kubernetes the other', async () => {
@@ -113,6 +135,9 @@ describe.each(PROFILES)('profile %s', (profile) => {
     await waitKubernetesConfigured(d('s3'));
     expect(sim().deviceState(d('s3')).gpus.kubernetes).toBe(1);
     await waitGpus(d('s3'), { total: 2, vms: 1, kubernetes: 1, free: 0 });
+    const device = await explain(`edev/${dev(d('s3'))}`);
+    expect(line(device, 'GPUs')).toBe('  GPUs: 2 total, 1 held by VMs, 1 by Kubernetes, 0 free');
+    expect(line(device, 'Ledger')).toBe(`  Ledger: ${namespace()}/${d('s3-vm')} Held`);
   });
 
   test('2 GPUs, two VMs first, then Kubernetes: both Ready and Kubernetes has no GPU', async () => {
@@ -126,6 +151,9 @@ describe.each(PROFILES)('profile %s', (profile) => {
     const device = await getEdgeDevice(dev(d('s4')));
     expect(conditionOf(device, 'KubernetesConfigured')?.message).toMatch(/holds 0 GPU/);
     await waitGpus(d('s4'), { total: 2, vms: 2, kubernetes: 0, free: 0 });
+    const explained = await explain(`edev/${dev(d('s4'))}`);
+    expect(line(explained, 'GPUs')).toBe('  GPUs: 2 total, 2 held by VMs, 0 by Kubernetes, 0 free');
+    expect(line(explained, 'Ledger')).toBe(`  Ledger: ${namespace()}/${d('s4-a')} Held, ${namespace()}/${d('s4-b')} Held`);
   });
 
   test('2 GPUs, Kubernetes first: the role is created, later GpuVms are refused with no deployment', async () => {
@@ -134,6 +162,9 @@ describe.each(PROFILES)('profile %s', (profile) => {
     await waitGpus(d('s5'), { total: 2, vms: 0, kubernetes: 2, free: 0 });
     await addGpuVm(d('s5-vm'), d('s5'));
     await expectRefused(d('s5-vm'), d('s5'));
+    const vm = await explain(`gvm/${d('s5-vm')}`);
+    expect(line(vm, 'Queue')).toBe(`  Queue: position 1 of 1 on ${dev(d('s5'))}; its GPUs: 2 total, 0 held by VMs, 2 by Kubernetes, 0 free; 0 GpuVm(s) in its ledger`);
+    expect(line(vm, 'Kubernetes')).toMatch(/^ {2}Kubernetes: holds 2 GPU\(s\) of the device \(Configured\)$/);
   });
 
   test('Configured in the same apply as two GpuVms: the role is created only after both VMs hold their GPUs', async () => {

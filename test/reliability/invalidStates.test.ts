@@ -205,17 +205,12 @@ test(
     const before = new Map<string, GpuVm>();
     for (const vm of vms('rotation')) before.set(vm.name, await waitForReason(namespace(), vm.name, 'Ready', 'Ready', 60_000));
     const since = sim().audit().at(-1)?.seq ?? 0;
-    const changedAt = new Date();
     const rotated = vms('rotation').map((vm) => ({ vm, password: `Rotated-${randomBytes(12).toString('base64url')}` }));
     await applyManifest(rotated.map(({ vm, password }) => adminSecret(vm.name, { username: 'azureuser', password })).join('---\n'), { namespace: namespace() });
 
-    // The Secret change reaches each GpuVm's reconcile (the controller watches admin Secrets) ...
-    await waitFor(() => vms('rotation').every((vm) => reconciledSince(`${namespace()}/${vm.name}`, changedAt)), {
-      timeoutMs: 30_000,
-      description: 'a reconcile of every rotated GpuVm after the Secret change',
-    });
-    // ... and, as designed, nothing follows: the password is used once, when the VM is created; the guest OS owns
-    // its accounts afterwards. Two EdgeDevice sync periods give any drift handling a chance to act.
+    // Admin Secrets are not watched and a Ready GpuVm does not read its own: as designed, nothing follows. The
+    // password is used once, when the VM is created; the guest OS owns its accounts afterwards. Two EdgeDevice
+    // sync periods give any drift handling a chance to act.
     await new Promise((r) => setTimeout(r, 7000));
     for (const device of simDevicesOf('rotation')) expect(armWrites(sim(), { device, since })).toEqual([]);
     for (const { vm, password } of rotated) {
@@ -227,17 +222,6 @@ test(
   },
   90_000,
 );
-
-function reconciledSince(key: string, since: Date): boolean {
-  return controller()
-    .logs()
-    .split('\n')
-    .some((line) => {
-      if (!line.includes(`"key":"${key}"`)) return false;
-      const entry = JSON.parse(line) as { controller?: string; msg?: string; time?: string };
-      return entry.controller === 'gpuvm' && entry.msg?.startsWith('reconciled') === true && new Date(entry.time ?? 0) > since;
-    });
-}
 
 test(
   'fixing each input clears its condition and every GpuVm converges to Ready',

@@ -196,6 +196,9 @@ const deviceView: DeviceView = {
   drain: false,
   reservation: 'Held',
   holders: [],
+  otherNamespaceHolders: 0,
+  namespaceAllowed: true,
+  vmNameHeldElsewhere: false,
 };
 
 function edgeDeviceObject(): EdgeDevice {

@@ -1,5 +1,6 @@
 // Runs the controller as a separate process (the compiled dist/cli.js), scoped to one test namespace and
-// the EdgeDevices labelled for it, with its JSON logs captured to a file for assertions.
+// the EdgeDevices labelled for it, with its JSON logs captured to a file for assertions. The test namespace is
+// also its controller namespace (the only one device Secrets are read from) unless a test names another.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnManaged, tailFile, type ManagedProcess } from '../../src/devenv/processes.js';
@@ -12,6 +13,8 @@ export const TEST_DEVICE_LABEL = 'gpuvm.io/e2e-namespace';
 
 export interface ControllerOptions {
   namespace: string;
+  /** --controller-namespace: where the EdgeDevices' Secrets live (default: `namespace`). */
+  controllerNamespace?: string;
   /** Extra flags, e.g. ['--sync-period', '2s']. */
   args?: string[];
   /** Kubeconfig the controller uses (default: the run's admin kubeconfig), e.g. a ServiceAccount token's. */
@@ -40,6 +43,8 @@ export class ControllerProcess {
         this.options.kubeconfig ?? testKubeconfigPath(),
         '--namespace',
         this.options.namespace,
+        '--controller-namespace',
+        this.options.controllerNamespace ?? this.options.namespace,
         '--device-selector',
         `${TEST_DEVICE_LABEL}=${this.options.namespace}`,
         '--log-level',

@@ -34,11 +34,13 @@ export interface DeviceOptions {
   drain?: boolean;
   /** Set spec.azure (capacity and Kubernetes role through the simulator's Azure side). Default true. */
   azure?: boolean;
+  /** Namespace of the device's Secrets, i.e. its controller's --controller-namespace (default: the test namespace). */
+  secretNamespace?: string;
 }
 
-/** Secrets + EdgeDevice for simulator device `simDevice`, all in `namespace`, labelled for its controller. */
+/** Secrets (in `namespace` unless options say otherwise) + EdgeDevice for simulator device `simDevice`, labelled for the controller of `namespace`. */
 export function deviceManifests(sim: Simulator, simDevice: string, namespace: string, options: DeviceOptions): string {
-  return edgeDeviceManifests(sim, simDevice, { ...options, secretNamespace: namespace, labels: { [TEST_DEVICE_LABEL]: namespace } })
+  return edgeDeviceManifests(sim, simDevice, { ...options, secretNamespace: options.secretNamespace ?? namespace, labels: { [TEST_DEVICE_LABEL]: namespace } })
     .map((doc) => stringify(doc))
     .join('---\n');
 }

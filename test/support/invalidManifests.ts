@@ -51,6 +51,8 @@ export function without(obj: Json, path: string): Json {
 }
 
 export const INVALID_GPUVMS: [string, Json, RegExp][] = [
+  // Checked by the API server before any schema; `validate` must say the same.
+  ['a name that is not a DNS subdomain', gpuVm('Bad_Name'), /metadata\.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '\.', and must start and end with an alphanumeric character \(e\.g\. 'example\.com', regex used for validation is '\[a-z0-9\]\(\[-a-z0-9\]\*\[a-z0-9\]\)\?\(\\\.\[a-z0-9\]\(\[-a-z0-9\]\*\[a-z0-9\]\)\?\)\*'\)/],
     ['a size that cannot attach a GPU', gpuVm('x', { size: 'Standard_D2_v2' }), /spec\.size: Unsupported value: "Standard_D2_v2"/],
   ['a missing size', without(gpuVm('x'), 'spec.size'), /spec\.size: Required value/],
   ['a missing deviceRef', without(gpuVm('x'), 'spec.deviceRef'), /spec\.deviceRef: Required value/],

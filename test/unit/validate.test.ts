@@ -40,6 +40,27 @@ describe('gpuvm-controller validate (offline)', () => {
     ]);
   });
 
+  it('checks names and namespaces as the API server does, before any schema', () => {
+    const [bad] = validateManifests(stringify({ ...gpuVm('vm'), metadata: { name: 'Bad_Name', namespace: 'Team_A' } }), 'x.yaml');
+    expect(bad?.errors[0]).toMatch(/^metadata\.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/);
+    expect(bad?.errors[1]).toMatch(/^metadata\.namespace: Invalid value: "Team_A": a lowercase RFC 1123 label/);
+    expect(validateManifests(stringify(gpuVm('a'.repeat(254))), 'x.yaml')[0]?.errors[0]).toBe(`metadata.name: Invalid value: "${'a'.repeat(254)}": must be no more than 253 characters`);
+    expect(validateManifests(stringify(gpuVm('ok.name-1')), 'x.yaml')[0]?.errors).toEqual([]);
+  });
+
+  it('catches a GpuVm whose Secret in the same file lives in another namespace', () => {
+    const vm = gpuVm('vm') as { spec: { adminCredentialsSecretRef: { name: string } } };
+    const secret = (namespace?: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: vm.spec.adminCredentialsSecretRef.name, ...(namespace !== undefined ? { namespace } : {}) }, stringData: { username: 'u', password: 'p' } });
+    const file = (...docs: unknown[]) => docs.map((d) => stringify(d)).join('---\n');
+    expect(validateManifests(file(secret('ml'), vm), 'x.yaml').flatMap((r) => r.errors)).toEqual([
+      `metadata.namespace: Required value: the GpuVm has no namespace but its Secret ${vm.spec.adminCredentialsSecretRef.name} in this file is in namespace ml; a GpuVm reads its Secret from its own namespace: set metadata.namespace: ml`,
+    ]);
+    const placed = { ...vm, metadata: { name: 'vm', namespace: 'ml' } };
+    expect(validateManifests(file(secret('ml'), placed), 'x.yaml').flatMap((r) => r.errors)).toEqual([]);
+    expect(validateManifests(file(secret(), vm), 'x.yaml').flatMap((r) => r.errors)).toEqual([]);
+    expect(validateManifests(file(secret('other'), placed), 'x.yaml').flatMap((r) => r.errors)[0]).toMatch(/^metadata\.namespace: Invalid value: "ml": its Secret .* is in namespace other/);
+  });
+
   it('names the document of a multi-document file and reports YAML errors', () => {
     const text = [stringify(edgeDevice('ok', { gpus: 1 })), stringify(edgeDevice('bad', { gpus: 5 })), 'a: [unclosed'].join('---\n');
     const results = validateManifests(text, 'multi.yaml');

@@ -4,7 +4,7 @@
 export interface EdgeDeviceSpecArmCredentialsSecretRef {
   /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace (a DNS label). */
+  /** Secret namespace (a DNS label); left out, the controller's namespace (--controller-namespace, gpuvm-system by default), the only one the controller reads device Secrets from. */
   namespace?: string;
 }
 
@@ -12,7 +12,7 @@ export interface EdgeDeviceSpecArmCredentialsSecretRef {
 export interface EdgeDeviceSpecArmCaBundleSecretRef {
   /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace (a DNS label). */
+  /** Secret namespace (a DNS label); left out, the controller's namespace (--controller-namespace, gpuvm-system by default), the only one the controller reads device Secrets from. */
   namespace?: string;
   /** Key of the PEM data in the Secret. */
   key?: string;
@@ -38,7 +38,7 @@ export interface EdgeDeviceSpecArm {
 export interface EdgeDeviceSpecAzureCredentialsSecretRef {
   /** Secret name (a DNS subdomain). */
   name: string;
-  /** Secret namespace (a DNS label). */
+  /** Secret namespace (a DNS label); left out, the controller's namespace (--controller-namespace, gpuvm-system by default), the only one the controller reads device Secrets from. */
   namespace?: string;
 }
 
@@ -70,6 +70,8 @@ export interface EdgeDeviceSpec {
   gpus?: number;
   /** The device's Kubernetes compute role. */
   kubernetes?: EdgeDeviceSpecKubernetes;
+  /** Namespaces whose GpuVms may use this device. Absent means every namespace; an empty list means none. A GpuVm from another namespace gets GpuReserved=False, reason NamespaceNotAllowed, and no GPU. */
+  allowedNamespaces?: string[];
   /** When true every GPU VM of the device is powered off (stays allocated), e.g. right before a device update. Where compute runs on the device the drain ends after the controller's --drain-timeout (compute may take stopped VMs' GPUs). */
   drain?: boolean;
 }

@@ -1,7 +1,7 @@
 // An in-memory ListerWatcher for tests: a tiny "apiserver" for one resource whose list and watch calls can be
 // made to fail, hang or close, and whose changes reach the open watch (or not, to simulate missed events).
-import type { KubeObject, ListResult, ListerWatcher, WatchHandle, WatchRequest } from './informer.js';
-import { objectKey } from './informer.js';
+import type { KubeObject, ListResult, ListerWatcher, WatchHandle, WatchRequest } from '../../../src/runtime/informer.js';
+import { objectKey } from '../../../src/runtime/informer.js';
 
 /** What the next list()/watch() call does instead of succeeding. */
 export type FakeFailure = Error | 'hang';

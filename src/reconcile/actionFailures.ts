@@ -1,0 +1,62 @@
+// A device or Azure request that failed while acting (a PUT refused with a 4xx, a power action, a role change)
+// becomes a condition and a Warning Event, so `kubectl describe` says what went wrong; the reconcile still fails
+// and is retried with the key's backoff.
+import { isRestError } from '@azure/core-rest-pipeline';
+import type { Condition } from '../api/types.js';
+import { condition, setConditions, type ConditionUpdate } from '../plan/conditions.js';
+import { describeArmError } from './armErrors.js';
+
+/** Condition and Event reasons are CamelCase identifiers (metav1.Condition: ^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$). */
+const MAX_REASON = 64;
+const FALLBACK_REASON = 'ArmRequestFailed';
+
+/**
+ * A throttled request (429, or an error that asks to be retried after a delay) is not a failure of the action:
+ * it is retried as the device asks, and writing it into status would add writes exactly when the device is busy.
+ */
+export function isThrottled(err: unknown): boolean {
+  if (isRestError(err) && err.statusCode === 429) return true;
+  return typeof err === 'object' && err !== null && typeof (err as { retryAfterMs?: unknown }).retryAfterMs === 'number';
+}
+
+/** The reason for a failed request: the ARM error code (e.g. InvalidParameter), else HttpNNN, else a fixed one. */
+export function actionFailureReason(err: unknown): string {
+  let raw: string | undefined;
+  if (isRestError(err)) raw = err.code ?? (err.statusCode !== undefined ? `Http${err.statusCode}` : undefined);
+  else if (err instanceof Error) {
+    const code: unknown = (err as { code?: unknown }).code;
+    if (typeof code === 'string') raw = code;
+  }
+  const cleaned = (raw ?? '').replace(/[^A-Za-z0-9]/g, '').slice(0, MAX_REASON);
+  return /^[A-Za-z]/.test(cleaned) ? cleaned : FALLBACK_REASON;
+}
+
+/**
+ * One line for a condition or Event: the ARM code, message (first line, bounded) and HTTP status. `secrets` are
+ * values the request carried (an admin password, a public key): a device that echoes them back does not get
+ * them into status.
+ */
+export function actionFailureMessage(what: string, err: unknown, secrets: readonly (string | undefined)[] = []): string {
+  let text = describeArmError(err);
+  for (const secret of secrets) {
+    if (secret !== undefined && secret.length >= 4) text = text.split(secret).join('[redacted]');
+  }
+  return `${what} failed: ${text}; retrying with backoff`;
+}
+
+/** The conditions after a failed action: the action's own condition, Ready and Reconciling say why. */
+export function failedActionConditions(
+  existing: readonly Condition[] | undefined,
+  conditionType: string,
+  reason: string,
+  message: string,
+  generation: number,
+  now: Date,
+): Condition[] {
+  const updates: ConditionUpdate[] = [
+    condition(conditionType, 'False', reason, message),
+    condition('Ready', 'False', reason, message),
+    condition('Reconciling', 'True', reason, message),
+  ];
+  return setConditions(existing, updates, generation, now);
+}
