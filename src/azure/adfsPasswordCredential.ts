@@ -6,6 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './requestTimeout.js';
+import { MAX_RESPONSE_BYTES } from './responseSizeLimit.js';
 
 /** The fixed public client id of Azure Stack Edge local ARM (domain notes). */
 export const DEVICE_ARM_CLIENT_ID = '1950a258-227b-4e31-a9cf-717495945fc2';
@@ -163,7 +164,17 @@ export class AdfsPasswordCredential implements TokenCredential {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            // A token answer is a few KiB: a device sending more is cut off (the same cap as ARM answers).
+            if (size > MAX_RESPONSE_BYTES) {
+              req.destroy();
+              reject(new AdfsTokenError(`ADFS at ${this.tokenUrl.origin} answered more than the ${MAX_RESPONSE_BYTES} bytes the controller reads`, 'ResponseTooLarge'));
+              return;
+            }
+            chunks.push(c);
+          });
           res.on('error', (err) => reject(this.transportError(err, timeoutMs)));
           res.on('end', () => {
             let body: Record<string, unknown> | undefined;

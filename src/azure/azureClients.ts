@@ -5,11 +5,17 @@ import { DataBoxEdgeManagementClient } from '@azure/arm-databoxedge';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelineRetryOptions } from '@azure/core-rest-pipeline';
-import { createPipelineRequest } from '@azure/core-rest-pipeline';
+import { RestError, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
 import { isAzureCloudAuthority } from './authorityHosts.js';
 import { CAPACITY_API_VERSION, dataBoxEdgeApiVersionPolicy } from './dataBoxEdgeApiVersionPolicy.js';
+import { DeviceResponseError } from './deviceResponseError.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
+import { responseSizeLimitPolicy } from './responseSizeLimit.js';
+import { sameOriginPolicy } from './sameOriginPolicy.js';
+import { unreadableAnswerPolicy } from './unreadableAnswerPolicy.js';
+import { ThrottleGate } from './throttleGate.js';
+import { truncateUtf8 } from '../text/truncateUtf8.js';
 
 export { CAPACITY_API_VERSION };
 
@@ -41,6 +47,21 @@ export interface AzureClients {
 }
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
+
+/** The most GPUs one device can report: Azure Stack Edge Pro GPU carries one or two, a cluster of them a few more. */
+export const MAX_DEVICE_GPUS = 64;
+const CAPACITY_PATH = 'properties.clusterComputeCapacityInfo.gpuCapacity';
+
+/** A GPU count from deviceCapacityInfo: absent is 0; anything but a whole number from 0 to MAX_DEVICE_GPUS is an error naming the field. */
+export function gpuCountOf(value: unknown, field: string): number {
+  if (value === undefined || value === null) return 0;
+  const count = typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : value;
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_DEVICE_GPUS) {
+    const shown = truncateUtf8(typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? typeof value), 60);
+    throw new DeviceResponseError('ValueOutOfRange', `deviceCapacityInfo ${CAPACITY_PATH}.${field} is ${shown}: expected a whole number from 0 to ${MAX_DEVICE_GPUS}`);
+  }
+  return count;
+}
 
 export function createAzureCredential(conn: AzureConnection, timeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS): TokenCredential {
   const authorityHost = trimSlash(conn.authorityHost ?? 'https://login.microsoftonline.com');
@@ -80,15 +101,21 @@ export function createAzureClients(
   if (!/^https:\/\//i.test(endpoint)) throw new Error(`endpoint must be an https:// URL (got ${endpoint})`);
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const credential = createAzureCredential(conn, timeoutMs);
+  // Azure answers 429 with Retry-After too: honoured by requeueing, like the device's (a gate per client set).
+  const gate = new ThrottleGate();
   const dataBoxEdge = new DataBoxEdgeManagementClient(credential, subscriptionId, {
     endpoint,
     credentialScopes: [`${endpoint}/.default`],
     ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
     additionalPolicies: [
+      { policy: unreadableAnswerPolicy(), position: 'perCall' },
+      { policy: sameOriginPolicy(endpoint), position: 'perCall' },
       { policy: dataBoxEdgeApiVersionPolicy(), position: 'perCall' },
       { policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' },
+      { policy: gate.policy, position: 'perRetry' },
       ...(options.additionalPolicies ?? []),
+      { policy: responseSizeLimitPolicy(), position: 'perRetry' },
     ],
   });
   return {
@@ -103,20 +130,34 @@ export function createAzureClients(
       } catch {
         body = undefined;
       }
+      const field = (o: unknown, key: string): unknown => (o !== null && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, unknown>)[key] : undefined);
+      const text = (value: unknown): string => (typeof value === 'string' ? truncateUtf8(value, 1024) : '');
       if (response.status !== 200) {
-        const err = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-        const error = new Error(`deviceCapacityInfo: ${response.status} ${err?.code ?? ''} ${err?.message ?? ''}`.trim()) as Error & { statusCode?: number; code?: string };
-        error.statusCode = response.status;
-        if (err?.code !== undefined) error.code = err.code;
-        throw error;
+        const err = field(body, 'error');
+        const code = text(field(err, 'code'));
+        throw new RestError(`deviceCapacityInfo: ${response.status} ${code} ${text(field(err, 'message'))}`.trim(), {
+          statusCode: response.status,
+          ...(code !== '' ? { code } : {}),
+        });
       }
-      const gpu = (body as { properties?: { clusterComputeCapacityInfo?: { gpuCapacity?: Partial<GpuCapacity> } } } | undefined)?.properties?.clusterComputeCapacityInfo?.gpuCapacity;
-      return {
-        ...(gpu?.gpuType !== undefined ? { gpuType: gpu.gpuType } : {}),
-        gpuUsedUnitsCount: Number(gpu?.gpuUsedUnitsCount ?? 0),
-        gpuFreeUnitsCount: Number(gpu?.gpuFreeUnitsCount ?? 0),
-        gpuTotalUnitsCount: Number(gpu?.gpuTotalUnitsCount ?? 0),
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new DeviceResponseError('UnreadableResponse', 'deviceCapacityInfo: the answer is not a JSON object');
+      }
+      const gpu = field(field(field(body, 'properties'), 'clusterComputeCapacityInfo'), 'gpuCapacity');
+      const gpuType = field(gpu, 'gpuType');
+      const capacity: GpuCapacity = {
+        ...(typeof gpuType === 'string' ? { gpuType: truncateUtf8(gpuType, 256) } : {}),
+        gpuUsedUnitsCount: gpuCountOf(field(gpu, 'gpuUsedUnitsCount'), 'gpuUsedUnitsCount'),
+        gpuFreeUnitsCount: gpuCountOf(field(gpu, 'gpuFreeUnitsCount'), 'gpuFreeUnitsCount'),
+        gpuTotalUnitsCount: gpuCountOf(field(gpu, 'gpuTotalUnitsCount'), 'gpuTotalUnitsCount'),
       };
+      if (capacity.gpuUsedUnitsCount > capacity.gpuTotalUnitsCount) {
+        throw new DeviceResponseError(
+          'ValueOutOfRange',
+          `deviceCapacityInfo ${CAPACITY_PATH}.gpuUsedUnitsCount (${capacity.gpuUsedUnitsCount}) is more than gpuTotalUnitsCount (${capacity.gpuTotalUnitsCount})`,
+        );
+      }
+      return capacity;
     },
   };
 }

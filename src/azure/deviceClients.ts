@@ -1,6 +1,7 @@
 // Azure SDK clients for one device's local ARM: the EdgeArmUser credential (ADFS, resource form), Compute,
 // the 2020-09-01-hybrid Resources (deployments) and Network clients, all trusting the device CA only, with
-// api-versions negotiated per device and a timeout on every request.
+// api-versions negotiated per device, a timeout on every request, a bounded answer size, and no request to any
+// other origin than the device's endpoint.
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { NetworkManagementClient } from '@azure/arm-network-profile-2020-09-01-hybrid';
 import { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
@@ -11,6 +12,9 @@ import { AdfsPasswordCredential, DEVICE_ARM_CLIENT_ID } from './adfsPasswordCred
 import { ApiVersionNegotiator } from './apiVersionNegotiator.js';
 import { deviceApiVersionPolicy } from './apiVersionPolicy.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
+import { responseSizeLimitPolicy } from './responseSizeLimit.js';
+import { sameOriginPolicy } from './sameOriginPolicy.js';
+import { unreadableAnswerPolicy } from './unreadableAnswerPolicy.js';
 
 export { DEVICE_ARM_CLIENT_ID };
 
@@ -96,10 +100,15 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
     }
     return { status: response.status, body };
   });
+  // Per retry, outermost first: the timeout, the caller's policies (throttle gate, metrics), then the body reader,
+  // which must sit next to the HTTP client.
   const policies: AdditionalPolicyConfig[] = [
+    { policy: unreadableAnswerPolicy(), position: 'perCall' },
+    { policy: sameOriginPolicy(endpoint), position: 'perCall' },
     { policy: deviceApiVersionPolicy(apiVersions), position: 'perCall' },
     { policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' },
     ...(options.additionalPolicies ?? []),
+    { policy: responseSizeLimitPolicy(), position: 'perRetry' },
   ];
   const compute = new ComputeManagementClient(credential, conn.subscriptionId, { ...common, credentials: { scopes: [scope] }, additionalPolicies: policies });
   const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });

@@ -3,7 +3,9 @@ import { isRestError } from '@azure/core-rest-pipeline';
 import type { AzureClients } from './azureClients.js';
 import type { AzureComputeRole, AzureDevice, AzureDeviceFacts, AzureGpuCapacity } from './azureDevice.js';
 import type { LroStarted } from './deviceArm.js';
+import { readBoundedList, requireListShape } from './boundedList.js';
 import { retryAfterCapture } from './retryAfter.js';
+import { deviceString, objectOr } from './sdkDeviceArm.js';
 
 /** Name given to the Kubernetes role the controller creates. */
 export const KUBERNETES_ROLE_NAME = 'kubernetes';
@@ -32,10 +34,12 @@ export class SdkAzureDevice implements AzureDevice {
   }
 
   async getDevice(): Promise<AzureDeviceFacts> {
-    const d = await this.clients.dataBoxEdge.devices.get(this.device.deviceName, this.device.resourceGroup);
-    const facts: AzureDeviceFacts = { configuredRoleTypes: [...(d.configuredRoleTypes ?? [])] };
-    if (d.sku?.name !== undefined) facts.sku = d.sku.name;
-    if (d.deviceSoftwareVersion !== undefined) facts.softwareVersion = d.deviceSoftwareVersion;
+    const d = objectOr(await this.clients.dataBoxEdge.devices.get(this.device.deviceName, this.device.resourceGroup));
+    const roleTypes = Array.isArray(d['configuredRoleTypes']) ? d['configuredRoleTypes'].slice(0, 20).map(deviceString).filter((t) => t !== '') : [];
+    const facts: AzureDeviceFacts = { configuredRoleTypes: roleTypes };
+    const skuName = objectOr(d['sku'])['name'];
+    if (typeof skuName === 'string') facts.sku = deviceString(skuName);
+    if (typeof d['deviceSoftwareVersion'] === 'string') facts.softwareVersion = deviceString(d['deviceSoftwareVersion']);
     return facts;
   }
 
@@ -52,15 +56,18 @@ export class SdkAzureDevice implements AzureDevice {
   }
 
   async getComputeRoles(): Promise<AzureComputeRole[]> {
-    const roles: AzureComputeRole[] = [];
-    for await (const role of this.clients.dataBoxEdge.roles.listByDataBoxEdgeDevice(this.device.deviceName, this.device.resourceGroup)) {
+    const what = 'list of compute roles';
+    const listed = await readBoundedList(
+      what,
+      this.clients.dataBoxEdge.roles.listByDataBoxEdgeDevice(this.device.deviceName, this.device.resourceGroup, { onResponse: requireListShape(what) }).byPage(),
+    );
+    return listed.map((role) => {
       // Only KubernetesRoleProperties has provisioningState (DataBoxEdge 2021-06-01); every kind has roleStatus.
-      const r = role as { name?: string; kind: string; provisioningState?: string; roleStatus?: string };
-      const result: AzureComputeRole = { name: r.name ?? '', kind: r.kind, provisioningState: r.provisioningState ?? 'Unknown' };
-      if (r.roleStatus !== undefined) result.roleStatus = r.roleStatus;
-      roles.push(result);
-    }
-    return roles;
+      const r = objectOr(role);
+      const result: AzureComputeRole = { name: deviceString(r['name']), kind: deviceString(r['kind']), provisioningState: deviceString(r['provisioningState']) || 'Unknown' };
+      if (typeof r['roleStatus'] === 'string') result.roleStatus = deviceString(r['roleStatus']);
+      return result;
+    });
   }
 
   async createKubernetesRole(): Promise<LroStarted> {

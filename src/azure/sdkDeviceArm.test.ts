@@ -2,6 +2,7 @@ import type { ComputeManagementClient, VirtualMachine, VirtualMachineInstanceVie
 import type { NetworkManagementClient } from '@azure/arm-network-profile-2020-09-01-hybrid';
 import type { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
 import type { DeviceApiVersions } from './apiVersions.js';
+import { MAX_LIST_PAGES } from './boundedList.js';
 import { SdkDeviceArm, toArmVm } from './sdkDeviceArm.js';
 
 const RG = 'vms';
@@ -9,15 +10,18 @@ const vmOf = (name: string, vmSize: string, rg = RG): VirtualMachine =>
   ({ name, id: `/subscriptions/s/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}`, hardwareProfile: { vmSize }, provisioningState: 'Succeeded' }) as VirtualMachine;
 
 /** A compute client that lists `vms` and answers instance views from `views`, recording what it was asked. */
-function fakeCompute(vms: VirtualMachine[], views: Record<string, VirtualMachineInstanceView>) {
+function fakeCompute(vms: VirtualMachine[], views: Record<string, VirtualMachineInstanceView>, pages = 1) {
   const calls: string[] = [];
   const compute = {
     virtualMachines: {
       listAll: (options: { statusOnly?: string }) => {
         calls.push(`listAll statusOnly=${options.statusOnly ?? '-'}`);
-        return (async function* () {
-          yield* vms;
-        })();
+        return {
+          byPage: () =>
+            (async function* () {
+              for (let page = 0; page < pages; page++) yield page === 0 ? vms : [];
+            })(),
+        };
       },
       instanceView: async (rg: string, name: string) => {
         calls.push(`instanceView ${rg}/${name}`);
@@ -61,5 +65,24 @@ describe('toArmVm osDiskName', () => {
     expect(toArmVm(withId).osDiskName).toBe('a_OsDisk_1_abc');
     expect(toArmVm({ ...vmOf('b', 'x'), storageProfile: { osDisk: { name: 'b-osdisk' } } } as VirtualMachine).osDiskName).toBe('b-osdisk');
     expect('osDiskName' in toArmVm(vmOf('c', 'x'))).toBe(false);
+  });
+});
+
+describe('SdkDeviceArm reads a hostile device as an error, never as an empty or foreign answer', () => {
+  it(`stops a listing after ${MAX_LIST_PAGES} pages with an error naming the limit`, async () => {
+    const { compute } = fakeCompute([vmOf('gpu1', 'Standard_NC4as_T4_v3')], {}, MAX_LIST_PAGES + 1);
+    await expect(arm(compute, {}).listVms()).rejects.toMatchObject({ name: 'DeviceResponseError', code: 'TooManyPages', message: expect.stringMatching(/more than 20 pages/) as unknown });
+  });
+
+  it('treats a VM body without an id (e.g. 200 {}) as unreadable, not as a VM that is not ours', () => {
+    expect(() => toArmVm({} as VirtualMachine)).toThrow(/without an id/);
+    expect(() => toArmVm({ tags: { other: 'x' } } as unknown as VirtualMachine)).toThrow(expect.objectContaining({ code: 'UnreadableResponse' }) as unknown as Error);
+  });
+
+  it('cuts device strings to bytes and ignores values of the wrong type', () => {
+    const vm = toArmVm({ ...vmOf('a', 'x'), provisioningState: '€'.repeat(5000), tags: { 'gpuvm.io-uid': 7, ok: 'yes' }, instanceView: { statuses: 'running' } } as unknown as VirtualMachine);
+    expect(Buffer.byteLength(vm.provisioningState)).toBeLessThanOrEqual(1024);
+    expect(vm.tags).toEqual({ ok: 'yes' });
+    expect(vm.powerState).toBe('unknown');
   });
 });

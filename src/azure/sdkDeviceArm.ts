@@ -15,7 +15,11 @@ import type {
   TemplateDeployment,
   VmPowerState,
 } from './deviceArm.js';
+import { readBoundedList, requireListShape } from './boundedList.js';
+import { DeviceResponseError } from './deviceResponseError.js';
 import { retryAfterCapture, type RawResponse } from './retryAfter.js';
+import { asUnreadableAnswer } from './unreadableAnswerPolicy.js';
+import { truncateUtf8 } from '../text/truncateUtf8.js';
 
 export interface DeviceArmClients {
   compute: ComputeManagementClient;
@@ -35,21 +39,45 @@ const DEPLOYMENT_STATES: ReadonlySet<string> = new Set(['Accepted', 'Running', '
 
 const isAbortError = (err: unknown): boolean => err instanceof Error && err.name === 'AbortError';
 
-async function orUndefinedOn404<T>(read: () => Promise<T>): Promise<T | undefined> {
+/** The SDK call's result, undefined on 404; an answer the SDK could not deserialize is a DeviceResponseError. */
+async function orUndefinedOn404<T>(read: () => Promise<T>, what = 'a request to the device'): Promise<T | undefined> {
   try {
     return await read();
   } catch (err) {
     if (isRestError(err) && err.statusCode === 404) return undefined;
-    throw err;
+    throw asUnreadableAnswer(what, err);
   }
 }
 
-function toArmError(value: unknown): ArmError | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
+/** Every string a device supplies is cut to this many UTF-8 bytes when it is read (names, states, messages). */
+export const MAX_DEVICE_STRING_BYTES = 1024;
+/** Resource names: ARM allows 64 characters for a VM (80 for most types); a longer name is cut. */
+export const MAX_NAME_BYTES = 256;
+/** ARM error trees are read this deep and this wide (ARM nests two or three levels, a few details each). */
+const MAX_ERROR_DEPTH = 6;
+const MAX_ERROR_DETAILS = 20;
+/** Tags, NICs and other per-VM lists: ARM allows 50 tags; a GPU VM has one NIC. */
+const MAX_VM_LIST_ENTRIES = 50;
+
+/** A device-supplied value as a bounded string: non-strings (numbers, objects, arrays) become '' . */
+export function deviceString(value: unknown): string {
+  return typeof value === 'string' ? truncateUtf8(value, MAX_DEVICE_STRING_BYTES) : '';
+}
+
+const optionalDeviceString = (value: unknown): string | undefined => (typeof value === 'string' ? deviceString(value) : undefined);
+
+function toArmError(value: unknown, depth = 0): ArmError | undefined {
+  if (value === null || typeof value !== 'object' || depth > MAX_ERROR_DEPTH) return undefined;
   const o = value as { code?: unknown; message?: unknown; details?: unknown; error?: unknown };
-  if (o.code === undefined && o.error !== undefined) return toArmError(o.error);
-  const details = Array.isArray(o.details) ? o.details.map(toArmError).filter((d): d is ArmError => d !== undefined) : [];
-  const error: ArmError = { code: String(o.code ?? 'Unknown'), message: String(o.message ?? '') };
+  if (o.code === undefined && o.error !== undefined) return toArmError(o.error, depth + 1);
+  const details = Array.isArray(o.details)
+    ? o.details
+        .slice(0, MAX_ERROR_DETAILS)
+        .map((d: unknown) => toArmError(d, depth + 1))
+        .filter((d): d is ArmError => d !== undefined)
+    : [];
+  const code = deviceString(o.code);
+  const error: ArmError = { code: code === '' ? 'Unknown' : code, message: deviceString(o.message) };
   if (details.length > 0) error.details = details;
   return error;
 }
@@ -63,20 +91,53 @@ export function powerStateOf(statuses: readonly { code?: string }[] | undefined)
 
 const lastSegment = (id: string): string => id.split('/').filter((s) => s !== '').pop() ?? '';
 
-export function toArmVm(vm: VirtualMachine): ArmVm {
+/** The SDK types a body as the spec says; a device may send anything, so each field is checked as it is read. */
+const listOf = (value: unknown): unknown[] => (Array.isArray(value) ? value.slice(0, MAX_VM_LIST_ENTRIES) : []);
+export const objectOr = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
+
+function tagsOf(value: unknown): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const [key, tag] of Object.entries(objectOr(value)).slice(0, MAX_VM_LIST_ENTRIES)) {
+    if (typeof tag === 'string') tags[deviceString(key)] = deviceString(tag);
+  }
+  return tags;
+}
+
+function statusCodes(value: unknown): { code?: string }[] {
+  return listOf(value).map((s) => {
+    const code = objectOr(s)['code'];
+    return typeof code === 'string' ? { code: deviceString(code) } : {};
+  });
+}
+
+/**
+ * A VM as the device described it. A body without an id is not a VM the controller can reason about (a GET of a
+ * VM always carries its resource id): it is unreadable, never "a VM that is not ours", which would let a
+ * deletion drop its finalizer and leave the VM behind.
+ */
+export function toArmVm(vm: VirtualMachine, request = 'the VM'): ArmVm {
+  const raw = objectOr(vm);
+  const id = deviceString(raw['id']);
+  if (id === '') throw new DeviceResponseError('UnreadableResponse', `${request}: the device answered a VM without an id; it cannot be told apart from a VM that is not there`);
+  const hardware = objectOr(raw['hardwareProfile']);
+  const instanceView = objectOr(raw['instanceView']);
+  const network = objectOr(raw['networkProfile']);
   const result: ArmVm = {
-    name: vm.name ?? '',
-    id: vm.id ?? '',
-    vmSize: vm.hardwareProfile?.vmSize ?? '',
-    provisioningState: vm.provisioningState ?? 'Unknown',
-    powerState: powerStateOf(vm.instanceView?.statuses),
-    tags: { ...(vm.tags ?? {}) },
-    nicIds: (vm.networkProfile?.networkInterfaces ?? []).map((n) => n.id ?? '').filter((id) => id !== ''),
+    name: truncateUtf8(deviceString(raw['name']) || lastSegment(id), MAX_NAME_BYTES),
+    id,
+    vmSize: deviceString(hardware['vmSize']),
+    provisioningState: optionalDeviceString(raw['provisioningState']) ?? 'Unknown',
+    powerState: powerStateOf(statusCodes(instanceView['statuses'])),
+    tags: tagsOf(raw['tags']),
+    nicIds: listOf(network['networkInterfaces'])
+      .map((n) => deviceString(objectOr(n)['id']))
+      .filter((nic) => nic !== ''),
   };
-  const osDisk = vm.storageProfile?.osDisk;
-  const osDiskName = osDisk?.managedDisk?.id !== undefined ? lastSegment(osDisk.managedDisk.id) : osDisk?.name;
+  const osDisk = objectOr(objectOr(raw['storageProfile'])['osDisk']);
+  const managedDiskId = optionalDeviceString(objectOr(osDisk['managedDisk'])['id']);
+  const osDiskName = managedDiskId !== undefined ? lastSegment(managedDiskId) : optionalDeviceString(osDisk['name']);
   if (osDiskName !== undefined && osDiskName !== '') result.osDiskName = osDiskName;
-  const computerName = vm.instanceView?.computerName ?? vm.osProfile?.computerName;
+  const computerName = optionalDeviceString(instanceView['computerName']) ?? optionalDeviceString(objectOr(raw['osProfile'])['computerName']);
   if (computerName !== undefined) result.computerName = computerName;
   return result;
 }
@@ -93,8 +154,8 @@ export class SdkDeviceArm implements DeviceArm {
   }
 
   async getVm(name: string): Promise<ArmVm | undefined> {
-    const vm = await orUndefinedOn404(() => this.clients.compute.virtualMachines.get(this.resourceGroup, name, { expand: 'instanceView' }));
-    return vm === undefined ? undefined : toArmVm(vm);
+    const vm = await orUndefinedOn404(() => this.clients.compute.virtualMachines.get(this.resourceGroup, name, { expand: 'instanceView' }), `GET virtualMachines/${name}`);
+    return vm === undefined ? undefined : toArmVm(vm, `GET virtualMachines/${name}`);
   }
 
   async listVms(): Promise<ArmVm[]> {
@@ -105,19 +166,22 @@ export class SdkDeviceArm implements DeviceArm {
     // GPU-size VM's instance view (VirtualMachines_InstanceView) is read, since those decide who holds the GPUs.
     const { compute } = await this.clients.apiVersions.get();
     const statusOnly = compute >= STATUS_ONLY_FROM;
-    const vms: ArmVm[] = [];
     const rg = `/resourcegroups/${this.resourceGroup.toLowerCase()}/`;
-    for await (const vm of this.clients.compute.virtualMachines.listAll(statusOnly ? { statusOnly: 'true' } : {})) {
-      if ((vm.id ?? '').toLowerCase().includes(rg)) vms.push(toArmVm(vm));
-    }
+    const what = 'list of virtual machines';
+    const listed = await readBoundedList(
+      what,
+      this.clients.compute.virtualMachines.listAll({ ...(statusOnly ? { statusOnly: 'true' } : {}), onResponse: requireListShape(what) }).byPage(),
+    );
+    // Every entry is read (an entry without an id fails the listing): one the controller cannot place is not "none".
+    const vms = listed.map((vm) => toArmVm(vm, what)).filter((vm) => vm.id.toLowerCase().includes(rg));
     if (statusOnly) return vms;
     return Promise.all(vms.map((vm) => (GPU_VM_SIZES.has(vm.vmSize.toLowerCase()) ? this.withInstanceView(vm) : vm)));
   }
 
   /** The VM with its power state from GET .../instanceView; a VM gone meanwhile keeps 'unknown'. */
   private async withInstanceView(vm: ArmVm): Promise<ArmVm> {
-    const view = await orUndefinedOn404(() => this.clients.compute.virtualMachines.instanceView(this.resourceGroup, vm.name));
-    return { ...vm, powerState: powerStateOf(view?.statuses) };
+    const view = await orUndefinedOn404(() => this.clients.compute.virtualMachines.instanceView(this.resourceGroup, vm.name), `GET virtualMachines/${vm.name}/instanceView`);
+    return { ...vm, powerState: powerStateOf(statusCodes(objectOr(view)['statuses'])) };
   }
 
   async imageExists(name: string): Promise<boolean> {
@@ -127,19 +191,28 @@ export class SdkDeviceArm implements DeviceArm {
   async getDeployment(name: string): Promise<ArmDeployment | undefined> {
     const d = await orUndefinedOn404(() => this.clients.resources.deployments.get(this.resourceGroup, name));
     if (d === undefined) return undefined;
-    const state = d.properties?.provisioningState ?? 'Unknown';
-    const result: ArmDeployment = { name: d.name ?? name, provisioningState: (DEPLOYMENT_STATES.has(state) ? state : 'Unknown') as DeploymentState };
-    if (d.properties?.timestamp !== undefined) result.timestamp = d.properties.timestamp.toISOString();
-    const error = toArmError(d.properties?.error);
+    const properties = objectOr(objectOr(d)['properties']);
+    const state = properties['provisioningState'];
+    const result: ArmDeployment = {
+      name: deviceString(objectOr(d)['name']) || name,
+      provisioningState: (typeof state === 'string' && DEPLOYMENT_STATES.has(state) ? state : 'Unknown') as DeploymentState,
+    };
+    // The SDK turns `timestamp` into a Date whatever it held; an invalid one is left out.
+    const timestamp = properties['timestamp'];
+    if (timestamp instanceof Date && !Number.isNaN(timestamp.getTime())) result.timestamp = timestamp.toISOString();
+    const error = toArmError(properties['error']);
     if (error !== undefined) result.error = error;
     return result;
   }
 
   async getDeploymentFailures(name: string): Promise<ArmError[]> {
+    const what = `operations of deployment ${name}`;
+    const operations = await readBoundedList(what, this.clients.resources.deploymentOperations.list(this.resourceGroup, name, { onResponse: requireListShape(what) }).byPage());
     const failures: ArmError[] = [];
-    for await (const op of this.clients.resources.deploymentOperations.list(this.resourceGroup, name)) {
-      if (op.properties?.provisioningState !== 'Failed') continue;
-      const error = toArmError(op.properties.statusMessage);
+    for (const op of operations) {
+      const properties = objectOr(objectOr(op)['properties']);
+      if (properties['provisioningState'] !== 'Failed') continue;
+      const error = toArmError(properties['statusMessage']);
       if (error !== undefined) failures.push(error);
     }
     return failures;
@@ -180,20 +253,23 @@ export class SdkDeviceArm implements DeviceArm {
       this.clients.compute.virtualMachineExtensions.get(this.resourceGroup, vmName, extensionName, { expand: 'instanceView' }),
     );
     if (ext === undefined) return undefined;
+    const raw = objectOr(ext);
     const result: ArmExtension = {
-      name: ext.name ?? extensionName,
-      type: ext.typePropertiesType ?? '',
-      typeHandlerVersion: ext.typeHandlerVersion ?? '',
-      provisioningState: ext.provisioningState ?? 'Unknown',
+      name: deviceString(raw['name']) || extensionName,
+      type: deviceString(raw['typePropertiesType']),
+      typeHandlerVersion: deviceString(raw['typeHandlerVersion']),
+      provisioningState: optionalDeviceString(raw['provisioningState']) ?? 'Unknown',
     };
-    const message = ext.instanceView?.statuses?.find((s) => s.level === 'Error')?.message;
+    const failed = listOf(objectOr(raw['instanceView'])['statuses']).map(objectOr).find((s) => s['level'] === 'Error');
+    const message = optionalDeviceString(failed?.['message']);
     if (message !== undefined) result.message = message;
     return result;
   }
 
   async getNicPrivateIp(nicId: string): Promise<string | undefined> {
     const nic = await orUndefinedOn404(() => this.clients.network.networkInterfaces.get(this.resourceGroup, lastSegment(nicId)));
-    return nic?.ipConfigurations?.find((c) => c.privateIPAddress !== undefined)?.privateIPAddress;
+    const configurations = listOf(objectOr(nic)['ipConfigurations']).map(objectOr);
+    return optionalDeviceString(configurations.find((c) => typeof c['privateIPAddress'] === 'string')?.['privateIPAddress']);
   }
 
   async nicExists(name: string): Promise<boolean> {

@@ -1,18 +1,21 @@
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import { parseRetryAfter } from './retryAfter.js';
+import { DeviceThrottledError } from './deviceResponseError.js';
+import { MAX_RETRY_AFTER_MS, parseRetryAfter } from './retryAfter.js';
 
 /**
  * ARM throttles per subscription and principal, and each device is one subscription: once any request to a
  * device is answered 429 (or 503) with Retry-After, no request to that device is sent before that time —
  * not only the retried one. Shared by all SDK clients of one device, placed per retry.
+ *
+ * Nothing waits here: the throttling answer, and every request while the gate is closed, fails at once with
+ * DeviceThrottledError carrying the remaining time (at most MAX_RETRY_AFTER_MS), and the controller requeues the
+ * object for then. The error is not a RestError, so the SDK's retry policy (which would sleep for the device's
+ * Retry-After, uncapped) passes it straight through.
  */
 export class ThrottleGate {
   private until = 0;
 
-  constructor(
-    private readonly now: () => number = Date.now,
-    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  ) {}
+  constructor(private readonly now: () => number = Date.now) {}
 
   /** How long requests are held back from now, in ms (0 when open). */
   remainingMs(): number {
@@ -22,12 +25,18 @@ export class ThrottleGate {
   readonly policy: PipelinePolicy = {
     name: 'gpuvmThrottleGate',
     sendRequest: async (request, next) => {
+      const origin = new URL(request.url).origin;
       const wait = this.remainingMs();
-      if (wait > 0) await this.sleep(wait);
+      if (wait > 0) throw new DeviceThrottledError(`${origin} is throttling requests; next request in ${Math.ceil(wait / 1000)} s`, wait);
       const response = await next(request);
       if (response.status === 429 || response.status === 503) {
-        const ms = parseRetryAfter(response.headers.get('retry-after'));
-        if (ms !== undefined) this.until = Math.max(this.until, this.now() + ms);
+        const header = response.headers.get('retry-after');
+        const ms = parseRetryAfter(header, this.now());
+        if (ms !== undefined) {
+          this.until = Math.max(this.until, this.now() + ms);
+          const capped = ms === MAX_RETRY_AFTER_MS ? ` (the most the controller waits; the device asked for Retry-After ${(header ?? '').slice(0, 40)})` : '';
+          throw new DeviceThrottledError(`${origin} answered HTTP ${response.status} with Retry-After: waiting ${Math.ceil(ms / 1000)} s${capped}`, ms);
+        }
       }
       return response;
     },

@@ -1,5 +1,11 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
+import { truncateUtf8 } from '../text/truncateUtf8.js';
+
+/** events.k8s.io/v1 Event `note`: at most 1 KiB (1024 bytes of UTF-8), or the API server refuses the Event. */
+export const MAX_EVENT_NOTE_BYTES = 1024;
+/** `reason` and `action`: at most 128 characters each (events.k8s.io/v1 validation). */
+const MAX_EVENT_TOKEN_BYTES = 128;
 
 export interface EventTarget {
   apiVersion: string;
@@ -61,9 +67,9 @@ export class KubeEventRecorder implements EventRecorder {
       eventTime: microTime(now),
       reportingController: this.options.controller,
       reportingInstance: this.options.instance,
-      action,
-      reason,
-      note: note.slice(0, 1024),
+      action: truncateUtf8(action, MAX_EVENT_TOKEN_BYTES),
+      reason: truncateUtf8(reason, MAX_EVENT_TOKEN_BYTES),
+      note: truncateUtf8(note, MAX_EVENT_NOTE_BYTES),
       type,
       regarding: {
         apiVersion: target.apiVersion,

@@ -1,4 +1,4 @@
-import { condition, findCondition, isTrue, rfc3339, setConditions } from './conditions.js';
+import { MAX_CONDITION_MESSAGE_BYTES, condition, findCondition, isTrue, rfc3339, setConditions } from './conditions.js';
 
 const t0 = new Date('2026-01-01T00:00:00.123Z');
 const t1 = new Date('2026-01-01T00:05:00Z');
@@ -42,5 +42,14 @@ describe('setConditions', () => {
 
   it('formats timestamps like the API server', () => {
     expect(rfc3339(t0)).toBe('2026-01-01T00:00:00Z');
+  });
+});
+
+describe('setConditions bounds device text', () => {
+  it(`cuts a message to ${MAX_CONDITION_MESSAGE_BYTES} bytes of UTF-8 without splitting a character`, () => {
+    const [c] = setConditions(undefined, [{ type: 'Connected', status: 'False', reason: 'DeviceUnreachable', message: '😀'.repeat(10_000) }], 1, new Date(0));
+    expect(Buffer.byteLength(c?.message ?? '')).toBeLessThanOrEqual(MAX_CONDITION_MESSAGE_BYTES);
+    expect(c?.message).not.toContain('\uFFFD');
+    expect(c?.message.endsWith('…')).toBe(true);
   });
 });

@@ -1,4 +1,14 @@
 import type { Condition, ConditionStatus } from '../api/types.js';
+import { truncateUtf8 } from '../text/truncateUtf8.js';
+
+/**
+ * A condition message holds at most 2 KiB of UTF-8 (metav1.Condition allows 32 KiB): messages quote device
+ * answers, and a few conditions of unbounded text would push the object past etcd's 1.5 MiB request limit,
+ * after which every status write fails.
+ */
+export const MAX_CONDITION_MESSAGE_BYTES = 2048;
+/** A reason is a CamelCase token of at most 1024 characters (metav1.Condition); ours are short. */
+const MAX_CONDITION_REASON_BYTES = 1024;
 
 /** What a planner says about one condition; the time and generation are filled in by `setConditions`. */
 export interface ConditionUpdate {
@@ -24,7 +34,9 @@ export function setConditions(
     const previous = byType.get(update.type);
     const lastTransitionTime =
       previous !== undefined && previous.status === update.status ? previous.lastTransitionTime : rfc3339(now);
-    byType.set(update.type, { ...update, observedGeneration: generation, lastTransitionTime });
+    const reason = truncateUtf8(update.reason, MAX_CONDITION_REASON_BYTES);
+    const message = truncateUtf8(update.message, MAX_CONDITION_MESSAGE_BYTES);
+    byType.set(update.type, { ...update, reason, message, observedGeneration: generation, lastTransitionTime });
   }
   return [...byType.values()];
 }

@@ -1,4 +1,12 @@
 import type { ArmError } from '../azure/deviceArm.js';
+import { truncateUtf8 } from '../text/truncateUtf8.js';
+
+/** The failure's code and message as quoted in conditions: the code is an ARM token, the message the device's text. */
+const MAX_FAILURE_CODE_BYTES = 128;
+const MAX_FAILURE_MESSAGE_BYTES = 1024;
+/** An error tree is walked this deep and collects at most this many leaves (ARM nests two or three levels). */
+const MAX_DEPTH = 8;
+const MAX_LEAVES = 100;
 
 export interface DeploymentFailure {
   /** The innermost, most specific ARM error code (e.g. AllocationFailed). */
@@ -26,16 +34,19 @@ const RETRYABLE = new Set([
   'DeploymentActive',
 ]);
 
-function leaves(error: ArmError): ArmError[] {
-  const details = error.details ?? [];
-  if (details.length === 0) return [error];
-  return details.flatMap(leaves);
+function leaves(error: ArmError, depth = 0, into: ArmError[] = []): ArmError[] {
+  if (into.length >= MAX_LEAVES) return into;
+  const details = Array.isArray(error.details) ? error.details : [];
+  if (details.length === 0 || depth >= MAX_DEPTH) into.push(error);
+  else for (const detail of details) leaves(detail, depth + 1, into);
+  return into;
 }
 
 /** Picks the specific cause of a failed deployment from its error tree and per-operation failures. */
 export function classifyDeploymentFailure(error: ArmError | undefined, operationFailures: readonly ArmError[] = []): DeploymentFailure {
-  const candidates = [...operationFailures.flatMap(leaves), ...(error === undefined ? [] : leaves(error))];
+  const candidates = [...operationFailures.slice(0, MAX_LEAVES).flatMap((e) => leaves(e)), ...(error === undefined ? [] : leaves(error))];
   const specific = candidates.find((e) => !WRAPPERS.has(e.code)) ?? candidates[0];
   if (specific === undefined) return { code: 'DeploymentFailed', message: 'the deployment failed without an error', retryable: true };
-  return { code: specific.code, message: specific.message, retryable: RETRYABLE.has(specific.code) };
+  const code = truncateUtf8(String(specific.code), MAX_FAILURE_CODE_BYTES);
+  return { code, message: truncateUtf8(String(specific.message), MAX_FAILURE_MESSAGE_BYTES), retryable: RETRYABLE.has(code) };
 }

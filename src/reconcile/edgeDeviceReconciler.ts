@@ -8,9 +8,9 @@ import { planEdgeDevice, type AzureDeviceView, type EdgeDeviceAction, type EdgeD
 import { OWNER_TAG } from '../plan/gpuVmPlan.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
-import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
+import { done, requeueAfter, retryAfterOf, type ReconcileOutcome } from '../runtime/controller.js';
 import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
-import { describeArmError } from './armErrors.js';
+import { armProblemReason, describeArmError } from './armErrors.js';
 import { retryOnConflict } from './conflicts.js';
 import { FreshObjects } from './freshObjects.js';
 import { unhandledReconcileRequest } from '../plan/reconcileRequest.js';
@@ -108,6 +108,7 @@ export class EdgeDeviceReconciler {
       now.getTime() - listing.at >= this.deps.settings.syncPeriodMs ||
       findCondition(device.status?.conditions, 'Connected')?.status !== 'True';
     let answering: string[] = [];
+    let deviceAskedToWaitMs: number | undefined;
     if (!arm.ok) {
       obs.connection = { connected: false, reason: arm.reason, message: arm.message };
     } else if (listDue && !awaitingFinalizer) {
@@ -121,7 +122,8 @@ export class EdgeDeviceReconciler {
       } catch (err) {
         answering = [];
         const unsupported = err instanceof UnsupportedApiVersionsError;
-        obs.connection = { connected: false, reason: unsupported ? 'UnsupportedApiVersions' : 'DeviceUnreachable', message: unsupported ? err.message : describeArmError(err) };
+        obs.connection = { connected: false, reason: unsupported ? 'UnsupportedApiVersions' : armProblemReason(err), message: unsupported ? err.message : describeArmError(err) };
+        deviceAskedToWaitMs = retryAfterOf(err);
       }
     }
 
@@ -154,7 +156,7 @@ export class EdgeDeviceReconciler {
     if (plan.event !== undefined) this.deps.events.record(device, plan.event.type, plan.event.reason, action.kind, plan.event.message);
     this.fresh.remember(name, device, await this.deps.writer.writeEdgeDeviceStatus(device, plan.status));
     if (answering.length > 0) this.deps.listings.answer(name, answering, new Set((plan.status.allocations ?? []).map((a) => a.uid)));
-    return requeueAfter(started?.retryAfterMs ?? plan.requeueAfterMs ?? nextSyncDelay(this.deps.settings.syncPeriodMs, this.deps.random));
+    return requeueAfter(started?.retryAfterMs ?? deviceAskedToWaitMs ?? plan.requeueAfterMs ?? nextSyncDelay(this.deps.settings.syncPeriodMs, this.deps.random));
   }
 
   private settleRemaining(device: EdgeDevice, gpuVms: readonly GpuVm[], now: number): number {

@@ -233,6 +233,31 @@ describe('Controller', () => {
     s.informer.stop();
   });
 
+  it('requeues an error that carries retryAfterMs (a throttling device) at that delay, not with backoff', async () => {
+    const times: number[] = [];
+    const s = setup(async () => {
+      times.push(s.clock.now());
+      if (times.length === 1) throw Object.assign(new Error('throttled'), { retryAfterMs: 300_000 });
+      if (times.length === 2) return failed(Object.assign(new Error('throttled'), { retryAfterMs: 1e15 }));
+      return done();
+    });
+    const t0 = s.clock.now();
+    s.informer.start();
+    await s.controller.start();
+    s.controller.enqueue('ns/x');
+    await s.clock.advanceAsync(299_999);
+    expect(times).toHaveLength(1);
+    await s.clock.advanceAsync(1);
+    expect(times.map((t) => t - t0)).toEqual([0, 300_000]);
+    expect(s.controller.queue.numRequeues('ns/x')).toBe(0);
+    // An absurd wait is bounded by the timer's range (it would otherwise fire at once, a hot loop).
+    await s.clock.advanceAsync(60_000);
+    expect(times).toHaveLength(2);
+    expect(s.lines.filter((l) => l.msg === 'reconcile deferred: the remote side asked to wait').map((l) => l.obj['retryInMs'])).toEqual([300_000, 2 ** 31 - 1]);
+    await s.controller.stop();
+    s.informer.stop();
+  });
+
   it('treats a reconcile that returns something other than an outcome as an error', async () => {
     const s = setup(async () => undefined as unknown as ReconcileOutcome);
     s.informer.start();

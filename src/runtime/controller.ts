@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 // the same key; every reconcile outcome is handled here, in one place:
 //   done          → forget the key's backoff
 //   requeueAfter  → forget the backoff, add the key again after the delay (polling)
-//   error / throw → add the key again with its per-key backoff (rate limited)
+//   error / throw → add the key again with its per-key backoff (rate limited), or, when the error carries a
+//                   finite `retryAfterMs` (the remote side asked to wait, e.g. a device's Retry-After), after that
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { objectKey, type EventSource, type KubeObject } from './informer.js';
 import { noopLogger, type Logger } from './logger.js';
@@ -19,6 +20,16 @@ export function done(): ReconcileOutcome {
 /** Reconcile the key again after `ms` (e.g. poll an operation at its Retry-After). */
 export function requeueAfter(ms: number): ReconcileOutcome {
   return { kind: 'requeueAfter', ms };
+}
+
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The wait an error asks for (its `retryAfterMs`, e.g. a throttled device's Retry-After), when it names one. */
+export function retryAfterOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const ms = (error as { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.min(ms, MAX_TIMER_MS) : undefined;
 }
 
 /** The reconcile failed: retry with the key's exponential backoff. Throwing has the same effect. */
@@ -269,7 +280,7 @@ export class Controller {
         return;
       case 'requeueAfter': {
         this.queue.forget(key);
-        const ms = Number.isFinite(outcome.ms) ? Math.max(0, outcome.ms) : 0;
+        const ms = Number.isFinite(outcome.ms) ? Math.min(MAX_TIMER_MS, Math.max(0, outcome.ms)) : 0;
         this.queue.addAfter(key, ms);
         this.logger.debug({ ...fields, requeueAfterMs: ms }, 'reconciled; requeued');
         return;
@@ -277,6 +288,13 @@ export class Controller {
       case 'error': {
         if (this.abort.signal.aborted) {
           this.logger.info({ ...fields, err: outcome.error }, 'reconcile ended by shutdown');
+          return;
+        }
+        const asked = retryAfterOf(outcome.error);
+        if (asked !== undefined) {
+          // Not the object's fault: its backoff is left as it was, and the wait is the one asked for.
+          this.queue.addAfter(key, asked);
+          this.logger.warn({ ...fields, err: outcome.error, retryInMs: Math.round(asked) }, 'reconcile deferred: the remote side asked to wait');
           return;
         }
         const retryInMs = Math.round(this.queue.addRateLimited(key));

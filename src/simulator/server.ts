@@ -138,6 +138,7 @@ export class Simulator {
   private readonly servicePrincipals = new Map<string, { clientId: string; clientSecret: string }>();
   private azureSide: AzureSide;
   private caPem = '';
+  private leaf: { certificatePem: string; privateKeyPem: string } | undefined;
   private caPath: string | undefined;
   private credentialsPath: string | undefined;
   private stopped = false;
@@ -181,6 +182,7 @@ export class Simulator {
   private async listen(options: SimulatorOptions): Promise<void> {
     const { caPem, leaf } = loopbackCertificates(options.freshCertificates === true);
     this.caPem = caPem;
+    this.leaf = leaf;
     const kinds: ServerKind[] = [{ kind: 'azure' }, ...this.deviceStates.map((device) => ({ kind: 'device' as const, device }))];
     const basePort = options.port ?? 0;
     try {
@@ -268,6 +270,12 @@ export class Simulator {
     const d = this.deviceStates.find((x) => x.name.toLowerCase() === name.toLowerCase());
     if (d === undefined) throw new Error(`no simulated device named ${name}`);
     return this.deviceEndpoints(d);
+  }
+
+  /** The certificate (and key) the simulator serves for 127.0.0.1, so a test server can stand in for a device under the same CA. */
+  get loopbackCertificate(): { certificatePem: string; privateKeyPem: string } {
+    if (this.leaf === undefined) throw new Error('the simulator is not listening');
+    return this.leaf;
   }
 
   get caCertificatePem(): string {
