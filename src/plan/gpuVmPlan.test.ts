@@ -1,4 +1,5 @@
 import { API_VERSION, FINALIZER, type GpuVm } from '../api/types.js';
+import { deviceViewFixture } from '../../test/support/deviceViewFixture.js';
 import type { ArmDeployment, ArmVm } from '../azure/deviceArm.js';
 import { findCondition } from './conditions.js';
 import {
@@ -7,7 +8,6 @@ import {
   planGpuVm,
   vmDeploymentName,
   type ArmView,
-  type DeviceView,
   type GpuVmObservation,
   type PlanSettings,
 } from './gpuVmPlan.js';
@@ -35,25 +35,7 @@ function gpuVm(overrides: { spec?: Partial<GpuVm['spec']>; metadata?: Partial<Gp
   };
 }
 
-function device(overrides: Partial<DeviceView> = {}): DeviceView {
-  return {
-    name: 'dev-a',
-    connected: true,
-    connectionMessage: '',
-    softwareVersion: '2.2.2309.1234',
-    kubernetesConfigured: false,
-    kubernetesGpus: 0,
-    totalGpus: 2,
-    freeGpus: 1,
-    drain: false,
-    reservation: 'Reserved',
-    holders: [],
-    otherNamespaceHolders: 0,
-    namespaceAllowed: true,
-    vmNameHeldElsewhere: false,
-    ...overrides,
-  };
-}
+const device = deviceViewFixture;
 
 function vm(overrides: Partial<ArmVm> = {}): ArmVm {
   return {

@@ -5,6 +5,8 @@
 // STATUS_LIMIT_BYTES with condition messages under the documented limit; no plan removes a finalizer while a VM the
 // GpuVm owns may exist. FUZZ_SEED and FUZZ_INPUTS override the seed and the count.
 import { isRestError } from '@azure/core-rest-pipeline';
+import { deviceViewFixture } from '../support/deviceViewFixture.js';
+import { seededRandom } from '../../src/simulator/random.js';
 import { API_VERSION, FINALIZER, type EdgeDevice, type GpuVm } from '../../src/api/types.js';
 import { createAzureClients } from '../../src/azure/azureClients.js';
 import { createDeviceClients } from '../../src/azure/deviceClients.js';
@@ -14,7 +16,7 @@ import { SdkAzureDevice } from '../../src/azure/sdkAzureDevice.js';
 import { SdkDeviceArm } from '../../src/azure/sdkDeviceArm.js';
 import { MAX_CONDITION_MESSAGE_BYTES } from '../../src/plan/conditions.js';
 import { planEdgeDevice } from '../../src/plan/edgeDevicePlan.js';
-import { OWNER_TAG, planGpuVm, vmDeploymentName, type ArmView, type DeviceView } from '../../src/plan/gpuVmPlan.js';
+import { OWNER_TAG, planGpuVm, vmDeploymentName, type ArmView } from '../../src/plan/gpuVmPlan.js';
 import { describeArmError } from '../../src/reconcile/armErrors.js';
 import { LINUX_IMAGE, TEST_PASSWORD, useSimulator } from '../support/devices.js';
 import { HostileDeviceServer, type RecordedAnswer } from './hostileDeviceServer.js';
@@ -28,18 +30,6 @@ const NOW = new Date('2026-11-30T00:00:00Z');
 const SETTINGS = { pollIntervalMs: 5000, retryBaseMs: 10_000, retryMaxMs: 80_000, recheckMs: 30_000 };
 
 const sim = useSimulator({ devices: [{ name: 'fuzz', gpus: 2, images: [LINUX_IMAGE] }], seed: 7, timings: { vmCreateMs: 0, extensionMs: 0, powerActionMs: 0, roleMs: 0, deleteMs: 0 } });
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -184,22 +174,7 @@ function gpuVmObject(deleting: boolean): GpuVm {
   } as GpuVm;
 }
 
-const deviceView: DeviceView = {
-  name: 'fuzz',
-  connected: true,
-  connectionMessage: '',
-  softwareVersion: '2.2.2309.1234',
-  kubernetesConfigured: false,
-  kubernetesGpus: 0,
-  totalGpus: 2,
-  freeGpus: 1,
-  drain: false,
-  reservation: 'Held',
-  holders: [],
-  otherNamespaceHolders: 0,
-  namespaceAllowed: true,
-  vmNameHeldElsewhere: false,
-};
+const deviceView = deviceViewFixture({ name: 'fuzz', reservation: 'Held' });
 
 function edgeDeviceObject(): EdgeDevice {
   return {
@@ -393,7 +368,7 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
       }),
     );
 
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const mutator = new Mutator(random);
     const tally: Tally = { outcomes: {}, unexpected: [], maxStatusBytes: 0, maxMessageBytes: 0, oversized: [], finalizerDropped: [] };
     const count = (kind: string): void => {

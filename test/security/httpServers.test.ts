@@ -1,9 +1,9 @@
 // Anything that reaches the pod can talk to the probe and metrics listeners. No request line, header or
 // connection pattern may take the controller process down or stop it answering its probes.
 import { connect } from 'node:net';
-import { freePorts } from '../../src/devenv/freePort.js';
-import { useTestNamespace, waitFor } from '../support/cluster.js';
-import { ControllerProcess } from '../support/controllerHarness.js';
+import { useTestNamespace } from '../support/cluster.js';
+import type { ControllerProcess } from '../support/controllerHarness.js';
+import { startListeningController } from '../support/listeningController.js';
 
 const namespace = useTestNamespace('sec-http');
 const ports = { metrics: 0, health: 0 };
@@ -60,17 +60,9 @@ const HOSTILE: [string, string | Buffer][] = [
 ];
 
 beforeAll(async () => {
-  const [metrics = 0, health = 0] = await freePorts(2);
-  Object.assign(ports, { metrics, health });
-  controller = new ControllerProcess({
-    namespace: namespace(),
-    args: ['--metrics-bind-address', `127.0.0.1:${metrics}`, '--health-probe-bind-address', `127.0.0.1:${health}`],
-  });
-  await controller.start();
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.health}/readyz`).catch(() => undefined))?.status === 200, {
-    timeoutMs: 30_000,
-    description: 'the controller ready',
-  });
+  const started = await startListeningController(namespace(), []);
+  controller = started.controller;
+  Object.assign(ports, { metrics: started.metricsPort, health: started.healthPort });
 });
 
 afterAll(async () => {

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { freePorts } from '../../src/devenv/freePort.js';
-import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
-import { ControllerProcess } from '../support/controllerHarness.js';
+import { applyManifest, kubectl, useTestNamespace } from '../support/cluster.js';
+import type { ControllerProcess } from '../support/controllerHarness.js';
+import { startListeningController } from '../support/listeningController.js';
 
 const namespace = useTestNamespace('sec-metrics');
 const ports = { metrics: 0, health: 0 };
@@ -59,17 +59,9 @@ beforeAll(async () => {
   );
   tokens.reader = await token('prometheus');
   tokens.other = await token('someone-else');
-  const [metrics = 0, health = 0] = await freePorts(2);
-  Object.assign(ports, { metrics, health });
-  controller = new ControllerProcess({
-    namespace: namespace(),
-    args: ['--metrics-secure', '--metrics-bind-address', `127.0.0.1:${metrics}`, '--health-probe-bind-address', `127.0.0.1:${health}`],
-  });
-  await controller.start();
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.health}/readyz`).catch(() => undefined))?.status === 200, {
-    timeoutMs: 30_000,
-    description: 'the controller ready',
-  });
+  const started = await startListeningController(namespace(), ['--metrics-secure']);
+  controller = started.controller;
+  Object.assign(ports, { metrics: started.metricsPort, health: started.healthPort });
 });
 
 afterAll(async () => {
