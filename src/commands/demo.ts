@@ -372,7 +372,7 @@ class Demo {
     };
     const stopped: string[] = [];
     const removed: string[] = [];
-    const cluster = this.cluster;
+    const cluster = this.cluster?.createdAnything === true ? this.cluster : undefined;
     if (cluster !== undefined) {
       this.print(`removing what the demo created on the cluster…`);
       // Before the controller stops: the GpuVms' and EdgeDevices' finalizers need it.

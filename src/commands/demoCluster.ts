@@ -41,6 +41,11 @@ export class ClusterDemo {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
   }
 
+  /** Whether anything on the cluster is the demo's (and so needs removing). */
+  get createdAnything(): boolean {
+    return this.installedCrds.length > 0 || this.namespaceCreated || this.devicesCreated;
+  }
+
   /**
    * Uses the cluster's gpuvm.io CRDs when they equal crds/ (served versions and schemas), installs them when absent
    * (saying so first; removed on exit), and refuses when they differ: changing them would break whoever owns them.

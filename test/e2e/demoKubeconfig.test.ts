@@ -65,6 +65,22 @@ test('demo --kubeconfig --exit-when-settled: converges in its own namespace, use
   expect([...after].filter((k) => k.includes(id))).toEqual([]);
 }, 320_000);
 
+test('demo --kubeconfig stopped with SIGINT while VMs are being created: exit 130, and still nothing left behind', async () => {
+  const before = await everything();
+  let signalled = false;
+  const run = await runDemo(['--kubeconfig', testKubeconfigPath()], 200_000, (output, pid) => {
+    if (!signalled && /arm edge-\dgpu-[0-9a-f]{6}\s+CreateVM deployment/.test(output)) {
+      signalled = true;
+      process.kill(pid, 'SIGINT');
+    }
+  });
+  expect(signalled).toBe(true);
+  const explain = `exit ${String(run.code)} ${String(run.signal)}\n${run.output}`;
+  expect({ code: run.code, explain }).toEqual({ code: 130, explain });
+  expect(run.output).toMatch(/^removed: 4 GpuVms, EdgeDevices .*, namespace gpuvm-demo-[0-9a-f]{6}$/m);
+  expect(added(before, await everything())).toEqual([]);
+}, 210_000);
+
 test('demo --kubeconfig refuses a cluster whose gpuvm.io CRDs serve other versions: exit 2, nothing created or changed', async () => {
   // Files run one at a time, so changing the shared CRD here cannot disturb another test; an extra served version
   // with the same schema keeps v1alpha1 working and is removed again in finally.
@@ -84,6 +100,7 @@ test('demo --kubeconfig refuses a cluster whose gpuvm.io CRDs serve other versio
     expect(run.output).toContain('refused: this cluster has other versions of the gpuvm.io CRDs than this build of the demo');
     expect(run.output).toContain('edgedevices.gpuvm.io: the cluster serves v1alpha1, v1alpha2, this build v1alpha1');
     expect(run.output).not.toContain('creating namespace');
+    expect(run.output).not.toContain('removing what the demo created');
     expect(added(before, await everything())).toEqual([]);
   } finally {
     const removed = await kubectl(['patch', 'crd', 'edgedevices.gpuvm.io', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/versions/1' }])]);
