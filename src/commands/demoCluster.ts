@@ -112,7 +112,7 @@ export class ClusterDemo {
    * While the controller still runs (their finalizers need it): the GpuVms, then the EdgeDevices. Whatever is still
    * there after `ms` loses its finalizers: the devices are the demo's own simulator, nothing real is orphaned.
    */
-  async removeWorkloads(ms = 90_000): Promise<string[]> {
+  async removeWorkloads(ms = 60_000): Promise<string[]> {
     const removed: string[] = [];
     if (this.namespaceCreated) {
       const gvm = { group: GROUP, version: VERSION, plural: GPUVM_PLURAL, namespace: this.scope.namespace };
@@ -120,7 +120,9 @@ export class ClusterDemo {
       const gpuVms = await names();
       for (const name of gpuVms) await this.custom.deleteNamespacedCustomObject({ ...gvm, name }).catch(() => undefined);
       if (!(await until(async () => (await names()).length === 0, ms))) {
-        for (const name of await names()) await this.custom.patchNamespacedCustomObject({ ...gvm, name, body: { metadata: { finalizers: null } } }, mergePatch).catch(() => undefined);
+        const stuck = await names();
+        this.print(`  GpuVms ${stuck.join(', ')} still there after ${ms / 1000}s (controller.log says why): removing their finalizers; their VMs were on the demo's simulator only`);
+        for (const name of stuck) await this.custom.patchNamespacedCustomObject({ ...gvm, name, body: { metadata: { finalizers: null } } }, mergePatch).catch(() => undefined);
       }
       if (gpuVms.length > 0) removed.push(`${gpuVms.length} GpuVms`);
     }
@@ -132,7 +134,9 @@ export class ClusterDemo {
       const devices = await names();
       for (const name of devices) await this.custom.deleteClusterCustomObject({ ...edev, name }).catch(() => undefined);
       if (!(await until(async () => (await names()).length === 0, ms))) {
-        for (const name of await names()) await this.custom.patchClusterCustomObject({ ...edev, name, body: { metadata: { finalizers: null } } }, mergePatch).catch(() => undefined);
+        const stuck = await names();
+        this.print(`  EdgeDevices ${stuck.join(', ')} still there after ${ms / 1000}s (controller.log says why): removing their finalizers`);
+        for (const name of stuck) await this.custom.patchClusterCustomObject({ ...edev, name, body: { metadata: { finalizers: null } } }, mergePatch).catch(() => undefined);
       }
       if (devices.length > 0) removed.push(`EdgeDevices ${devices.join(', ')}`);
     }

@@ -65,6 +65,8 @@ test('demo --kubeconfig --exit-when-settled: converges in its own namespace, use
   expect([...after].filter((k) => k.includes(id))).toEqual([]);
 }, 320_000);
 
+// A GpuVm deleted while its CreateVM deployment runs may keep its finalizer (the VM appears after the controller
+// deleted it); the demo then removes the finalizers after a minute, as its devices are its own simulator.
 test('demo --kubeconfig stopped with SIGINT while VMs are being created: exit 130, and still nothing left behind', async () => {
   const before = await everything();
   let signalled = false;
