@@ -107,10 +107,10 @@ function diff(before: Map<string, K8sObject>, after: Map<string, K8sObject>): st
 /** Only the paths of the differences, for asserting exactly what an override changes. */
 const changedPaths = (before: Map<string, K8sObject>, after: Map<string, K8sObject>): string[] => diff(before, after).map((d) => d.replace(/: .*$/, ''));
 
-function container(objects: Map<string, K8sObject>): { image: string; args: string[] } {
-  const deployment = objects.get(DEPLOYMENT) as unknown as { spec: { template: { spec: { containers: { image: string; args: string[] }[] } } } } | undefined;
+function container(objects: Map<string, K8sObject>, key = DEPLOYMENT): { image: string; args: string[] } {
+  const deployment = objects.get(key) as unknown as { spec: { template: { spec: { containers: { image: string; args: string[] }[] } } } } | undefined;
   const first = deployment?.spec.template.spec.containers[0];
-  if (first === undefined) throw new Error(`${DEPLOYMENT} has no container`);
+  if (first === undefined) throw new Error(`${key} has no container`);
   return first;
 }
 
@@ -147,6 +147,11 @@ describe('helm template with default values', () => {
       'Service',
       'ServiceAccount',
     ]);
+  });
+
+  test('helm lint --strict passes', async () => {
+    const out = await ok(helm(['lint', '--strict', CHART]), 'helm lint --strict');
+    expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
   });
 
   test("the chart's crds/ are the repository's crds/ byte for byte", () => {
@@ -198,7 +203,7 @@ describe('values change exactly what they say', () => {
 
   test('singleNamespace and leader-election timings become flags; the release namespace moves every namespaced object', async () => {
     const rendered = await renderChart(['singleNamespace=true', 'leaderElection.leaseDuration=30s', 'extraArgs={--sync-period=5m}'], 'ops');
-    const args = container(rendered).args;
+    const args = container(rendered, 'Deployment/ops/gpuvm-controller').args;
     expect(args).toEqual([...container(defaults).args.slice(0, 2), '--leader-elect-lease-duration=30s', ...container(defaults).args.slice(2), '--namespace=ops', '--sync-period=5m']);
     const namespaced = [...rendered.values()].filter((o) => o.metadata.namespace !== undefined);
     expect(new Set(namespaced.map((o) => o.metadata.namespace))).toEqual(new Set(['ops']));
@@ -234,9 +239,18 @@ describe('against the API server', () => {
     expect(out).toContain('deployment.apps/gpuvm-controller created (server dry run)');
   });
 
-  test('a value of the wrong type is refused by the server-side dry run', async () => {
-    const result = await install(['--set-string', 'replicaCount=two']);
+  test('the dry run reads the cluster: without --take-ownership, an object the release does not own is refused', async () => {
+    await ok(kubectl(['create', 'serviceaccount', 'gpuvm-controller', '-n', namespace()]), 'kubectl create serviceaccount');
+    const result = await helm(['install', RELEASE, CHART, '--namespace', namespace(), '--dry-run=server']);
     expect(result.code).not.toBe(0);
-    expect(`${result.stderr}${result.stdout}`).toMatch(/replicas/);
+    expect(result.stderr).toContain(`ServiceAccount "gpuvm-controller" in namespace "${namespace()}" exists and cannot be imported into the current release`);
+  });
+
+  // helm's own dry run does not validate field types; the API server's does.
+  test('a value of the wrong type is refused by the API server', async () => {
+    const manifest = await ok(helm(['template', RELEASE, CHART, '--namespace', namespace(), '--set-string', 'replicaCount=two']), 'helm template');
+    const result = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: manifest });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/replicas/);
   });
 });
