@@ -89,7 +89,8 @@ function ledgerInputChanged(event: WatchEvent<GpuVm>): boolean {
     vmProvisioning: g.status?.vm?.provisioningState,
     // Whether it could deploy (tenancy.ts): a fixed Secret or image lets it into the queue again.
     blocker: deployBlocker(g),
-    operation: g.status?.operation !== undefined,
+    // An operation in flight keeps a reservation; once the GpuVm is being deleted its steps no longer matter here.
+    operation: !isBeingDeleted(g) && g.status?.operation !== undefined,
   });
   return !isDeepStrictEqual(pick(event.oldObject), pick(event.object));
 }

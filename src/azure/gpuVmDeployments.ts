@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuVm } from '../api/types.js';
 import { GPU_EXTENSION_PUBLISHER, defaultDriverSettings, deviceRelease, type GpuDriverChoice } from '../plan/gpuDriver.js';
-import { GPU_EXTENSION_NAME, OWNER_TAG, nicName } from '../plan/gpuVmPlan.js';
+import { GPU_EXTENSION_NAME, OWNER_TAG, nicName } from '../naming/armNames.js';
 import type { TemplateDeployment } from './deviceArm.js';
 
 export interface AdminCredentials {

@@ -6,13 +6,14 @@ import { isRestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import { DeviceResponseError, DeviceThrottledError } from './deviceResponseError.js';
 import { truncateUtf8 } from '../text/truncateUtf8.js';
 
-const isAbort = (err: unknown): boolean => err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+// Only what a deserializer throws on a wrong shape: any other error (HTTP, throttling, aborts, a refused sign-in
+// from the credential, which runs inside the same pipeline) keeps its own type and meaning.
+const isShapeError = (err: unknown): boolean =>
+  (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError) && !isRestError(err) && !(err instanceof DeviceResponseError) && !(err instanceof DeviceThrottledError);
 
-const isExpected = (err: unknown): boolean => isRestError(err) || err instanceof DeviceResponseError || err instanceof DeviceThrottledError || isAbort(err);
-
-/** `err` itself when it is an HTTP, throttling, answer or abort error; otherwise a DeviceResponseError about `what`. */
+/** A DeviceResponseError about `what` when `err` is a deserializer's shape error; otherwise `err` itself. */
 export function asUnreadableAnswer(what: string, err: unknown): unknown {
-  if (isExpected(err)) return err;
+  if (!isShapeError(err)) return err;
   const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return new DeviceResponseError('UnreadableResponse', `${what}: the answer could not be read (${truncateUtf8(reason, 200)})`);
 }

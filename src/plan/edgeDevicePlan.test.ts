@@ -2,7 +2,7 @@ import { API_VERSION, FINALIZER, type EdgeDevice, type GpuVm } from '../api/type
 import type { ArmVm } from '../azure/deviceArm.js';
 import { findCondition } from './conditions.js';
 import { planEdgeDevice, type EdgeDeviceObservation } from './edgeDevicePlan.js';
-import { OWNER_TAG } from './gpuVmPlan.js';
+import { OWNER_TAG } from '../naming/armNames.js';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const SETTINGS = { pollIntervalMs: 5000 };

@@ -2,11 +2,9 @@ import { API_VERSION, FINALIZER, type GpuVm } from '../api/types.js';
 import { deviceViewFixture } from '../../test/support/deviceViewFixture.js';
 import type { ArmDeployment, ArmVm } from '../azure/deviceArm.js';
 import { findCondition } from './conditions.js';
+import { OWNER_TAG, driverDeploymentName, vmDeploymentName } from '../naming/armNames.js';
 import {
-  OWNER_TAG,
-  driverDeploymentName,
   planGpuVm,
-  vmDeploymentName,
   type ArmView,
   type GpuVmObservation,
   type PlanSettings,

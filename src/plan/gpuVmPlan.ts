@@ -1,4 +1,5 @@
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
+import { vmDeploymentName, driverDeploymentName, nicName, OWNER_TAG } from '../naming/armNames.js';
 import { ALLOW_GPU_RELEASE_ANNOTATION, type GpuVm, type GpuVmPhase, type GpuVmStatus, type PowerState } from '../api/types.js';
 import type { ArmDeployment, ArmError, ArmExtension, ArmVm, VmPowerState } from '../azure/deviceArm.js';
 import { condition, findCondition, setConditions, rfc3339, type ConditionUpdate } from './conditions.js';
@@ -108,13 +109,6 @@ export interface GpuVmPlan {
   requeueAfterMs?: number;
   event?: PlanEvent;
 }
-
-export const vmDeploymentName = (uid: string): string => `gpuvm-vm-${uid}`;
-export const driverDeploymentName = (uid: string): string => `gpuvm-gpu-${uid}`;
-export const nicName = (vmName: string): string => `${vmName}-nic`;
-export const GPU_EXTENSION_NAME = 'gpu-driver';
-/** VM tag that records which GpuVm (by UID) owns a VM on the device. */
-export const OWNER_TAG = 'gpuvm.io-uid';
 
 /**
  * The GpuVm may not act on its device at all: its namespace is not allowed there, or its VM name belongs to

@@ -1,7 +1,8 @@
 import { API_VERSION, FINALIZER, RECONCILE_REQUESTED_ANNOTATION, type Condition, type EdgeDevice, type GpuVm } from '../api/types.js';
 import { findCondition } from './conditions.js';
 import { planEdgeDevice } from './edgeDevicePlan.js';
-import { OWNER_TAG, planGpuVm, type DeviceView } from './gpuVmPlan.js';
+import { OWNER_TAG } from '../naming/armNames.js';
+import { planGpuVm, type DeviceView } from './gpuVmPlan.js';
 import { unhandledReconcileRequest } from './reconcileRequest.js';
 import { deviceSuspension, gpuVmSuspension, planSuspended } from './suspension.js';
 

@@ -5,7 +5,7 @@ import type { AzureDevice } from '../azure/azureDevice.js';
 import type { ArmVm, LroStarted } from '../azure/deviceArm.js';
 import { findCondition } from '../plan/conditions.js';
 import { planEdgeDevice, type AzureDeviceView, type EdgeDeviceAction, type EdgeDeviceObservation } from '../plan/edgeDevicePlan.js';
-import { OWNER_TAG } from '../plan/gpuVmPlan.js';
+import { OWNER_TAG } from '../naming/armNames.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import { done, requeueAfter, retryAfterOf, type ReconcileOutcome } from '../runtime/controller.js';

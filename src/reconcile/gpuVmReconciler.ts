@@ -5,14 +5,10 @@ import { findCondition } from '../plan/conditions.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
 import type { AdminSecret, AdminSecretReader } from './adminSecrets.js';
 import { SecretRetryBackoff } from './secretRetry.js';
+import { GPU_EXTENSION_NAME, OWNER_TAG, driverDeploymentName, nicName, vmDeploymentName } from '../naming/armNames.js';
 import {
-  GPU_EXTENSION_NAME,
-  OWNER_TAG,
-  driverDeploymentName,
   leavesDeviceAlone,
-  nicName,
   planGpuVm,
-  vmDeploymentName,
   type ArmView,
   type DeviceView,
   type GpuVmAction,
