@@ -6,9 +6,37 @@ import { API_VERSION } from '../api/types.js';
 import { edgeDeviceManifests } from '../simulator/edgeDeviceManifests.js';
 import type { DeviceInput, Simulator } from '../simulator/index.js';
 
-export const DEMO_NAMESPACE = 'demo';
-/** Where the device Secrets live (the default namespace of EdgeDevice Secret references). */
-export const DEVICE_SECRET_NAMESPACE = 'gpuvm-system';
+/**
+ * Where the demo's objects go and what its devices are called. Locally: namespace `demo`, Secrets in
+ * gpuvm-system, devices by their plain names. On an existing cluster everything gets a unique name so the demo
+ * never meets (or removes) anything it did not create.
+ */
+export interface DemoScope {
+  /** The GpuVms' namespace. */
+  namespace: string;
+  /** Where the device Secrets live (the controller namespace). */
+  secretNamespace: string;
+  /** Appended to each demo device's name (the simulator's devices are named the same, so its audit log matches). */
+  deviceSuffix: string;
+  /** On every EdgeDevice, and the in-process controller's device selector. */
+  deviceLabels?: Record<string, string>;
+}
+
+export const LOCAL_SCOPE: DemoScope = { namespace: 'demo', secretNamespace: 'gpuvm-system', deviceSuffix: '' };
+
+/** Label on the EdgeDevices of a demo run on an existing cluster; its value is the run's id. */
+export const DEMO_RUN_LABEL = 'gpuvm.io/demo-run';
+
+/** A unique scope for a run on an existing cluster: namespace `gpuvm-demo-<id>`, devices `edge-2gpu-<id>`. */
+export function clusterScope(id = randomBytes(3).toString('hex')): DemoScope {
+  const namespace = `gpuvm-demo-${id}`;
+  return { namespace, secretNamespace: namespace, deviceSuffix: `-${id}`, deviceLabels: { [DEMO_RUN_LABEL]: id } };
+}
+
+export const deviceName = (scope: DemoScope, device: DemoDevice | string): string => `${typeof device === 'string' ? device : device.name}${scope.deviceSuffix}`;
+
+export const deviceSelector = (scope: DemoScope): string | undefined =>
+  scope.deviceLabels === undefined ? undefined : Object.entries(scope.deviceLabels).map(([k, v]) => `${k}=${v}`).join(',');
 
 const LINUX_IMAGE = { name: 'ubuntu1804-gen1', osType: 'Linux' as const, os: { name: 'Ubuntu', version: '18.04' } };
 const WINDOWS_IMAGE = { name: 'ws2019-gen1', osType: 'Windows' as const, os: { name: 'WindowsServer', version: '2019' } };
@@ -39,23 +67,31 @@ export const DEMO_GPUVMS: readonly DemoGpuVm[] = [
 ];
 
 /** The simulator's devices: the demo's, with the images the GpuVms use. */
-export function simulatorDevices(): DeviceInput[] {
-  return DEMO_DEVICES.map((d) => ({ name: d.name, gpus: d.gpus, softwareVersion: '3.2.2403.1234', images: [LINUX_IMAGE, WINDOWS_IMAGE] }));
+export function simulatorDevices(scope: DemoScope): DeviceInput[] {
+  return DEMO_DEVICES.map((d) => ({ name: deviceName(scope, d), gpus: d.gpus, softwareVersion: '3.2.2403.1234', images: [LINUX_IMAGE, WINDOWS_IMAGE] }));
 }
 
 const yaml = (docs: object[]): string => docs.map((doc) => stringify(doc)).join('---\n');
 
-export function namespaceManifests(): string {
-  return yaml([DEMO_NAMESPACE, DEVICE_SECRET_NAMESPACE].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })));
+export function namespaceManifests(scope: DemoScope): string {
+  return yaml([...new Set([scope.namespace, scope.secretNamespace])].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })));
 }
 
 /** Secrets (device ARM user, device CA, Azure service principal) + EdgeDevice for each demo device. */
-export function deviceManifests(sim: Simulator): string {
-  return yaml(DEMO_DEVICES.flatMap((device) => edgeDeviceManifests(sim, device.name, { secretNamespace: DEVICE_SECRET_NAMESPACE, kubernetes: device.kubernetes })));
+export function deviceManifests(sim: Simulator, scope: DemoScope): string {
+  return yaml(
+    DEMO_DEVICES.flatMap((device) =>
+      edgeDeviceManifests(sim, deviceName(scope, device), {
+        secretNamespace: scope.secretNamespace,
+        kubernetes: device.kubernetes,
+        ...(scope.deviceLabels !== undefined ? { labels: scope.deviceLabels } : {}),
+      }),
+    ),
+  );
 }
 
 /** Admin Secret + GpuVm for each demo GpuVm (in the demo namespace), shaped like manifests/samples. */
-export function gpuVmManifests(): string {
+export function gpuVmManifests(scope: DemoScope): string {
   return yaml(
     DEMO_GPUVMS.flatMap((vm) => {
       const windows = vm.os === 'Windows';
@@ -63,15 +99,15 @@ export function gpuVmManifests(): string {
         {
           apiVersion: 'v1',
           kind: 'Secret',
-          metadata: { name: `${vm.name}-admin`, namespace: DEMO_NAMESPACE },
+          metadata: { name: `${vm.name}-admin`, namespace: scope.namespace },
           stringData: { username: windows ? 'azureadmin' : 'azureuser', password: `Demo-${randomBytes(9).toString('base64url')}1!` },
         },
         {
           apiVersion: API_VERSION,
           kind: 'GpuVm',
-          metadata: { name: vm.name, namespace: DEMO_NAMESPACE },
+          metadata: { name: vm.name, namespace: scope.namespace },
           spec: {
-            deviceRef: { name: vm.device },
+            deviceRef: { name: deviceName(scope, vm.device) },
             size: windows ? 'Standard_NC8as_T4_v3' : 'Standard_NC4as_T4_v3',
             image: windows ? WINDOWS_IMAGE : LINUX_IMAGE,
             adminCredentialsSecretRef: { name: `${vm.name}-admin` },

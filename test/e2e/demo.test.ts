@@ -1,35 +1,7 @@
 // `gpuvm-controller demo` as a user runs it: its own control plane, simulator and controller in a child
 // process; the output must tell the story and nothing may outlive it.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { CLI } from '../support/controllerHarness.js';
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  output: string;
-}
-
-/** Starts the demo; `onOutput` sees the output so far on every chunk and may signal the child. */
-function runDemo(args: string[], timeoutMs: number, onOutput?: (output: string, pid: number) => void): Promise<Run> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (scripts/test does)`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString('utf8');
-      if (child.pid !== undefined) onOutput?.(output, child.pid);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
-}
+import { readFileSync } from 'node:fs';
+import { runDemo, timeline } from '../support/demoRun.js';
 
 /** The etcd and kube-apiserver pids the demo reported. */
 function controlPlanePids(output: string): number[] {
@@ -46,17 +18,6 @@ function stillRunning(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-interface Entry {
-  t: number;
-  subject: string;
-  change: string;
-}
-
-/** Timeline lines: `  +12.3s  gpuvm train-1   phase Ready ip 10.57.48.10`. */
-function timeline(output: string): Entry[] {
-  return [...output.matchAll(/^\s*\+(\d+\.\d)s\s{2}(\w+ \S+)\s+(.+)$/gm)].map((m) => ({ t: Number(m[1]), subject: m[2] ?? '', change: m[3] ?? '' }));
 }
 
 test('demo --exit-when-settled: GpuVms converge, one waits for a GPU, Kubernetes comes after the VMs; exit 0 and no process left', async () => {
