@@ -229,6 +229,26 @@ describe('planEdgeDevice: device state', () => {
     expect(p.status.gpus).toEqual({ total: 2, vms: 1, kubernetes: 1, free: 0 });
   });
 
+  it('never counts compute on top of the GPUs the ledger gave: a VM created after the listing is not compute', () => {
+    const ledger = { allocations: [{ gpuVm: 'ns/vm1', uid: 'uid-vm1', state: 'Held' as const }, { gpuVm: 'ns/vm2', uid: 'uid-vm2', state: 'Reserved' as const }] };
+    const p = plan({
+      device: device({ kubernetes: { state: 'Unmanaged' } }, {}, ledger),
+      azure: { sku: 'EdgeP_High', roles: [], usedGpus: 2 },
+      armVms: [armVm('vm1', 'uid-vm1')],
+      // vm2's CreateVM deployment runs: its VM exists on the device but not yet in the listing nor in its status.
+      gpuVms: [running(gpuVm('vm1', 1)), { ...gpuVm('vm2', 2), status: { observedGeneration: 1, operation: { kind: 'CreateVm', deploymentName: 'gpuvm-vm-uid-vm2', startedAt: NOW.toISOString(), attempts: 1 } } }],
+    });
+    expect(p.status.gpus).toEqual({ total: 2, vms: 1, kubernetes: 0, free: 0 });
+    // Both VMs in their GpuVms' statuses, the listing older than one of them: still no compute.
+    const both = plan({
+      device: device({ kubernetes: { state: 'Unmanaged' } }, {}, ledger),
+      azure: { sku: 'EdgeP_High', roles: [], usedGpus: 2 },
+      armVms: [armVm('vm1', 'uid-vm1')],
+      gpuVms: [running(gpuVm('vm1', 1)), running(gpuVm('vm2', 2))],
+    });
+    expect(both.status.gpus).toEqual({ total: 2, vms: 2, kubernetes: 0, free: 0 });
+  });
+
   it('without capacity information, a role that was just configured holds every GPU no VM held', () => {
     const created = { sku: 'EdgeP_High', roles: [{ name: 'kubernetes', kind: 'Kubernetes', provisioningState: 'Created' }] };
     const p = plan({ azure: created, armVms: [armVm('vm1', 'uid-vm1')], gpuVms: [running(gpuVm('vm1', 1))] });

@@ -203,7 +203,9 @@ function describeRoles(roles: readonly ComputeRoleView[], gpus: number): string 
  */
 function computeGpus(obs: EdgeDeviceObservation, total: number, roleHolds: boolean): number {
   const previous = obs.device.status?.kubernetes;
-  const vmHolders = obs.armVms?.filter(armVmHoldsGpu).length;
+  // The listing may be older than the GpuVms' statuses: a VM either shows is a VM.
+  const listed = obs.armVms?.filter(armVmHoldsGpu).length;
+  const vmHolders = listed === undefined ? undefined : Math.max(listed, candidates(obs).filter((c) => c.vmExists === true).length);
   const used = obs.azure?.usedGpus;
   if (used !== undefined) {
     if (vmHolders !== undefined) return Math.max(0, Math.min(total, used - vmHolders));
@@ -226,7 +228,11 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
   const { total, problem: capacityProblem } = totalGpus(obs);
   const roles = obs.azure?.roles;
   const holding = (roles ?? []).filter(roleHolds);
-  const kubernetesGpus = computeGpus(obs, total, holding.length > 0);
+  // The device's in-use count and its VM list are read at different moments: a VM created in between reads as a
+  // GPU held by compute. GPUs the ledger gave to GpuVms that still exist are theirs (the ordering gate keeps the
+  // role from taking them), so compute is never counted on top of them.
+  const ledgerClaims = (previous.allocations ?? []).filter((a) => obs.gpuVms.some((g) => g.metadata.uid === a.uid)).length;
+  const kubernetesGpus = Math.min(computeGpus(obs, total, holding.length > 0), Math.max(0, total - ledgerClaims));
   const admission = admit({
     totalGpus: total,
     kubernetesGpus,
