@@ -462,6 +462,16 @@ describe('planGpuVm: deletion', () => {
     expect(gone.status.phase).toBe('Deleting');
   });
 
+  it('waits for a CreateVM deployment still running before deleting anything it creates', () => {
+    const g = gpuVm({ metadata: { deletionTimestamp: new Date('2026-03-01T11:59:00Z') }, status: { operation: { kind: 'CreateVm', deploymentName: vmDeploymentName(UID), startedAt: '2026-03-01T11:58:00Z', attempts: 1 } } });
+    const running = plan({ gpuVm: g, arm: { vmDeployment: deployment(vmDeploymentName(UID), 'Running') } });
+    expect(running.action).toEqual({ kind: 'none' });
+    expect(running.requeueAfterMs).toBe(SETTINGS.pollIntervalMs);
+    expect(cond(running, 'VmProvisioned')?.message).toMatch(/waiting for deployment gpuvm-vm-.* \(running\) to finish before deleting/);
+    const finished = plan({ gpuVm: g, arm: { vmDeployment: deployment(vmDeploymentName(UID), 'Succeeded'), vm: vm() } });
+    expect(finished.action).toEqual({ kind: 'deleteVm' });
+  });
+
   it('deletes the VM\'s OS disk after the VM and its NIC, since a managed disk outlives its VM', () => {
     const seen = plan({ arm: { ...readyArm, vm: vm({ osDiskName: 'vm1_OsDisk_1_0123' }) } });
     expect(seen.status.osDiskName).toBe('vm1_OsDisk_1_0123');

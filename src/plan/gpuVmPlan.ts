@@ -783,6 +783,12 @@ function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinali
     return { action: { kind: 'removeFinalizer' }, phase: 'Deleting', conditions };
   }
   const arm = obs.arm ?? {};
+  const creating = arm.vmDeployment;
+  if (creating !== undefined && creating !== null && !['Succeeded', 'Failed', 'Canceled'].includes(creating.provisioningState)) {
+    // Deleting under a running CreateVM deployment races it: it would create the VM (or its disk) again.
+    deleting(`waiting for deployment ${creating.name} (${creating.provisioningState.toLowerCase()}) to finish before deleting what it creates`);
+    return { action: { kind: 'none' }, phase: 'Deleting', conditions, operation: gpuVm.status?.operation, requeueAfterMs: settings.pollIntervalMs };
+  }
   if (arm.vm === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
   if (arm.vm !== null) {
     if (arm.vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {

@@ -50,6 +50,9 @@ function needsAdminSecret(gpuVm: GpuVm, device: DeviceView | undefined): boolean
   return !(ready && gpuVm.status?.vm?.resourceId !== undefined);
 }
 
+/** ARM deployment provisioning states after which the deployment changes nothing more. */
+const DEPLOYMENT_FINISHED: ReadonlySet<string> = new Set(['Succeeded', 'Failed', 'Canceled']);
+
 /** Which condition reports a failure of each action. */
 const ACTION_CONDITION: Record<GpuVmAction['kind'], string> = {
   none: 'VmProvisioned',
@@ -215,6 +218,11 @@ export class GpuVmReconciler {
 
     if (isBeingDeleted(gpuVm)) {
       if ((gpuVm.spec.deletionPolicy ?? 'Delete') === 'Orphan') return view;
+      if (gpuVm.status?.operation?.kind === 'CreateVm') {
+        // A CreateVM deployment still running would create again what is deleted under it: it finishes first.
+        view.vmDeployment = (await arm.getDeployment(vmDeploymentName(uid))) ?? null;
+        if (view.vmDeployment !== null && !DEPLOYMENT_FINISHED.has(view.vmDeployment.provisioningState)) return view;
+      }
       view.vm = (await arm.getVm(name)) ?? null;
       if (view.vm !== null) return view;
       view.nicExists = await arm.nicExists(nicName(name));
