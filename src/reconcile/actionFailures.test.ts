@@ -1,5 +1,5 @@
 import { RestError } from '@azure/core-rest-pipeline';
-import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled, redactSecretsIn } from './actionFailures.js';
 
 describe('actionFailureReason', () => {
   it.each([
@@ -41,4 +41,15 @@ test.each([
   ['a 503', new RestError('down', { statusCode: 503 }), false],
 ])('isThrottled: %s → %s', (_what, err, expected) => {
   expect(isThrottled(err)).toBe(expected);
+});
+
+test('redactSecretsIn scrubs an echoed secret from the error the reconcile rethrows, keeping its type and fields', () => {
+  const err = new RestError("The value 'Sup3r-Secret-Adm1n' of parameter 'adminPassword' is not allowed", { code: 'InvalidParameter', statusCode: 400 });
+  (err as { details?: unknown }).details = { error: { message: "value 'Sup3r-Secret-Adm1n'" } };
+  const out = redactSecretsIn(err, ['Sup3r-Secret-Adm1n', undefined]);
+  expect(out).toBe(err);
+  expect(err.message).toBe("The value '[redacted]' of parameter 'adminPassword' is not allowed");
+  expect(err.stack).not.toContain('Sup3r-Secret-Adm1n');
+  expect(JSON.stringify((err as { details?: unknown }).details)).not.toContain('Sup3r-Secret-Adm1n');
+  expect({ code: err.code, statusCode: err.statusCode }).toEqual({ code: 'InvalidParameter', statusCode: 400 });
 });

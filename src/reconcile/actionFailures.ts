@@ -60,3 +60,26 @@ export function failedActionConditions(
   ];
   return setConditions(existing, updates, generation, now);
 }
+
+/**
+ * Removes `secrets` from an error the reconcile is about to rethrow (and the runtime to log): a device that echoes
+ * a parameter back ("The value '…' of parameter 'adminPassword' is not allowed") must not get it into the log.
+ * The error keeps its type and fields (status code, ARM code, Retry-After), so retries work as before.
+ */
+export function redactSecretsIn(err: unknown, secrets: readonly (string | undefined)[]): unknown {
+  const values = secrets.filter((v): v is string => v !== undefined && v.length >= 4);
+  if (values.length === 0 || !(err instanceof Error)) return err;
+  const scrub = (text: string): string => values.reduce((t, v) => t.split(v).join('[redacted]'), text);
+  err.message = scrub(err.message);
+  if (err.stack !== undefined) err.stack = scrub(err.stack);
+  // RestError's parsed error body is logged with it; its request and response are not (not enumerable).
+  const details: unknown = (err as { details?: unknown }).details;
+  if (details !== undefined && details !== null) {
+    try {
+      (err as { details?: unknown }).details = JSON.parse(scrub(JSON.stringify(details))) as unknown;
+    } catch {
+      (err as { details?: unknown }).details = undefined;
+    }
+  }
+  return err;
+}

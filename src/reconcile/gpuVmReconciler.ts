@@ -20,7 +20,7 @@ import {
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
-import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled } from './actionFailures.js';
+import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled, redactSecretsIn } from './actionFailures.js';
 import { retryOnConflict } from './conflicts.js';
 import { gpuVmDeviceView } from './deviceView.js';
 import { FreshObjects } from './freshObjects.js';
@@ -148,7 +148,7 @@ export class GpuVmReconciler {
       started = await this.act(action, gpuVm, device, arm, secret.credentials, log);
     } catch (err) {
       if (!isThrottled(err)) await this.recordActionFailure(key, gpuVm, plan, action, err, secret.credentials, log);
-      throw err;
+      throw redactSecretsIn(err, [secret.credentials?.password, secret.credentials?.sshPublicKey]);
     }
     if (plan.event !== undefined) {
       this.deps.events.record(gpuVm, plan.event.type, plan.event.reason, action.kind, plan.event.message);
