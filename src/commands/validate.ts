@@ -61,8 +61,7 @@ interface Placed {
  * A GpuVm reads its admin Secret from its own namespace. When the file puts that Secret in a namespace and the
  * GpuVm in none (or another), `kubectl apply` succeeds and the GpuVm then cannot find its Secret: say so now.
  */
-function namespaceMismatches(text: string, source: string, found: Found[]): Found[] {
-  const docs = parseAllDocuments(text, { version: '1.1' }).map((d) => (d.errors.length > 0 ? null : (d.toJS() as Placed | null)));
+function namespaceMismatches(docs: readonly (Placed | null)[], source: string, found: Found[]): Found[] {
   const secrets = docs.filter((d): d is Placed => d?.kind === 'Secret' && typeof d.metadata?.name === 'string');
   const out: Found[] = [];
   docs.forEach((doc, index) => {
@@ -89,7 +88,8 @@ export function validateManifests(text: string, source: string): Found[] {
   const schemas = schemasByKind();
   const found: Found[] = [];
   // YAML 1.1, as kubectl reads it: a plain `install: yes` is the boolean true there, not the string "yes".
-  parseAllDocuments(text, { version: '1.1' }).forEach((doc, index) => {
+  const parsed = parseAllDocuments(text, { version: '1.1' });
+  parsed.forEach((doc, index) => {
     const where = `${source} (document ${index + 1})`;
     if (doc.errors.length > 0) {
       found.push({ source: where, kind: 'YAML', name: '', errors: doc.errors.map((e) => e.message) });
@@ -110,7 +110,7 @@ export function validateManifests(text: string, source: string): Found[] {
     errors.push(...validateAgainstSchema(object, target.schema));
     found.push({ source: where, kind: object.kind, name, errors });
   });
-  found.push(...namespaceMismatches(text, source, found));
+  found.push(...namespaceMismatches(parsed.map((d) => (d.errors.length > 0 ? null : (d.toJS() as Placed | null))), source, found));
   return found;
 }
 

@@ -2,6 +2,7 @@
 // statuses, the device's admission ledger). Pure functions: the CLI, the kubectl plugin and the demo print the
 // same lines. Each line starts with a fixed label so people and tests can find it.
 import type { Condition, EdgeDevice, GpuVm } from '../api/types.js';
+import { findCondition } from '../plan/conditions.js';
 
 export interface ExplainInput {
   now: Date;
@@ -10,7 +11,7 @@ export interface ExplainInput {
   devices: readonly EdgeDevice[];
 }
 
-const conditionOf = (o: { status?: { conditions?: Condition[] } }, type: string): Condition | undefined => o.status?.conditions?.find((c) => c.type === type);
+const conditionOf = (o: { status?: { conditions?: Condition[] } }, type: string): Condition | undefined => findCondition(o.status?.conditions, type);
 const keyOf = (g: GpuVm): string => `${g.metadata.namespace ?? ''}/${g.metadata.name ?? ''}`;
 const created = (o: { metadata: { creationTimestamp?: Date | string } }): number => new Date(o.metadata.creationTimestamp ?? 0).getTime() || 0;
 

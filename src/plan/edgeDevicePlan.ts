@@ -201,11 +201,11 @@ function describeRoles(roles: readonly ComputeRoleView[], gpus: number): string 
  * lists again whenever that count changes. Without it, a role that has just been configured claimed every GPU
  * that was free (domain facts), and keeps that number.
  */
-function computeGpus(obs: EdgeDeviceObservation, total: number, roleHolds: boolean): number {
+function computeGpus(obs: EdgeDeviceObservation, total: number, roleHolds: boolean, admissionCandidates: readonly AdmissionCandidate[]): number {
   const previous = obs.device.status?.kubernetes;
   // The listing may be older than the GpuVms' statuses: a VM either shows is a VM.
   const listed = obs.armVms?.filter(armVmHoldsGpu).length;
-  const vmHolders = listed === undefined ? undefined : Math.max(listed, candidates(obs).filter((c) => c.vmExists === true).length);
+  const vmHolders = listed === undefined ? undefined : Math.max(listed, admissionCandidates.filter((c) => c.vmExists === true).length);
   const used = obs.azure?.usedGpus;
   if (used !== undefined) {
     if (vmHolders !== undefined) return Math.max(0, Math.min(total, used - vmHolders));
@@ -231,13 +231,14 @@ export function planEdgeDevice(obs: EdgeDeviceObservation, settings: DevicePlanS
   // The device's in-use count and its VM list are read at different moments: a VM created in between reads as a
   // GPU held by compute. GPUs the ledger gave to GpuVms that still exist are theirs (the ordering gate keeps the
   // role from taking them), so compute is never counted on top of them.
+  const admissionCandidates = candidates(obs);
   const ledgerClaims = (previous.allocations ?? []).filter((a) => obs.gpuVms.some((g) => g.metadata.uid === a.uid)).length;
-  const kubernetesGpus = Math.min(computeGpus(obs, total, holding.length > 0), Math.max(0, total - ledgerClaims));
+  const kubernetesGpus = Math.min(computeGpus(obs, total, holding.length > 0, admissionCandidates), Math.max(0, total - ledgerClaims));
   const admission = admit({
     totalGpus: total,
     kubernetesGpus,
     foreignGpuVms: foreign.length,
-    candidates: candidates(obs),
+    candidates: admissionCandidates,
     ledger: previous.allocations ?? [],
   });
 

@@ -110,6 +110,10 @@ export interface GpuVmPlan {
   event?: PlanEvent;
 }
 
+/** ARM deployment provisioning states after which a deployment changes nothing more. */
+const DEPLOYMENT_FINISHED: ReadonlySet<string> = new Set(['Succeeded', 'Failed', 'Canceled']);
+export const deploymentFinished = (provisioningState: string): boolean => DEPLOYMENT_FINISHED.has(provisioningState);
+
 /**
  * The GpuVm may not act on its device at all: its namespace is not allowed there, or its VM name belongs to
  * another namespace's GpuVm, and it has nothing on the device. No ARM request is made for it, not even a read.
@@ -784,7 +788,7 @@ function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinali
   }
   const arm = obs.arm ?? {};
   const creating = arm.vmDeployment;
-  if (creating !== undefined && creating !== null && !['Succeeded', 'Failed', 'Canceled'].includes(creating.provisioningState)) {
+  if (creating !== undefined && creating !== null && !deploymentFinished(creating.provisioningState)) {
     // Deleting under a running CreateVM deployment races it: it would create the VM (or its disk) again.
     deleting(`waiting for deployment ${creating.name} (${creating.provisioningState.toLowerCase()}) to finish before deleting what it creates`);
     return { action: { kind: 'none' }, phase: 'Deleting', conditions, operation: gpuVm.status?.operation, requeueAfterMs: settings.pollIntervalMs };

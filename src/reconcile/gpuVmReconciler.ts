@@ -7,6 +7,7 @@ import type { AdminSecret, AdminSecretReader } from './adminSecrets.js';
 import { SecretRetryBackoff } from './secretRetry.js';
 import { GPU_EXTENSION_NAME, OWNER_TAG, driverDeploymentName, nicName, vmDeploymentName } from '../naming/armNames.js';
 import {
+  deploymentFinished,
   leavesDeviceAlone,
   planGpuVm,
   type ArmView,
@@ -49,9 +50,6 @@ function needsAdminSecret(gpuVm: GpuVm, device: DeviceView | undefined): boolean
   const ready = findCondition(gpuVm.status?.conditions, 'Ready')?.status === 'True';
   return !(ready && gpuVm.status?.vm?.resourceId !== undefined);
 }
-
-/** ARM deployment provisioning states after which the deployment changes nothing more. */
-const DEPLOYMENT_FINISHED: ReadonlySet<string> = new Set(['Succeeded', 'Failed', 'Canceled']);
 
 /** Which condition reports a failure of each action. */
 const ACTION_CONDITION: Record<GpuVmAction['kind'], string> = {
@@ -221,7 +219,7 @@ export class GpuVmReconciler {
       if (gpuVm.status?.operation?.kind === 'CreateVm') {
         // A CreateVM deployment still running would create again what is deleted under it: it finishes first.
         view.vmDeployment = (await arm.getDeployment(vmDeploymentName(uid))) ?? null;
-        if (view.vmDeployment !== null && !DEPLOYMENT_FINISHED.has(view.vmDeployment.provisioningState)) return view;
+        if (view.vmDeployment !== null && !deploymentFinished(view.vmDeployment.provisioningState)) return view;
       }
       view.vm = (await arm.getVm(name)) ?? null;
       if (view.vm !== null) return view;
