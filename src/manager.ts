@@ -10,8 +10,9 @@ import { AdminSecretReader, kubeSecretFetch } from './reconcile/adminSecrets.js'
 import { DEFAULT_CONTROLLER_NAMESPACE, SecretBackedConnections } from './reconcile/deviceConnections.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './plan/edgeDevicePlan.js';
 import { DeviceListings } from './reconcile/deviceListings.js';
-import { EdgeDeviceReconciler } from './reconcile/edgeDeviceReconciler.js';
-import { GpuVmReconciler } from './reconcile/gpuVmReconciler.js';
+import { EdgeDeviceKind } from './reconcile/edgeDeviceKind.js';
+import { GpuVmKind } from './reconcile/gpuVmKind.js';
+import { ReconcileLoop } from './reconcile/reconcileLoop.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
 import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
@@ -159,7 +160,7 @@ export class Manager {
 
     // The device controller is made below; the closure reaches it when a GpuVm first asks for a listing.
     const listings = new DeviceListings((device) => this.deviceController.enqueue(device));
-    const gpuVmReconciler = new GpuVmReconciler({ caches, connections, writer, events, clock: systemClock, log: child('gpuvm'), settings: options.plan, listings, adminSecrets: this.adminSecrets });
+    const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
     this.gpuVmController = new Controller({
       name: 'gpuvm',
       concurrency: options.concurrency,
@@ -168,19 +169,18 @@ export class Manager {
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('gpuvm') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('gpuvm') } } : {}),
     });
-    const deviceReconciler = new EdgeDeviceReconciler({
+    const deviceKind = new EdgeDeviceKind({
       caches,
       connections,
       writer,
-      events,
       clock: systemClock,
-      log: child('edgedevice'),
       settings: { syncPeriodMs: options.syncPeriodMs, pollIntervalMs: options.plan.pollIntervalMs, kubernetesSettleMs: options.kubernetesSettleMs ?? 10_000,
         drainTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       },
       enqueueGpuVm: (key) => this.gpuVmController.enqueue(key),
       listings,
     });
+    const deviceReconciler = new ReconcileLoop(deviceKind, writer, events, child('edgedevice'));
     this.deviceController = new Controller({
       name: 'edgedevice',
       concurrency: options.concurrency,

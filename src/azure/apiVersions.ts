@@ -6,16 +6,9 @@
 // article (Az profile 2020-09-01-hybrid: Compute 2020-06-01, disks 2019-07-01, Network 2018-11-01,
 // Resources 2019-10-01). The controller is tested against exactly those.
 
-export interface DeviceApiVersions {
-  /** Microsoft.Compute virtualMachines, images, virtualMachines/extensions (and their operations). */
-  compute: string;
-  /** Microsoft.Compute disks. */
-  disks: string;
-  /** Microsoft.Network. */
-  network: string;
-  /** Microsoft.Resources (deployments, resource groups, providers). */
-  resources: string;
-}
+import type { DeviceApiVersions } from '../arm/resources.js';
+
+export type { DeviceApiVersions } from '../arm/resources.js';
 
 export type ApiVersionKind = keyof DeviceApiVersions;
 

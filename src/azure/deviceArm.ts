@@ -1,48 +1,9 @@
 // The port through which reconcilers talk to one device's local Azure Resource Manager. Reads return
 // plain observations; writes start long-running operations and return at once (a reconcile never waits
 // on ARM), with the server's Retry-After when it sent one.
-import type { DeviceApiVersions } from './apiVersions.js';
+import type { ArmDeployment, ArmError, ArmExtension, ArmVm, DeviceApiVersions } from '../arm/resources.js';
 
-export interface ArmError {
-  code: string;
-  message: string;
-  details?: ArmError[];
-}
-
-export type VmPowerState = 'starting' | 'running' | 'stopping' | 'stopped' | 'deallocating' | 'deallocated' | 'unknown';
-
-export interface ArmVm {
-  name: string;
-  id: string;
-  vmSize: string;
-  provisioningState: string;
-  /** From the instance view; `unknown` when the device did not report one. */
-  powerState: VmPowerState;
-  computerName?: string;
-  tags: Record<string, string>;
-  nicIds: string[];
-  /** The managed OS disk (last segment of storageProfile.osDisk.managedDisk.id, else osDisk.name). */
-  osDiskName?: string;
-}
-
-export type DeploymentState = 'Accepted' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'Deleting' | 'Unknown';
-
-export interface ArmDeployment {
-  name: string;
-  provisioningState: DeploymentState;
-  /** When the deployment last changed state (RFC 3339), as reported by ARM. */
-  timestamp?: string;
-  error?: ArmError;
-}
-
-export interface ArmExtension {
-  name: string;
-  type: string;
-  typeHandlerVersion: string;
-  provisioningState: string;
-  /** The extension handler's message when it failed. */
-  message?: string;
-}
+export type { ArmDeployment, ArmError, ArmExtension, ArmVm, DeploymentState, VmPowerState } from '../arm/resources.js';
 
 export interface LroStarted {
   /** How long the server asked us to wait before polling, in ms. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuVm } from '../api/types.js';
-import { GPU_EXTENSION_PUBLISHER, defaultDriverSettings, deviceRelease, type GpuDriverChoice } from '../plan/gpuDriver.js';
+import { GPU_EXTENSION_PUBLISHER, defaultDriverSettings, deviceRelease, type GpuDriverChoice } from '../arm/gpuExtension.js';
 import { GPU_EXTENSION_NAME, OWNER_TAG, nicName } from '../naming/armNames.js';
 import type { TemplateDeployment } from './deviceArm.js';
 

@@ -1,4 +1,4 @@
-import type { ArmError } from '../azure/deviceArm.js';
+import type { ArmError } from '../arm/resources.js';
 import { truncateUtf8 } from '../text/truncateUtf8.js';
 
 /** The failure's code and message as quoted in conditions: the code is an ARM token, the message the device's text. */

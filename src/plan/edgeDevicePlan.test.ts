@@ -1,5 +1,5 @@
 import { API_VERSION, FINALIZER, type EdgeDevice, type GpuVm } from '../api/types.js';
-import type { ArmVm } from '../azure/deviceArm.js';
+import type { ArmVm } from '../arm/resources.js';
 import { findCondition } from './conditions.js';
 import { planEdgeDevice, type EdgeDeviceObservation } from './edgeDevicePlan.js';
 import { OWNER_TAG } from '../naming/armNames.js';

@@ -1,14 +1,14 @@
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
-import type { DeviceApiVersions } from '../azure/apiVersions.js';
-import type { ArmVm } from '../azure/deviceArm.js';
+import type { DeviceApiVersions } from '../arm/resources.js';
+import type { ArmVm } from '../arm/resources.js';
 import { admit, type AdmissionCandidate, type Waiting } from './admission.js';
 import { condition, findCondition, setConditions, type ConditionUpdate } from './conditions.js';
 import { armVmHoldsGpu, powerStateHoldsGpu } from './gpuHolders.js';
 import { OWNER_TAG } from '../naming/armNames.js';
 import { effectivePowerState } from './gpuVmPlan.js';
 import { orderingGate } from './orderingGate.js';
-import { requestedReconcileAt } from './reconcileRequest.js';
+import { requestedReconcileAt, unhandledReconcileRequest } from './reconcileRequest.js';
 import { withoutSuspended } from './suspension.js';
 import { hasDeviceFootprint, mayReserveGpu } from './tenancy.js';
 const SKU_GPUS: Record<string, number> = { EdgeP_Base: 1, EdgeP_High: 2 };
@@ -67,6 +67,52 @@ export interface EdgeDeviceObservation {
   gpuVms: readonly GpuVm[];
   /** How much longer the device's GpuVms must stay quiet before the Kubernetes role may be created. */
   kubernetesSettleRemainingMs?: number;
+}
+
+/** What the planner needs to decide whether the device's VMs are listed in this reconcile. */
+export interface ListingFacts {
+  /** spec.azure is set: the Azure side is read before the VMs are listed. */
+  azureConfigured: boolean;
+  /** The last listing this process made of the device, when there was one. */
+  last?: { at: number; generation: number; azureFingerprint: string };
+  /** GpuVms whose CreateVM failed wait for a listing to learn whether that was capacity. */
+  capacityChecksWaiting: boolean;
+  syncPeriodMs: number;
+}
+
+/** The device reads: its Azure resource (facts, capacity, roles), and its VM list (with the api-versions). */
+export type EdgeDeviceRead = 'azure' | 'vms';
+
+export type EdgeDeviceStep = { kind: 'read'; read: EdgeDeviceRead } | { kind: 'plan'; plan: EdgeDevicePlan };
+
+/** What the Azure side counts: a change (GPUs in use, roles) since the last listing calls for a new listing. */
+export function azureFingerprint(azure: AzureDeviceView | undefined): string {
+  return JSON.stringify([azure?.usedGpus, azure?.roles.map((r) => `${r.kind}/${r.name}/${r.provisioningState}`)]);
+}
+
+/**
+ * The reads the device plan needs, then the plan. The Azure side comes first: when what it counts changed since
+ * the last listing, the VMs are listed again now, so GPU accounting never waits for the sync period after a
+ * capacity change. A device without our finalizer gets only that in this pass (what is read now would be read again).
+ */
+export function edgeDeviceStep(obs: EdgeDeviceObservation, listing: ListingFacts, settings: DevicePlanSettings): EdgeDeviceStep {
+  const { device, now } = obs;
+  const awaitingFinalizer = !isBeingDeleted(device) && !hasFinalizer(device);
+  if (!awaitingFinalizer) {
+    if (listing.azureConfigured && obs.azure === undefined && obs.azureProblem === undefined) return { kind: 'read', read: 'azure' };
+    const last = listing.last;
+    const listDue =
+      last === undefined ||
+      listing.capacityChecksWaiting ||
+      unhandledReconcileRequest(device) !== undefined ||
+      last.generation !== (device.metadata.generation ?? 0) ||
+      (obs.azure !== undefined && last.azureFingerprint !== azureFingerprint(obs.azure)) ||
+      now.getTime() - last.at >= listing.syncPeriodMs ||
+      findCondition(device.status?.conditions, 'Connected')?.status !== 'True';
+    // A failed listing leaves the device not connected: it is not asked for again in this reconcile.
+    if (listDue && obs.connection.connected && obs.armVms === undefined) return { kind: 'read', read: 'vms' };
+  }
+  return { kind: 'plan', plan: planEdgeDevice(obs, settings) };
 }
 
 export type EdgeDeviceAction =

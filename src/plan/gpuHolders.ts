@@ -1,7 +1,7 @@
 // Which VMs hold one of the device's GPUs. Only the two T4 sizes carry a GPU (domain facts: a GPU VM takes one
 // whole GPU). A VM holds it from the moment it is allocated until it is deallocated or deleted; a VM whose
 // instance view reports no PowerState (its creation failed, e.g. AllocationFailed) was never allocated.
-import type { ArmVm, VmPowerState } from '../azure/deviceArm.js';
+import type { ArmVm, VmPowerState } from '../arm/resources.js';
 
 export const GPU_VM_SIZES: ReadonlySet<string> = new Set(['Standard_NC4as_T4_v3', 'Standard_NC8as_T4_v3']);
 

@@ -1,6 +1,7 @@
 import { API_VERSION, FINALIZER, type GpuVm } from '../api/types.js';
 import { deviceViewFixture } from '../../test/support/deviceViewFixture.js';
-import type { ArmDeployment, ArmVm } from '../azure/deviceArm.js';
+import { decidedGpuVmPlan } from '../../test/support/decidedGpuVmPlan.js';
+import type { ArmDeployment, ArmVm } from '../arm/resources.js';
 import { findCondition } from './conditions.js';
 import { OWNER_TAG, driverDeploymentName, vmDeploymentName } from '../naming/armNames.js';
 import {
@@ -56,12 +57,17 @@ const deployment = (name: string, provisioningState: ArmDeployment['provisioning
 
 const installed = { name: 'gpu-driver', type: 'NvidiaGpuDriverLinux', typeHandlerVersion: '1.8', provisioningState: 'Succeeded' };
 const readyArm: ArmView = { vm: vm(), extension: installed, nicIp: '10.57.51.61' };
+/** What the pre-check before a reservation reads: the VM name is free and the image is there. */
+const precheckPassed: ArmView = { vm: null, imageExists: true };
+/** The device, listed again after a failed CreateVM, still backs the reservation. */
+const backed = { state: 'done', reserved: true } as const;
 
 function observe(o: Partial<GpuVmObservation> & { arm?: ArmView }): GpuVmObservation {
   return { now: NOW, gpuVm: gpuVm(), device: device(), secret: { state: 'ok' }, ...o };
 }
 
-const plan = (o: Partial<GpuVmObservation>) => planGpuVm(observe(o), SETTINGS);
+const step = (o: Partial<GpuVmObservation>) => planGpuVm(observe(o), SETTINGS);
+const plan = (o: Partial<GpuVmObservation>) => decidedGpuVmPlan(observe(o), SETTINGS);
 const cond = (p: ReturnType<typeof plan>, type: string) => findCondition(p.status.conditions, type);
 
 describe('planGpuVm: before any ARM write', () => {
@@ -89,7 +95,7 @@ describe('planGpuVm: before any ARM write', () => {
 
 describe('planGpuVm: admission', () => {
   it('waits in the queue without a reservation, naming its position and the holders', () => {
-    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, queuePosition: 2, holders: ['team/a', 'team/b'] }) });
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, queuePosition: 2, holders: ['team/a', 'team/b'] }), arm: precheckPassed });
     expect(p.action).toEqual({ kind: 'none' });
     expect(p.status.phase).toBe('WaitingForGpu');
     expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'InsufficientGpus' });
@@ -97,7 +103,7 @@ describe('planGpuVm: admission', () => {
   });
 
   it('refuses with KubernetesHoldsGpus and the fix when Kubernetes holds the GPUs', () => {
-    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, kubernetesConfigured: true, kubernetesGpus: 2 }) });
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, kubernetesConfigured: true, kubernetesGpus: 2 }), arm: precheckPassed });
     expect(p.action).toEqual({ kind: 'none' });
     expect(cond(p, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'KubernetesHoldsGpus' });
     expect(cond(p, 'GpuReserved')?.message).toMatch(/spec\.kubernetes\.state: NotConfigured/);
@@ -114,9 +120,35 @@ describe('planGpuVm: admission', () => {
 describe('planGpuVm: VM deployment', () => {
   const name = vmDeploymentName(UID);
 
-  it('reads ARM before deciding', () => {
-    expect(plan({ arm: {} })).toMatchObject({ action: { kind: 'none' }, requeueAfterMs: 0 });
-    expect(plan({ arm: { vm: null } })).toMatchObject({ action: { kind: 'none' }, requeueAfterMs: 0 });
+  it('asks for each read its decision needs, one at a time', () => {
+    expect(step({ arm: {} })).toEqual({ kind: 'read', read: 'vm' });
+    expect(step({ arm: { vm: null } })).toEqual({ kind: 'read', read: 'vmDeployment' });
+    expect(step({ arm: { vm: null, vmDeployment: null } })).toEqual({ kind: 'read', read: 'imageExists' });
+    expect(step({ secret: undefined, arm: {} })).toEqual({ kind: 'read', read: 'adminSecret' });
+  });
+
+  it('reads nothing of a GpuVm already waiting in the queue at this generation, and nothing before its first PUT once a GPU is reserved', () => {
+    const waiting = plan({ device: device({ reservation: undefined }), arm: precheckPassed });
+    const queued = gpuVm({ status: waiting.status });
+    expect(plan({ gpuVm: queued, device: device({ reservation: undefined }), arm: {} }).status.phase).toBe('WaitingForGpu');
+    const first = plan({ gpuVm: queued, arm: {} });
+    expect(first.action).toEqual({ kind: 'deployVm', deploymentName: name });
+    // A spec change (new generation) checks again.
+    expect(step({ gpuVm: gpuVm({ metadata: { generation: 2 }, status: waiting.status }), device: device({ reservation: undefined }), arm: {} })).toEqual({ kind: 'read', read: 'vm' });
+  });
+
+  it('polls only its own running deployment, then makes the next PUT without reading the VM', () => {
+    const creating = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:59:58Z', attempts: 1 };
+    expect(step({ gpuVm: gpuVm({ status: { operation: creating } }), arm: {} })).toEqual({ kind: 'read', read: 'vmDeployment' });
+    const polled = plan({ gpuVm: gpuVm({ status: { operation: creating } }), arm: { vmDeployment: deployment(name, 'Running') } });
+    expect(polled).toMatchObject({ action: { kind: 'none' }, status: { operation: creating } });
+    const driver = plan({ gpuVm: gpuVm({ status: { operation: creating } }), arm: { vmDeployment: deployment(name, 'Succeeded') } });
+    expect(driver.action).toMatchObject({ kind: 'deployGpuDriver', deploymentName: driverDeploymentName(UID) });
+    expect(cond(driver, 'VmProvisioned')?.status).toBe('True');
+    // The intent was written but the PUT never reached the device: the same PUT, the same attempt, no other read.
+    const resumed = plan({ gpuVm: gpuVm({ status: { operation: creating } }), arm: { vmDeployment: null } });
+    expect(resumed.action).toEqual({ kind: 'deployVm', deploymentName: name });
+    expect(resumed.status.operation).toEqual(creating);
   });
 
   it('starts the CreateVM deployment under a name derived from the UID and records it', () => {
@@ -142,7 +174,7 @@ describe('planGpuVm: VM deployment', () => {
 
   it('backs off after AllocationFailed, then redeploys with the attempt counted', () => {
     const op = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:59:00Z', attempts: 2 };
-    const waiting = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed } });
+    const waiting = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, vmDeploymentFailures: [], capacityCheck: backed } });
     expect(waiting.action).toEqual({ kind: 'none' });
     expect(waiting.requeueAfterMs).toBe(15_000); // 10 s · 2^(2-1) after the failure at 11:59:55
     expect(cond(waiting, 'VmProvisioned')).toMatchObject({ reason: 'AllocationFailed' });
@@ -150,12 +182,12 @@ describe('planGpuVm: VM deployment', () => {
     // Each failed attempt is a Warning Event once; looking again while it waits adds none.
     expect(waiting.event).toMatchObject({ type: 'Warning', reason: 'AllocationFailed' });
     expect(waiting.event?.message).toMatch(/no GPU is free; retried in 15s$/);
-    const again = plan({ gpuVm: gpuVm({ status: { operation: op, conditions: waiting.status.conditions } }), arm: { vm: null, vmDeployment: allocationFailed } });
+    const again = plan({ gpuVm: gpuVm({ status: { operation: op, conditions: waiting.status.conditions } }), arm: { vm: null, vmDeployment: allocationFailed, vmDeploymentFailures: [], capacityCheck: backed } });
     expect(again.event).toBeUndefined();
 
-    const later = planGpuVm(
-      observe({ now: new Date('2026-03-01T12:00:20Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, imageExists: true } }),
-      SETTINGS,
+    const later = decidedGpuVmPlan(
+        observe({ now: new Date('2026-03-01T12:00:20Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, vmDeploymentFailures: [], capacityCheck: backed, imageExists: true } }),
+        SETTINGS,
     );
     expect(later.action).toEqual({ kind: 'deployVm', deploymentName: name });
     expect(later.status.operation?.attempts).toBe(3);
@@ -164,23 +196,23 @@ describe('planGpuVm: VM deployment', () => {
   it('stalls on a failure a retry cannot fix, until the spec changes', () => {
     const invalid = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'InvalidTemplate', message: 'unknown function foo' }] } });
     const op = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:00:00Z', attempts: 1 };
-    const first = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: invalid, imageExists: true } });
+    const first = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: invalid, vmDeploymentFailures: [], capacityCheck: backed, imageExists: true } });
     expect(first.action).toEqual({ kind: 'none' });
     expect(first.status.phase).toBe('Failed');
     expect(cond(first, 'Stalled')).toMatchObject({ status: 'True', reason: 'DeploymentFailed' });
     expect(cond(first, 'Reconciling')?.status).toBe('False');
     expect(cond(first, 'Ready')?.message).toMatch(/InvalidTemplate: unknown function foo; fix the spec to retry/);
 
-    const again = plan({ gpuVm: gpuVm({ status: first.status }), arm: { vm: null, vmDeployment: invalid, imageExists: true } });
+    const again = plan({ gpuVm: gpuVm({ status: first.status }), arm: { vm: null, vmDeployment: invalid, vmDeploymentFailures: [], capacityCheck: backed, imageExists: true } });
     expect(again.action).toEqual({ kind: 'none' });
 
-    const edited = plan({ gpuVm: gpuVm({ metadata: { generation: 2 }, status: first.status }), arm: { vm: null, vmDeployment: invalid, imageExists: true } });
+    const edited = plan({ gpuVm: gpuVm({ metadata: { generation: 2 }, status: first.status }), arm: { vm: null, vmDeployment: invalid, vmDeploymentFailures: [], capacityCheck: backed, imageExists: true } });
     expect(edited.action).toEqual({ kind: 'deployVm', deploymentName: name });
   });
 
   it('after a failed CreateVM, waits for the device to be listed again before deciding anything', () => {
     const failedVm = vm({ provisioningState: 'Failed', powerState: 'unknown' });
-    const p = plan({ arm: { vm: failedVm, vmDeployment: allocationFailed, imageExists: true, capacityCheck: { state: 'pending' } } });
+    const p = plan({ arm: { vm: failedVm, vmDeployment: allocationFailed, vmDeploymentFailures: [], imageExists: true, capacityCheck: { state: 'pending' } } });
     expect(p.action).toEqual({ kind: 'none' });
     expect(p.requeueAfterMs).toBe(5000);
     expect(cond(p, 'VmProvisioned')?.message).toMatch(/checking whether device dev-a has a free GPU/);
@@ -188,13 +220,15 @@ describe('planGpuVm: VM deployment', () => {
   });
 
   it('goes back to waiting for a GPU when the device, listed again, has none for it, whatever the error code', () => {
+    const creating = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:59:00Z', attempts: 1 };
     const bare = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'At least one resource deployment operation failed.' } });
     const odd = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'GpuNotAvailable', message: 'no GPU' }] } });
     for (const failed of [allocationFailed, bare, odd]) {
       // The device's status, written after that listing, no longer reserves a GPU for it.
       const p = plan({
+        gpuVm: gpuVm({ status: { operation: creating } }),
         device: device({ reservation: undefined, freeGpus: 0, holders: ['team/other'] }),
-        arm: { vm: vm({ provisioningState: 'Failed', powerState: 'unknown' }), vmDeployment: failed, imageExists: true, capacityCheck: { state: 'done', reserved: false } },
+        arm: { vm: vm({ provisioningState: 'Failed', powerState: 'unknown' }), vmDeployment: failed, imageExists: true },
       });
       expect(p.action).toEqual({ kind: 'none' });
       expect(p.status.phase).toBe('WaitingForGpu');
@@ -204,19 +238,20 @@ describe('planGpuVm: VM deployment', () => {
       expect(p.status.operation).toBeUndefined();
     }
     // Until this GpuVm's cache of the device shows the withdrawn reservation, it waits and deploys nothing.
-    const behind = plan({ arm: { vm: null, vmDeployment: allocationFailed, imageExists: true, capacityCheck: { state: 'done', reserved: false } } });
+    const behind = plan({ gpuVm: gpuVm({ status: { operation: creating } }), arm: { vm: null, vmDeployment: allocationFailed, vmDeploymentFailures: [], imageExists: true, capacityCheck: { state: 'done', reserved: false } } });
     expect(behind.action).toEqual({ kind: 'none' });
     expect(cond(behind, 'VmProvisioned')?.message).toMatch(/device dev-a has no free GPU for it/);
     const k8s = plan({
+      gpuVm: gpuVm({ status: { operation: creating } }),
       device: device({ reservation: undefined, freeGpus: 0, kubernetesConfigured: true, kubernetesGpus: 1 }),
-      arm: { vm: null, vmDeployment: allocationFailed, capacityCheck: { state: 'done', reserved: false } },
+      arm: { vm: null, vmDeployment: allocationFailed, imageExists: true },
     });
     expect(cond(k8s, 'GpuReserved')).toMatchObject({ status: 'False', reason: 'KubernetesHoldsGpus' });
   });
 
   it('treats the failure as its own when the device, listed again, still has a GPU for it', () => {
     const op = { kind: 'CreateVm', deploymentName: name, startedAt: '2026-03-01T11:59:00Z', attempts: 1 };
-    const p = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, capacityCheck: { state: 'done', reserved: true } } });
+    const p = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: null, vmDeployment: allocationFailed, vmDeploymentFailures: [], capacityCheck: { state: 'done', reserved: true } } });
     expect(p.action).toEqual({ kind: 'none' });
     expect(cond(p, 'GpuReserved')?.status).toBe('True');
     expect(cond(p, 'VmProvisioned')).toMatchObject({ reason: 'AllocationFailed' });
@@ -292,7 +327,7 @@ describe('planGpuVm: GPU driver', () => {
 
   it('keeps a VM that a failed extension marked Failed, and does not redeploy it', () => {
     const p = plan({
-      arm: { vm: vm({ provisioningState: 'Failed' }), vmDeployment: deployment(vmDeploymentName(UID), 'Succeeded'), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: deployment(name, 'Failed') },
+      arm: { vm: vm({ provisioningState: 'Failed' }), vmDeployment: deployment(vmDeploymentName(UID), 'Succeeded'), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: deployment(name, 'Failed'), extensionDeploymentFailures: [] },
     });
     expect(p.action.kind).not.toBe('deployVm');
     expect(cond(p, 'VmProvisioned')?.status).toBe('True');
@@ -302,11 +337,11 @@ describe('planGpuVm: GPU driver', () => {
   it('reports a failed install and retries it after a backoff', () => {
     const op = { kind: 'InstallGpuDriver', deploymentName: name, startedAt: '2026-03-01T11:59:58Z', attempts: 1 };
     const failed = deployment(name, 'Failed', { error: { code: 'DeploymentFailed', message: 'x', details: [{ code: 'VMExtensionProvisioningError', message: 'driver download failed' }] } });
-    const p = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: vm(), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: failed } });
+    const p = plan({ gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: vm(), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: failed, extensionDeploymentFailures: [] } });
     expect(p.action).toEqual({ kind: 'none' });
     expect(cond(p, 'GpuDriverInstalled')).toMatchObject({ status: 'False', reason: 'DriverInstallFailed' });
     expect(cond(p, 'GpuDriverInstalled')?.message).toMatch(/VMExtensionProvisioningError: driver download failed/);
-    const later = planGpuVm(observe({ now: new Date('2026-03-01T12:00:30Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: vm(), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: failed } }), SETTINGS);
+    const later = decidedGpuVmPlan(observe({ now: new Date('2026-03-01T12:00:30Z'), gpuVm: gpuVm({ status: { operation: op } }), arm: { vm: vm(), extension: { ...installed, provisioningState: 'Failed' }, extensionDeployment: failed, extensionDeploymentFailures: [] } }), SETTINGS);
     expect(later.action).toMatchObject({ kind: 'deployGpuDriver' });
     expect(later.status.operation?.attempts).toBe(2);
   });
@@ -345,7 +380,7 @@ describe('planGpuVm: Ready and power', () => {
 
   it('keeps transition times when nothing changed', () => {
     const first = plan({ arm: readyArm });
-    const second = planGpuVm(observe({ now: new Date('2026-03-01T13:00:00Z'), gpuVm: gpuVm({ status: first.status }), arm: readyArm }), SETTINGS);
+    const second = decidedGpuVmPlan(observe({ now: new Date('2026-03-01T13:00:00Z'), gpuVm: gpuVm({ status: first.status }), arm: readyArm }), SETTINGS);
     expect(second.status).toEqual(first.status);
   });
 
@@ -476,7 +511,7 @@ describe('planGpuVm: deletion', () => {
     const seen = plan({ arm: { ...readyArm, vm: vm({ osDiskName: 'vm1_OsDisk_1_0123' }) } });
     expect(seen.status.osDiskName).toBe('vm1_OsDisk_1_0123');
     const g = gpuVm({ metadata: { deletionTimestamp: new Date('2026-03-01T11:59:00Z') }, status: { osDiskName: 'vm1_OsDisk_1_0123' } });
-    expect(plan({ gpuVm: g, arm: { vm: null, nicExists: false } }).action).toEqual({ kind: 'none' });
+    expect(step({ gpuVm: g, arm: { vm: null, nicExists: false } })).toEqual({ kind: 'read', read: 'osDiskExists' });
     const disk = plan({ gpuVm: g, arm: { vm: null, nicExists: false, osDiskExists: true } });
     expect(disk.action).toEqual({ kind: 'deleteDisk', diskName: 'vm1_OsDisk_1_0123' });
     expect(disk.status.operation?.kind).toBe('DeleteDisk');
@@ -534,7 +569,7 @@ describe('planGpuVm: tenancy', () => {
   });
 
   it('names holders of its own namespace and counts the others', () => {
-    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, queuePosition: 1, holders: ['team/a'], otherNamespaceHolders: 2 }) });
+    const p = plan({ device: device({ reservation: undefined, freeGpus: 0, queuePosition: 1, holders: ['team/a'], otherNamespaceHolders: 2 }), arm: precheckPassed });
     expect(cond(p, 'GpuReserved')?.message).toMatch(/\(held by team\/a and 2 GpuVm\(s\) in other namespaces\)/);
   });
 });

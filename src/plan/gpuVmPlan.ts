@@ -1,13 +1,14 @@
 import { hasFinalizer, isBeingDeleted } from '../api/deletion.js';
 import { vmDeploymentName, driverDeploymentName, nicName, OWNER_TAG } from '../naming/armNames.js';
 import { ALLOW_GPU_RELEASE_ANNOTATION, type GpuVm, type GpuVmPhase, type GpuVmStatus, type PowerState } from '../api/types.js';
-import type { ArmDeployment, ArmError, ArmExtension, ArmVm, VmPowerState } from '../azure/deviceArm.js';
+import type { ArmDeployment, ArmError, ArmExtension, ArmVm, VmPowerState } from '../arm/resources.js';
 import { condition, findCondition, setConditions, rfc3339, type ConditionUpdate } from './conditions.js';
 import type { CapacityCheck } from './capacityCheck.js';
 import { classifyDeploymentFailure, type DeploymentFailure } from './deploymentErrors.js';
 import { powerStateHoldsGpu } from './gpuHolders.js';
-import { chooseGpuDriver, guestOsSupport, type GpuDriverChoice } from './gpuDriver.js';
-import { requestedReconcileAt } from './reconcileRequest.js';
+import type { GpuDriverChoice } from '../arm/gpuExtension.js';
+import { chooseGpuDriver, guestOsSupport } from './gpuDriver.js';
+import { requestedReconcileAt, unhandledReconcileRequest } from './reconcileRequest.js';
 import { withoutSuspended } from './suspension.js';
 import { hasDeviceFootprint } from './tenancy.js';
 
@@ -39,7 +40,10 @@ export interface DeviceView {
 
 export type SecretView = { state: 'ok' } | { state: 'missing' } | { state: 'forbidden' } | { state: 'invalid'; problem: string };
 
-/** What was read from the device's ARM in this reconcile; a field left undefined was not read. */
+/**
+ * What was read from the device's ARM in this reconcile; a field left undefined was not read. The planner asks
+ * for each field when its decision needs it (see GpuVmRead); the reconcile loop reads it and plans again.
+ */
 export interface ArmView {
   imageExists?: boolean;
   /** null: read, and there is no such VM. */
@@ -49,7 +53,8 @@ export interface ArmView {
   extension?: ArmExtension | null;
   extensionDeployment?: ArmDeployment | null;
   extensionDeploymentFailures?: ArmError[];
-  nicIp?: string;
+  /** null: read, and the VM's NIC has no private IP (or the VM names no NIC). */
+  nicIp?: string | null;
   nicExists?: boolean;
   /** Whether the OS disk named in status.osDiskName still exists. */
   osDiskExists?: boolean;
@@ -61,8 +66,27 @@ export interface GpuVmObservation {
   now: Date;
   gpuVm: GpuVm;
   device?: DeviceView;
-  secret: SecretView;
+  /** The admin Secret; undefined until read (the planner asks for it only while the VM is to be created). */
+  secret?: SecretView;
   arm?: ArmView;
+}
+
+/** One read the planner needs before it can decide: the admin Secret, or one field of ArmView. */
+export type GpuVmRead = 'adminSecret' | keyof ArmView;
+
+/** What the planner returns: the next read it needs, or its decision. */
+export type GpuVmStep = { kind: 'read'; read: GpuVmRead } | { kind: 'plan'; plan: GpuVmPlan };
+
+/** Thrown inside the decision tree where it reaches a fact not read yet; planGpuVm turns it into a read step. */
+class ReadNeeded {
+  constructor(readonly read: GpuVmRead) {}
+}
+
+/** The value of an ArmView field, or a request to read it. */
+function armRead<K extends keyof ArmView>(obs: GpuVmObservation, key: K): Exclude<ArmView[K], undefined> {
+  const value = obs.arm?.[key];
+  if (value === undefined) throw new ReadNeeded(key);
+  return value as Exclude<ArmView[K], undefined>;
 }
 
 export interface PlanSettings {
@@ -170,11 +194,59 @@ function backoffMs(attempts: number, settings: PlanSettings): number {
   return Math.min(settings.retryMaxMs, settings.retryBaseMs * 2 ** Math.max(0, attempts - 1));
 }
 
-/** Plans the next step for one GpuVm: a pure function of desired and observed state. */
-export function planGpuVm(obs: GpuVmObservation, settings: PlanSettings = DEFAULT_PLAN_SETTINGS): GpuVmPlan {
-  const decision = decide(obs, settings);
-  return toPlan(obs, decision);
+/**
+ * Plans the next step for one GpuVm, a pure function of desired and observed state: the decision, or the one
+ * read it needs first. The decision tree exists only here; the reconcile loop reads what it is asked for.
+ */
+export function planGpuVm(obs: GpuVmObservation, settings: PlanSettings = DEFAULT_PLAN_SETTINGS): GpuVmStep {
+  try {
+    return { kind: 'plan', plan: toPlan(obs, decide(obs, settings)) };
+  } catch (err) {
+    if (err instanceof ReadNeeded) return { kind: 'read', read: err.read };
+    throw err;
+  }
 }
+
+/** The admin Secret is used once, to create the VM: a Ready GpuVm does not need it. */
+function needsAdminSecret(gpuVm: GpuVm): boolean {
+  const ready = findCondition(gpuVm.status?.conditions, 'Ready')?.status === 'True';
+  return !(ready && gpuVm.status?.vm?.resourceId !== undefined);
+}
+
+/**
+ * The status says, for the current generation, that the GpuVm could deploy and waits for a GPU: its VM name was
+ * free on the device and its image there when that was written (the admission pre-check).
+ */
+function waitingInQueue(gpuVm: GpuVm): boolean {
+  const reserved = findCondition(gpuVm.status?.conditions, 'GpuReserved');
+  return (
+    reserved?.status === 'False' &&
+    (reserved.reason === 'InsufficientGpus' || reserved.reason === 'KubernetesHoldsGpus') &&
+    reserved.observedGeneration === gpuVm.metadata.generation
+  );
+}
+
+/** An operation of ours that a deployment carries, and that deployment as read (null: never reached the device). */
+interface InFlight {
+  kind: 'CreateVm' | 'InstallGpuDriver';
+  deployment: ArmDeployment | null;
+}
+
+/**
+ * While status records a deployment of ours, that deployment is read first: while it runs nothing else is read,
+ * and once it has finished its outcome orders the reads that follow (no VM read can race it).
+ */
+function inFlightDeployment(obs: GpuVmObservation): InFlight | undefined {
+  const op = obs.gpuVm.status?.operation;
+  const uid = obs.gpuVm.metadata.uid ?? '';
+  if (op?.kind === 'CreateVm' && op.deploymentName === vmDeploymentName(uid)) return { kind: 'CreateVm', deployment: armRead(obs, 'vmDeployment') };
+  if (op?.kind === 'InstallGpuDriver' && op.deploymentName === driverDeploymentName(uid) && (obs.gpuVm.spec.gpuDriver?.install ?? true)) {
+    return { kind: 'InstallGpuDriver', deployment: armRead(obs, 'extensionDeployment') };
+  }
+  return undefined;
+}
+
+const running = (d: ArmDeployment | null): boolean => d !== null && !deploymentFinished(d.provisioningState);
 
 function toPlan(obs: GpuVmObservation, d: Decision): GpuVmPlan {
   const { gpuVm, now } = obs;
@@ -296,17 +368,18 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
   }
   const secretName = gpuVm.spec.adminCredentialsSecretRef.name;
-  if (obs.secret.state !== 'ok') {
+  const secret: SecretView = obs.secret ?? (needsAdminSecret(gpuVm) ? askSecret() : { state: 'ok' });
+  if (secret.state !== 'ok') {
     const secretRef = `Secret ${gpuVm.metadata.namespace}/${secretName} (spec.adminCredentialsSecretRef)`;
     const [reason, message] =
-      obs.secret.state === 'missing'
+      secret.state === 'missing'
         ? ['SecretNotFound', `${secretRef} does not exist: create it with keys username and password or sshPublicKey`]
-        : obs.secret.state === 'forbidden'
+        : secret.state === 'forbidden'
           ? [
               'SecretForbidden',
               `the controller may not read ${secretRef}: grant it in namespace ${gpuVm.metadata.namespace} with a RoleBinding of ClusterRole gpuvm-controller-tenant-secrets to its ServiceAccount (manifests/components/tenant-secrets)`,
             ]
-          : ['SecretInvalid', `${secretRef} is not usable: ${obs.secret.problem}`];
+          : ['SecretInvalid', `${secretRef} is not usable: ${secret.problem}`];
     conditions.VmProvisioned = condition('VmProvisioned', 'False', reason, message);
     if (device.reservation === undefined) conditions.GpuReserved = noReservationYet();
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
@@ -319,8 +392,28 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     );
   }
 
-  const arm = obs.arm ?? {};
-  const vm = arm.vm;
+  const op = gpuVm.status?.operation;
+  const refresh = unhandledReconcileRequest(gpuVm) !== undefined;
+  const mayHaveVm = device.reservation !== undefined || gpuVm.status?.vm?.resourceId !== undefined || op !== undefined;
+  // The pre-check passed at this generation and nothing was made since: the name is free and the image is there,
+  // so a GPU reserved now goes straight to the deployment PUT.
+  const prechecked = !refresh && op === undefined && gpuVm.status?.vm?.resourceId === undefined && waitingInQueue(gpuVm);
+  const inFlight = mayHaveVm ? inFlightDeployment(obs) : undefined;
+  const driverWanted = (gpuVm.spec.gpuDriver?.install ?? true) && findCondition(gpuVm.status?.conditions, 'GpuDriverInstalled')?.status !== 'True';
+  // Not read while a deployment of ours runs, nor right after our CreateVM made the VM and the driver comes next:
+  // the deployment says all there is to know. Known absent when the PUT of our CreateVM never reached the device.
+  let vm: ArmVm | null | undefined;
+  if (mayHaveVm) {
+    const ours = device.reservation !== undefined && inFlight !== undefined;
+    if (ours && (running(inFlight.deployment) || (inFlight.kind === 'CreateVm' && inFlight.deployment?.provisioningState === 'Succeeded' && driverWanted))) vm = undefined;
+    else if (ours && inFlight.kind === 'CreateVm' && inFlight.deployment === null) vm = null;
+    else if (prechecked && device.reservation !== undefined) vm = null;
+    else vm = armRead(obs, 'vm');
+  } else if (device.namespaceAllowed && !(waitingInQueue(gpuVm) && !refresh)) {
+    // Before a GPU is reserved: could it deploy (its name is free, its image there)? Asked once per generation;
+    // a GpuVm already waiting in the queue is not read again until it gets its GPU.
+    vm = armRead(obs, 'vm');
+  }
   if (vm !== undefined && vm !== null && vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
     const owner = vm.tags[OWNER_TAG] !== undefined && vm.tags[OWNER_TAG] !== '' ? 'belongs to another GpuVm' : 'is not managed by this controller';
     return nameConflict(
@@ -332,9 +425,6 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
 
   const desiredPower = effectivePowerState(gpuVm, device);
   const vmHoldsGpu = vm !== undefined && vm !== null && powerStateHoldsGpu(vm.powerState);
-  // A failed CreateVM on a device that, listed again, has no GPU for this VM: capacity, whatever the error said.
-  // The device's ledger says so; until this GpuVm's cache of it does, it waits (decideVmDeployment).
-  const revoked = arm.capacityCheck?.state === 'done' && !arm.capacityCheck.reserved;
   const reserved = device.reservation !== undefined || vmHoldsGpu;
 
   if (reserved && !device.namespaceAllowed) {
@@ -346,45 +436,75 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
       `${notAllowedMessage(gpuVm, deviceName)}. The existing VM keeps its GPU and is managed until this GpuVm is deleted, but it is not created again if it goes away`,
     );
   } else if (reserved) {
+    const held = vmHoldsGpu || (vm === undefined && device.reservation === 'Held');
     conditions.GpuReserved = condition(
       'GpuReserved',
       'True',
-      vmHoldsGpu ? 'GpuHeld' : 'GpuReserved',
-      vmHoldsGpu ? `the VM holds a GPU of device ${deviceName}` : `a GPU of device ${deviceName} is reserved for this VM`,
+      held ? 'GpuHeld' : 'GpuReserved',
+      held ? `the VM holds a GPU of device ${deviceName}` : `a GPU of device ${deviceName} is reserved for this VM`,
     );
   } else if (desiredPower === 'Deallocated' && vm !== undefined && vm !== null) {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'Deallocated', 'the VM is deallocated and holds no GPU');
   } else if (!device.namespaceAllowed) {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'NamespaceNotAllowed', `${notAllowedMessage(gpuVm, deviceName)}; no GPU is reserved for it`);
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
-  } else if (arm.imageExists === false && (vm === undefined || vm === null)) {
+  } else if (vm === null && armRead(obs, 'imageExists') === false) {
     // Checked before a GPU is reserved, so a GpuVm that could not deploy holds none (the device skips it).
     conditions.VmProvisioned = imageNotFound(obs);
     conditions.GpuReserved = noReservationYet();
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
   } else {
-    conditions.GpuReserved = waitingForGpu(obs, device, revoked ? `deployment ${vmDeploymentName(gpuVm.metadata.uid ?? '')} failed and the device has no free GPU for it` : undefined);
+    // A CreateVM of ours that failed, and the device (listed again) withdrew the reservation: capacity.
+    const failed = inFlight?.kind === 'CreateVm' && (inFlight.deployment?.provisioningState === 'Failed' || inFlight.deployment?.provisioningState === 'Canceled');
+    conditions.GpuReserved = waitingForGpu(device, failed ? `deployment ${vmDeploymentName(gpuVm.metadata.uid ?? '')} failed and the device has no free GPU for it` : undefined);
     // A device's status change wakes a waiting GpuVm; the recheck is the level-triggered net under that.
     return { action: { kind: 'none' }, phase: 'WaitingForGpu', conditions, requeueAfterMs: settings.recheckMs };
   }
 
-  if (vm === undefined) {
-    // ARM was not read (the reconciler only reads once the GPU is reserved): look again soon.
-    return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: 0 };
-  }
+  if (vm === undefined) return decideInFlight(obs, inFlight, conditions, settings);
   // A VM whose own deployment failed is retried as a deployment; a VM that turned Failed later (a failed
   // extension marks its VM Failed) is provisioned, and the driver logic below deals with the cause.
-  const vmDeploymentFailed = arm.vmDeployment?.provisioningState === 'Failed' || arm.vmDeployment?.provisioningState === 'Canceled';
-  if (vm === null || vm.provisioningState === 'Creating' || (vm.provisioningState === 'Failed' && vmDeploymentFailed)) {
-    return decideVmDeployment(obs, conditions, settings);
+  if (vm === null || vm.provisioningState === 'Creating' || vm.provisioningState === 'Failed') {
+    const deployment = vm === null && prechecked ? null : armRead(obs, 'vmDeployment');
+    const failed = deployment?.provisioningState === 'Failed' || deployment?.provisioningState === 'Canceled';
+    if (vm === null || vm.provisioningState === 'Creating' || failed) return decideVmDeployment(obs, vm, deployment, prechecked, conditions, settings);
   }
 
   conditions.VmProvisioned = condition('VmProvisioned', 'True', 'Provisioned', `VM ${vm.name} is provisioned on device ${deviceName}`);
 
-  const driverDecision = decideDriver(obs, vm, conditions, settings);
+  const driverDecision = decideDriver(obs, conditions, settings);
   if (driverDecision !== undefined) return driverDecision;
 
+  const knownIp = gpuVm.status?.vm?.ipAddress;
+  // A reconcile-now request reads the IP again too: it is the one fact otherwise read only once.
+  if ((knownIp === undefined || knownIp === '' || refresh) && vm.nicIds[0] !== undefined) armRead(obs, 'nicIp');
   return decidePower(obs, vm, desiredPower, conditions, settings);
+}
+
+/** The same words while the deployment runs as when it was sent: a poll that finds it running writes nothing. */
+const deployingVm = (gpuVm: GpuVm, deploymentName: string): ConditionUpdate =>
+  condition('VmProvisioned', 'False', 'Deploying', `deploying VM ${gpuVm.metadata.name ?? ''} (deployment ${deploymentName})`);
+
+function askSecret(): never {
+  throw new ReadNeeded('adminSecret');
+}
+
+/**
+ * The VM was not read: a deployment of ours runs (it is all that is polled), or our CreateVM has just made the VM
+ * and its GPU driver is next (the deployment's success says the VM is provisioned).
+ */
+function decideInFlight(obs: GpuVmObservation, inFlight: InFlight | undefined, conditions: Conditions, settings: PlanSettings): Decision {
+  const name = obs.gpuVm.metadata.name ?? '';
+  const deployment = inFlight?.deployment ?? null;
+  if (inFlight === undefined || deployment === null) throw new Error('the VM is read unless a deployment of ours accounts for it');
+  if (inFlight.kind === 'CreateVm' && running(deployment)) {
+    conditions.VmProvisioned = deployingVm(obs.gpuVm, deployment.name);
+    return awaitDeployment(obs, 'CreateVm', deployment.name, 'Provisioning', conditions, settings);
+  }
+  conditions.VmProvisioned = condition('VmProvisioned', 'True', 'Provisioned', `VM ${name} is provisioned on device ${obs.gpuVm.spec.deviceRef.name}`);
+  const driver = decideDriver(obs, conditions, settings);
+  if (driver === undefined) throw new Error('a GPU driver step follows when the VM is not read');
+  return driver;
 }
 
 /** The VM name is someone else's: that VM is never touched (no PUT, no delete, no power action). */
@@ -411,7 +531,7 @@ function describeHolders(device: DeviceView): string {
   return parts.length > 0 ? ` (held by ${parts.join(' and ')})` : '';
 }
 
-function waitingForGpu(obs: GpuVmObservation, device: DeviceView, revokedBecause?: string): ConditionUpdate {
+function waitingForGpu(device: DeviceView, revokedBecause?: string): ConditionUpdate {
   const holders = describeHolders(device);
   if (device.kubernetesGpus > 0 && (device.freeGpus === 0 || revokedBecause !== undefined)) {
     return condition(
@@ -483,44 +603,51 @@ function awaitDeployment(
   };
 }
 
-function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, settings: PlanSettings): Decision {
-  const arm = obs.arm ?? {};
+function decideVmDeployment(
+  obs: GpuVmObservation,
+  vm: ArmVm | null,
+  deployment: ArmDeployment | null,
+  prechecked: boolean,
+  conditions: Conditions,
+  settings: PlanSettings,
+): Decision {
   const name = vmDeploymentName(obs.gpuVm.metadata.uid ?? '');
   const deviceName = obs.gpuVm.spec.deviceRef.name;
-  const deployment = arm.vmDeployment;
   const op = obs.gpuVm.status?.operation;
   const deploy = (): Decision => {
     if (obs.device?.namespaceAllowed === false) {
       conditions.VmProvisioned = condition('VmProvisioned', 'False', 'NamespaceNotAllowed', `${notAllowedMessage(obs.gpuVm, deviceName)}; the VM is not created again`);
       return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
     }
-    if (arm.imageExists === false) {
-      conditions.VmProvisioned = imageNotFound(obs);
-      return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+    // A VM to create again for a GpuVm that was Ready (deleted outside the controller): now its Secret is needed.
+    if (obs.secret === undefined) askSecret();
+    // Our intent is recorded but its PUT never reached the device (the process stopped in between): the same PUT,
+    // the same attempt. After the pre-check it is the first PUT: both need no read.
+    const resumed = op?.kind === 'CreateVm' && op.deploymentName === name && deployment === null;
+    if (!resumed && !prechecked) {
+      if (armRead(obs, 'imageExists') === false) {
+        conditions.VmProvisioned = imageNotFound(obs);
+        return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
+      }
+      // The VM went away outside the controller: its managed OS disk outlives it (ARM managed-disk semantics) and
+      // would be left behind by the new VM's own disk, so it goes first.
+      const oldDisk = obs.gpuVm.status?.osDiskName;
+      if (vm === null && oldDisk !== undefined && oldDisk !== '' && armRead(obs, 'osDiskExists')) {
+        conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `VM ${obs.gpuVm.metadata.name} is gone; deleting its OS disk ${oldDisk} before deploying it again`);
+        return { action: { kind: 'deleteDisk', diskName: oldDisk }, phase: 'Provisioning', conditions, operation: startOperation(obs, 'DeleteDisk'), requeueAfterMs: settings.pollIntervalMs };
+      }
     }
-    if (arm.imageExists === undefined) {
-      return { action: { kind: 'none' }, phase: 'Provisioning', conditions, requeueAfterMs: 0 };
-    }
-    // The VM went away outside the controller: its managed OS disk outlives it (ARM managed-disk semantics) and
-    // would be left behind by the new VM's own disk, so it goes first.
-    const oldDisk = obs.gpuVm.status?.osDiskName;
-    if (arm.vm === null && oldDisk !== undefined && oldDisk !== '' && arm.osDiskExists !== false) {
-      if (arm.osDiskExists === undefined) return { action: { kind: 'none' }, phase: 'Provisioning', conditions, requeueAfterMs: 0 };
-      conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `VM ${obs.gpuVm.metadata.name} is gone; deleting its OS disk ${oldDisk} before deploying it again`);
-      return { action: { kind: 'deleteDisk', diskName: oldDisk }, phase: 'Provisioning', conditions, operation: startOperation(obs, 'DeleteDisk'), requeueAfterMs: settings.pollIntervalMs };
-    }
-    conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `deploying VM ${obs.gpuVm.metadata.name} (deployment ${name})`);
+    conditions.VmProvisioned = deployingVm(obs.gpuVm, name);
     return {
       action: { kind: 'deployVm', deploymentName: name },
       phase: 'Provisioning',
       conditions,
-      operation: startOperation(obs, 'CreateVm', name),
+      operation: resumed ? op : startOperation(obs, 'CreateVm', name),
       requeueAfterMs: settings.pollIntervalMs,
       event: { type: 'Normal', reason: 'Deploying', message: `started deployment ${name} of VM ${obs.gpuVm.metadata.name} on device ${deviceName}` },
     };
   };
 
-  if (deployment === undefined) return { action: { kind: 'none' }, phase: 'Provisioning', conditions, requeueAfterMs: 0 };
   if (deployment === null) return deploy();
 
   switch (deployment.provisioningState) {
@@ -528,21 +655,22 @@ function decideVmDeployment(obs: GpuVmObservation, conditions: Conditions, setti
     case 'Running':
     case 'Deleting':
     case 'Unknown':
-      conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `deployment ${name} is ${deployment.provisioningState.toLowerCase()}`);
+      conditions.VmProvisioned = deployingVm(obs.gpuVm, name);
       return awaitDeployment(obs, 'CreateVm', name, 'Provisioning', conditions, settings);
     case 'Succeeded':
-      if (arm.vm !== null && arm.vm !== undefined) {
+      if (vm !== null) {
         // The VM exists but is not done yet (the device finishes it after the deployment): wait for it.
-        conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `VM ${arm.vm.name} is ${arm.vm.provisioningState.toLowerCase()}`);
+        conditions.VmProvisioned = condition('VmProvisioned', 'False', 'Deploying', `VM ${vm.name} is ${vm.provisioningState.toLowerCase()}`);
         return awaitDeployment(obs, 'CreateVm', name, 'Provisioning', conditions, settings);
       }
       // The deployment finished but the VM is gone (deleted outside the controller): deploy it again.
       return deploy();
     case 'Failed':
     case 'Canceled': {
-      const failure = classifyDeploymentFailure(deployment.error, arm.vmDeploymentFailures);
+      const failure = classifyDeploymentFailure(deployment.error, armRead(obs, 'vmDeploymentFailures'));
       const reason = failure.code === 'AllocationFailed' ? 'AllocationFailed' : 'DeploymentFailed';
-      const check = arm.capacityCheck;
+      // With a GPU reserved, the device is listed again: on a full device this failure is capacity.
+      const check = obs.device?.reservation !== undefined ? armRead(obs, 'capacityCheck') : undefined;
       if (check?.state === 'pending' || (check?.state === 'done' && !check.reserved)) {
         // The device is listed again first: on a full device this failure is capacity, not a spec problem, and
         // the device withdraws the reservation (its status then says so and this GpuVm waits for a GPU).
@@ -586,7 +714,7 @@ function failureMessage(deploymentName: string, failure: DeploymentFailure): str
   return `deployment ${deploymentName} failed: ${failure.code}: ${failure.message}`;
 }
 
-function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, settings: PlanSettings): Decision | undefined {
+function decideDriver(obs: GpuVmObservation, conditions: Conditions, settings: PlanSettings): Decision | undefined {
   const { gpuVm, device } = obs;
   const install = gpuVm.spec.gpuDriver?.install ?? true;
   if (!install) {
@@ -595,21 +723,18 @@ function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, 
   }
   const os = guestOsSupport(gpuVm.spec);
   const driver = chooseGpuDriver(gpuVm.spec, device?.softwareVersion);
-  const extension = obs.arm?.extension;
   const previous = findCondition(gpuVm.status?.conditions, 'GpuDriverInstalled');
-  if (extension === undefined) {
-    if (previous?.status === 'True') {
-      conditions.GpuDriverInstalled = { type: previous.type, status: previous.status, reason: previous.reason, message: previous.message };
-      return undefined;
-    }
-    return { action: { kind: 'none' }, phase: 'InstallingDriver', conditions, requeueAfterMs: 0 };
-  }
-  if (extension !== null && extension.provisioningState === 'Succeeded') {
-    conditions.GpuDriverInstalled = os.supported
-      ? condition('GpuDriverInstalled', 'True', 'Installed', `${extension.type} ${extension.typeHandlerVersion} installed`)
-      : condition('GpuDriverInstalled', 'True', 'UnsupportedGuestOs', `${extension.type} ${extension.typeHandlerVersion} installed; warning: ${os.message}`);
+  if (previous?.status === 'True') {
+    // Installed once: not read again (a removed extension is not something the controller watches for).
+    conditions.GpuDriverInstalled = { type: previous.type, status: previous.status, reason: previous.reason, message: previous.message };
     return undefined;
   }
+  const installedAs = (type: string, version: string): undefined => {
+    conditions.GpuDriverInstalled = os.supported
+      ? condition('GpuDriverInstalled', 'True', 'Installed', `${type} ${version} installed`)
+      : condition('GpuDriverInstalled', 'True', 'UnsupportedGuestOs', `${type} ${version} installed; warning: ${os.message}`);
+    return undefined;
+  };
 
   const name = driverDeploymentName(gpuVm.metadata.uid ?? '');
   const op = gpuVm.status?.operation;
@@ -617,13 +742,15 @@ function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, 
     os.supported
       ? condition('GpuDriverInstalled', 'False', 'InstallingDriver', message)
       : condition('GpuDriverInstalled', 'False', 'UnsupportedGuestOs', `${message}; warning: ${os.message}`);
-  const deploy = (): Decision => {
-    conditions.GpuDriverInstalled = installing(`installing ${driver.extensionType} ${driver.typeHandlerVersion} (${driver.basis})`);
+  // The same words while the deployment runs as when it was sent: a poll that finds it running writes nothing.
+  const installingMessage = `installing ${driver.extensionType} ${driver.typeHandlerVersion} (${driver.basis})`;
+  const deploy = (resumed = false): Decision => {
+    conditions.GpuDriverInstalled = installing(installingMessage);
     return {
       action: { kind: 'deployGpuDriver', deploymentName: name, driver },
       phase: 'InstallingDriver',
       conditions,
-      operation: startOperation(obs, 'InstallGpuDriver', name),
+      operation: resumed ? op : startOperation(obs, 'InstallGpuDriver', name),
       requeueAfterMs: settings.pollIntervalMs,
       event: os.supported
         ? { type: 'Normal', reason: 'InstallingDriver', message: `started deployment ${name} of ${driver.extensionType} ${driver.typeHandlerVersion}` }
@@ -631,22 +758,34 @@ function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, 
     };
   };
 
-  const extensionFailed = extension !== null && extension.provisioningState === 'Failed';
-  if (extension !== null && !extensionFailed) {
-    // The extension exists and is still installing, whatever its deployment says: never start a second install.
-    conditions.GpuDriverInstalled = installing(`${extension.type} ${extension.typeHandlerVersion} is ${extension.provisioningState.toLowerCase()}`);
-    return awaitDeployment(obs, 'InstallGpuDriver', name, 'InstallingDriver', conditions, settings);
+  // Our CreateVM has just made the VM: it has no extension yet, so the install starts without a read.
+  if (op?.kind === 'CreateVm') return deploy();
+
+  let extension: ArmExtension | null | undefined;
+  let deployment: ArmDeployment | null;
+  if (op?.kind === 'InstallGpuDriver' && op.deploymentName === name) {
+    // Our install is recorded: its deployment says how it went (a succeeded deployment is a succeeded extension).
+    deployment = armRead(obs, 'extensionDeployment');
+    if (deployment === null) return deploy(true);
+    if (deployment.provisioningState === 'Succeeded') return installedAs(driver.extensionType, driver.typeHandlerVersion);
+  } else {
+    extension = armRead(obs, 'extension');
+    if (extension !== null && extension.provisioningState === 'Succeeded') return installedAs(extension.type, extension.typeHandlerVersion);
+    if (extension !== null && extension.provisioningState !== 'Failed') {
+      // The extension exists and is still installing, whatever its deployment says: never start a second install.
+      conditions.GpuDriverInstalled = installing(`${extension.type} ${extension.typeHandlerVersion} is ${extension.provisioningState.toLowerCase()}`);
+      return awaitDeployment(obs, 'InstallGpuDriver', name, 'InstallingDriver', conditions, settings);
+    }
+    deployment = armRead(obs, 'extensionDeployment');
   }
-  const deployment = obs.arm?.extensionDeployment;
-  if (deployment === undefined && !extensionFailed) {
-    return { action: { kind: 'none' }, phase: 'InstallingDriver', conditions, requeueAfterMs: 0 };
-  }
-  const state = extensionFailed ? 'Failed' : deployment === null ? 'Missing' : (deployment?.provisioningState ?? 'Missing');
+
+  const extensionFailed = extension?.provisioningState === 'Failed';
+  const state = extensionFailed ? 'Failed' : (deployment?.provisioningState ?? 'Missing');
   if (state === 'Missing' || state === 'Succeeded') return deploy();
   if (state === 'Failed' || state === 'Canceled') {
     const failure = classifyDeploymentFailure(
       deployment?.error ?? (extension?.message !== undefined ? { code: 'VMExtensionProvisioningError', message: extension.message } : undefined),
-      obs.arm?.extensionDeploymentFailures,
+      deployment !== null ? armRead(obs, 'extensionDeploymentFailures') : undefined,
     );
     conditions.GpuDriverInstalled = condition('GpuDriverInstalled', 'False', 'DriverInstallFailed', failureMessage(name, failure));
     const wait = op?.kind === 'InstallGpuDriver' ? retryWait(op, deployment?.timestamp, obs.now, settings) : 0;
@@ -655,7 +794,7 @@ function decideDriver(obs: GpuVmObservation, vm: ArmVm, conditions: Conditions, 
     conditions.GpuDriverInstalled = condition('GpuDriverInstalled', 'False', 'DriverInstallFailed', `${failureMessage(name, failure)}; retrying`);
     return { ...retry, event: { type: 'Warning', reason: 'DriverInstallFailed', message: failureMessage(name, failure) } };
   }
-  conditions.GpuDriverInstalled = installing(`deployment ${name} of ${driver.extensionType} is ${state.toLowerCase()}`);
+  conditions.GpuDriverInstalled = installing(installingMessage);
   return awaitDeployment(obs, 'InstallGpuDriver', name, 'InstallingDriver', conditions, settings);
 }
 
@@ -786,21 +925,22 @@ function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinali
     );
     return { action: { kind: 'removeFinalizer' }, phase: 'Deleting', conditions };
   }
-  const arm = obs.arm ?? {};
-  const creating = arm.vmDeployment;
-  if (creating !== undefined && creating !== null && !deploymentFinished(creating.provisioningState)) {
+  if (gpuVm.status?.operation?.kind === 'CreateVm') {
     // Deleting under a running CreateVM deployment races it: it would create the VM (or its disk) again.
-    deleting(`waiting for deployment ${creating.name} (${creating.provisioningState.toLowerCase()}) to finish before deleting what it creates`);
-    return { action: { kind: 'none' }, phase: 'Deleting', conditions, operation: gpuVm.status?.operation, requeueAfterMs: settings.pollIntervalMs };
+    const creating = armRead(obs, 'vmDeployment');
+    if (creating !== null && !deploymentFinished(creating.provisioningState)) {
+      deleting(`waiting for deployment ${creating.name} (${creating.provisioningState.toLowerCase()}) to finish before deleting what it creates`);
+      return { action: { kind: 'none' }, phase: 'Deleting', conditions, operation: gpuVm.status.operation, requeueAfterMs: settings.pollIntervalMs };
+    }
   }
-  if (arm.vm === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
-  if (arm.vm !== null) {
-    if (arm.vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
-      deleting(`VM ${arm.vm.name} is not managed by this GpuVm; leaving it`);
+  const vm = armRead(obs, 'vm');
+  if (vm !== null) {
+    if (vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
+      deleting(`VM ${vm.name} is not managed by this GpuVm; leaving it`);
       return { action: { kind: 'removeFinalizer' }, phase: 'Deleting', conditions };
     }
-    deleting(`deleting VM ${arm.vm.name}`);
-    if (arm.vm.provisioningState === 'Deleting') {
+    deleting(`deleting VM ${vm.name}`);
+    if (vm.provisioningState === 'Deleting') {
       return { action: { kind: 'none' }, phase: 'Deleting', conditions, operation: gpuVm.status?.operation, requeueAfterMs: settings.pollIntervalMs };
     }
     return {
@@ -809,26 +949,22 @@ function decideDeletion(obs: GpuVmObservation, conditions: Conditions, hasFinali
       conditions,
       operation: startOperation(obs, 'DeleteVm'),
       requeueAfterMs: settings.pollIntervalMs,
-      event: { type: 'Normal', reason: 'Deleting', message: `deleting VM ${arm.vm.name} and its GPU driver extension` },
+      event: { type: 'Normal', reason: 'Deleting', message: `deleting VM ${vm.name} and its GPU driver extension` },
     };
   }
-  if (arm.nicExists === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
-  if (arm.nicExists) {
+  if (armRead(obs, 'nicExists')) {
     const nic = nicName(gpuVm.metadata.name ?? '');
     deleting(`deleting NIC ${nic}`);
     return { action: { kind: 'deleteNic', nicName: nic }, phase: 'Deleting', conditions, operation: startOperation(obs, 'DeleteNic'), requeueAfterMs: settings.pollIntervalMs };
   }
   const disk = gpuVm.status?.osDiskName;
-  if (disk !== undefined && disk !== '') {
-    // A managed disk outlives its VM (ARM managed-disk semantics): it goes after the VM, or it is left behind.
-    if (arm.osDiskExists === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
-    if (arm.osDiskExists) {
-      deleting(`deleting OS disk ${disk}`);
-      return { action: { kind: 'deleteDisk', diskName: disk }, phase: 'Deleting', conditions, operation: startOperation(obs, 'DeleteDisk'), requeueAfterMs: settings.pollIntervalMs };
-    }
+  // A managed disk outlives its VM (ARM managed-disk semantics): it goes after the VM, or it is left behind.
+  if (disk !== undefined && disk !== '' && armRead(obs, 'osDiskExists')) {
+    deleting(`deleting OS disk ${disk}`);
+    return { action: { kind: 'deleteDisk', diskName: disk }, phase: 'Deleting', conditions, operation: startOperation(obs, 'DeleteDisk'), requeueAfterMs: settings.pollIntervalMs };
   }
-  for (const deployment of [arm.vmDeployment, arm.extensionDeployment]) {
-    if (deployment === undefined) return { action: { kind: 'none' }, phase: 'Deleting', conditions, requeueAfterMs: 0 };
+  for (const key of ['vmDeployment', 'extensionDeployment'] as const) {
+    const deployment = armRead(obs, key);
     if (deployment !== null) {
       deleting(`deleting deployment record ${deployment.name}`);
       return { action: { kind: 'deleteDeployment', deploymentName: deployment.name }, phase: 'Deleting', conditions, requeueAfterMs: settings.pollIntervalMs };

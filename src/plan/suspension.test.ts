@@ -2,7 +2,8 @@ import { API_VERSION, FINALIZER, RECONCILE_REQUESTED_ANNOTATION, type Condition,
 import { findCondition } from './conditions.js';
 import { planEdgeDevice } from './edgeDevicePlan.js';
 import { OWNER_TAG } from '../naming/armNames.js';
-import { planGpuVm, type DeviceView } from './gpuVmPlan.js';
+import { type DeviceView } from './gpuVmPlan.js';
+import { gpuVmPlanAnsweringRest } from '../../test/support/decidedGpuVmPlan.js';
 import { unhandledReconcileRequest } from './reconcileRequest.js';
 import { deviceSuspension, gpuVmSuspension, planSuspended } from './suspension.js';
 
@@ -112,7 +113,7 @@ describe('resuming', () => {
 
   it('the GpuVm planner drops the Suspended condition and plans from what it reads again', () => {
     const suspended = gpuVm({}, {}, { ...READY_STATUS, conditions: [...READY_STATUS.conditions, at('Suspended', 'True', 'Suspended')] });
-    const plan = planGpuVm({ now: NOW, gpuVm: suspended, device: deviceView, secret: { state: 'ok' }, arm: { vm: null } });
+    const plan = gpuVmPlanAnsweringRest({ now: NOW, gpuVm: suspended, device: deviceView, secret: { state: 'ok' }, arm: { vm: null } });
     expect(findCondition(plan.status.conditions, 'Suspended')).toBeUndefined();
     // The VM deleted while it was suspended is seen at the first read after it.
     expect(plan.status.vm).toBeUndefined();
@@ -144,7 +145,7 @@ describe('reconcile now (gpuvm.io/reconcile-requested-at)', () => {
 
   it('the GpuVm planner records the value it answered', () => {
     const g = gpuVm({}, { annotations: { [RECONCILE_REQUESTED_ANNOTATION]: 'r1' } });
-    expect(planGpuVm({ now: NOW, gpuVm: g, secret: { state: 'ok' } }).status.lastHandledReconcileAt).toBe('r1');
+    expect(gpuVmPlanAnsweringRest({ now: NOW, gpuVm: g, secret: { state: 'ok' } }).status.lastHandledReconcileAt).toBe('r1');
   });
 
   it('the EdgeDevice planner records it only for a reconcile that listed the device', () => {

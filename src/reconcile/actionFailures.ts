@@ -83,3 +83,21 @@ export function redactSecretsIn(err: unknown, secrets: readonly (string | undefi
   }
   return err;
 }
+
+/**
+ * A failed action as the reconcile loop records it: the planned status with the action's condition (and Ready,
+ * Reconciling) saying why, and the Warning Event, whose reason is the error code.
+ */
+export function actionFailure<S extends { conditions?: Condition[] }>(
+  planned: S,
+  conditionType: string,
+  what: string,
+  err: unknown,
+  at: { generation: number; now: Date },
+  secrets: readonly (string | undefined)[] = [],
+): { status: S; event: { type: 'Warning'; reason: string; message: string } } {
+  const reason = actionFailureReason(err);
+  const message = actionFailureMessage(what, err, secrets);
+  const conditions = failedActionConditions(planned.conditions, conditionType, reason, message, at.generation, at.now);
+  return { status: { ...planned, conditions }, event: { type: 'Warning', reason, message } };
+}

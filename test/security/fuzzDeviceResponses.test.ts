@@ -17,7 +17,8 @@ import { SdkDeviceArm } from '../../src/azure/sdkDeviceArm.js';
 import { MAX_CONDITION_MESSAGE_BYTES } from '../../src/plan/conditions.js';
 import { planEdgeDevice } from '../../src/plan/edgeDevicePlan.js';
 import { OWNER_TAG, vmDeploymentName } from '../../src/naming/armNames.js';
-import { planGpuVm, type ArmView } from '../../src/plan/gpuVmPlan.js';
+import type { ArmView } from '../../src/plan/gpuVmPlan.js';
+import { gpuVmPlanAnsweringRest } from '../support/decidedGpuVmPlan.js';
 import { describeArmError } from '../../src/reconcile/armErrors.js';
 import { LINUX_IMAGE, TEST_PASSWORD, useSimulator } from '../support/devices.js';
 import { HostileDeviceServer, type RecordedAnswer } from './hostileDeviceServer.js';
@@ -258,11 +259,11 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
           return (tally) => {
             // While the GpuVm is deleted: the finalizer may go only when the device said there is no such VM (404),
             // or named another owner on a VM with an id.
-            const deleting = planGpuVm({ now: NOW, gpuVm: gpuVmObject(true), device: deviceView, secret: { state: 'ok' }, arm: { vm: vm ?? null } }, SETTINGS);
+            const deleting = gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(true), device: deviceView, secret: { state: 'ok' }, arm: { vm: vm ?? null } }, SETTINGS);
             const mayBeOurs = vm !== undefined && (vm.id === '' || vm.tags[OWNER_TAG] === UID);
             if (deleting.action.kind === 'removeFinalizer' && mayBeOurs) tally.finalizerDropped.push({ op: 'getVm', vm: JSON.stringify(vm).slice(0, 200) });
             checkStatus(tally, 'getVm/deleting', deleting.status);
-            checkStatus(tally, 'getVm', planGpuVm({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: { vm: vm ?? null } }, SETTINGS).status);
+            checkStatus(tally, 'getVm', gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: { vm: vm ?? null } }, SETTINGS).status);
           };
         },
       },
@@ -285,7 +286,7 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
           const dep = await arm.getDeployment(vmDeploymentName(UID));
           return (tally) => {
             const view: ArmView = { vm: null, vmDeployment: dep ?? null, vmDeploymentFailures: dep?.error !== undefined ? [dep.error] : [] };
-            checkStatus(tally, 'getDeployment', planGpuVm({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
+            checkStatus(tally, 'getDeployment', gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
           };
         },
       },
@@ -298,7 +299,7 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
           const failures = await arm.getDeploymentFailures(vmDeploymentName(UID));
           return (tally) => {
             const view: ArmView = { vm: null, vmDeployment: { name: vmDeploymentName(UID), provisioningState: 'Failed' }, vmDeploymentFailures: failures };
-            checkStatus(tally, 'getDeploymentFailures', planGpuVm({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
+            checkStatus(tally, 'getDeploymentFailures', gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
           };
         },
       },
@@ -312,7 +313,7 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
           return (tally) => {
             const vm = { name: 'owned', id: '/x/owned', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running' as const, tags: { [OWNER_TAG]: UID }, nicIds: ['/x/owned-nic'] };
             const view: ArmView = { vm, extension: null, ...(ip !== undefined ? { nicIp: ip } : {}) };
-            checkStatus(tally, 'getNicPrivateIp', planGpuVm({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
+            checkStatus(tally, 'getNicPrivateIp', gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
           };
         },
       },

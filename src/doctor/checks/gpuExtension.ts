@@ -1,6 +1,7 @@
 // GPU driver extension: publisher Microsoft.HpcCompute, the type and version the controller would install for
 // this device release (src/plan/gpuDriver.ts), and whether the device lists that extension image.
-import { chooseGpuDriver, GPU_EXTENSION_PUBLISHER, type GpuDriverChoice } from '../../plan/gpuDriver.js';
+import { GPU_EXTENSION_PUBLISHER, type GpuDriverChoice } from '../../arm/gpuExtension.js';
+import { chooseGpuDriver } from '../../plan/gpuDriver.js';
 import { type CheckResult, errorText, fail, pass, warn } from '../check.js';
 import type { ReadOnlyClient } from '../readOnlyClient.js';
 
