@@ -13,6 +13,7 @@ import { DeviceListings } from './reconcile/deviceListings.js';
 import { EdgeDeviceKind } from './reconcile/edgeDeviceKind.js';
 import { GpuVmKind } from './reconcile/gpuVmKind.js';
 import { ReconcileLoop } from './reconcile/reconcileLoop.js';
+import { VmSnapshots } from './reconcile/vmSnapshots.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
 import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
@@ -160,7 +161,8 @@ export class Manager {
 
     // The device controller is made below; the closure reaches it when a GpuVm first asks for a listing.
     const listings = new DeviceListings((device) => this.deviceController.enqueue(device));
-    const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
+    const snapshots = new VmSnapshots(systemClock);
+    const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, snapshots, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
     this.gpuVmController = new Controller({
       name: 'gpuvm',
       concurrency: options.concurrency,
@@ -179,6 +181,7 @@ export class Manager {
       },
       enqueueGpuVm: (key) => this.gpuVmController.enqueue(key),
       listings,
+      snapshots,
     });
     const deviceReconciler = new ReconcileLoop(deviceKind, writer, events, child('edgedevice'));
     this.deviceController = new Controller({

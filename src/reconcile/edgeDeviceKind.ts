@@ -21,6 +21,7 @@ import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 import { type ActionFailure, type Decision, type PlanStep, type ReconcileKind } from './reconcileLoop.js';
 import { nextSyncDelay } from './syncPeriod.js';
+import type { VmSnapshots } from './vmSnapshots.js';
 
 export interface EdgeDeviceKindSettings {
   /** How often each device's VMs are listed (one call) for foreign VMs and drift. */
@@ -43,6 +44,8 @@ export interface EdgeDeviceKindDeps {
   random?: () => number;
   /** Shared with the GpuVm reconciler: listings it asks for, and the capacity checks they answer. */
   listings: DeviceListings;
+  /** Shared with the GpuVm reconciler: the latest VM listing of each device. */
+  snapshots: VmSnapshots;
 }
 
 interface DeviceListing {
@@ -50,7 +53,6 @@ interface DeviceListing {
   generation: number;
   /** What the Azure side said when the VMs were listed: a change there (GPUs in use, roles) calls for a new listing. */
   azureFingerprint: string;
-  vms: ArmVm[];
 }
 
 interface EdgeDeviceSession {
@@ -82,6 +84,7 @@ export class EdgeDeviceKind implements ReconcileKind<EdgeDevice, EdgeDeviceSessi
   forget(name: string): void {
     this.lastListing.delete(name);
     this.deps.listings.forget(name);
+    this.deps.snapshots.forget(name);
     this.generationSeen.delete(name);
   }
 
@@ -130,10 +133,12 @@ export class EdgeDeviceKind implements ReconcileKind<EdgeDevice, EdgeDeviceSessi
         const name = obs.device.metadata.name ?? '';
         session.answering = this.deps.listings.pendingChecks(name);
         try {
-          obs.apiVersions = await session.arm.client.apiVersions();
-          const vms = await session.arm.client.listVms();
-          this.lastListing.set(name, { at: obs.now.getTime(), generation: obs.device.metadata.generation ?? 0, azureFingerprint: azureFingerprint(obs.azure), vms });
-          obs.armVms = vms;
+          const arm = session.arm.client;
+          obs.apiVersions = await arm.apiVersions();
+          // A listing GpuVms of this device started since this reconcile began serves it too.
+          const { vms } = await this.deps.snapshots.list(name, obs.now.getTime(), () => arm.listVms());
+          this.lastListing.set(name, { at: obs.now.getTime(), generation: obs.device.metadata.generation ?? 0, azureFingerprint: azureFingerprint(obs.azure) });
+          obs.armVms = [...vms];
           this.enqueueDrifted(obs.device, vms);
         } catch (err) {
           session.answering = [];

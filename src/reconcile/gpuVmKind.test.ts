@@ -10,6 +10,7 @@ import { FakeClock } from '../../test/support/fakes/fakeClock.js';
 import { FakeDeviceArm } from '../../test/support/fakes/fakeDeviceArm.js';
 import { AdminSecretReader } from './adminSecrets.js';
 import { DeviceListings } from './deviceListings.js';
+import { VmSnapshots } from './vmSnapshots.js';
 import { GpuVmKind } from './gpuVmKind.js';
 import { ReconcileLoop } from './reconcileLoop.js';
 import { BY_DEVICE, type Caches, type DeviceConnections } from './ports.js';
@@ -111,6 +112,7 @@ class World implements KubeStatusWriter, EventRecorder {
       clock: this.clock,
       settings: { pollIntervalMs: 1000, retryBaseMs: 1000, retryMaxMs: 8000, recheckMs: 60_000 },
       listings: new DeviceListings(() => undefined),
+      snapshots: new VmSnapshots(this.clock),
       adminSecrets: new AdminSecretReader(fetch, this.clock),
     });
     return new ReconcileLoop(kind, this, this, noopLogger);
@@ -150,9 +152,15 @@ describe('GpuVmKind in the reconcile loop: the reads the planner asks for, and n
     expect(findCondition(w.gpuVm.status?.conditions, 'Ready')).toMatchObject({ status: 'True' });
     expect(w.gpuVm.status?.vm).toMatchObject({ ipAddress: '10.0.0.4', powerState: 'running', provisioningState: 'Succeeded' });
 
-    // Ready: a look reads the VM (drift) and writes nothing.
+    // Ready: a look takes the VM from a listing of the device sent after the last write, and writes nothing.
     await r.reconcile(KEY);
-    expect(w.arm.take()).toEqual(['getVm vm1']);
+    expect(w.arm.take()).toEqual(['listVms']);
+    await r.reconcile(KEY);
+    expect(w.arm.take()).toEqual([]);
+    // A minute later the listing is too old to stand in for a read.
+    w.clock.advance(60_001);
+    await r.reconcile(KEY);
+    expect(w.arm.take()).toEqual(['listVms']);
   });
 
   it('resumes an intent whose PUT failed by reading its deployment first, and sends the same attempt', async () => {

@@ -1,9 +1,11 @@
 import type { EdgeDevice, GpuVm, GpuVmStatus } from '../api/types.js';
+import type { ArmVm } from '../arm/resources.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
 import { findCondition } from '../plan/conditions.js';
 import { GPU_EXTENSION_NAME, driverDeploymentName, nicName, vmDeploymentName } from '../naming/armNames.js';
 import { planGpuVm, type ArmView, type GpuVmAction, type GpuVmObservation, type GpuVmRead, type PlanSettings } from '../plan/gpuVmPlan.js';
+import { unhandledReconcileRequest } from '../plan/reconcileRequest.js';
 import { gpuVmSuspension, planSuspended } from '../plan/suspension.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
@@ -11,9 +13,10 @@ import { actionFailure, redactSecretsIn } from './actionFailures.js';
 import type { AdminSecretReader } from './adminSecrets.js';
 import { gpuVmDeviceView } from './deviceView.js';
 import type { DeviceListings } from './deviceListings.js';
-import { BY_DEVICE, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
+import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 import { type ActionFailure, type Decision, type PlanStep, type ReconcileKind } from './reconcileLoop.js';
 import { SecretRetryBackoff } from './secretRetry.js';
+import type { VmSnapshots } from './vmSnapshots.js';
 
 export interface GpuVmKindDeps {
   caches: Caches;
@@ -25,10 +28,16 @@ export interface GpuVmKindDeps {
   listings: DeviceListings;
   /** Admin-credential Secrets, read on demand in the GpuVm's namespace. */
   adminSecrets: AdminSecretReader;
+  /** Shared with the EdgeDevice reconciler: the latest VM listing of each device. */
+  snapshots: VmSnapshots;
 }
+
+/** How old a device's VM listing may be to stand in for a GET of a VM the controller already knows. */
+export const SNAPSHOT_MAX_AGE_MS = 60_000;
 
 /** One GpuVm reconcile: what the planner sees, and what only the actions use. */
 interface GpuVmSession {
+  key: string;
   obs: GpuVmObservation;
   device: EdgeDevice | undefined;
   /** The device's ARM client; connected on first use. */
@@ -85,6 +94,8 @@ const setArm = <K extends keyof ArmView>(session: GpuVmSession, key: K, value: A
 export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, GpuVmAction, GpuVmStatus> {
   readonly kind = 'GpuVm';
   private readonly secretRetry = new SecretRetryBackoff();
+  /** When this process last sent a write for each GpuVm (by key). */
+  private readonly lastWrite = new Map<string, number>();
 
   constructor(private readonly deps: GpuVmKindDeps) {}
 
@@ -94,6 +105,7 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
 
   forget(key: string): void {
     this.secretRetry.reset(key);
+    this.lastWrite.delete(key);
   }
 
   begin(gpuVm: GpuVm): GpuVmSession {
@@ -101,7 +113,7 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
     const obs: GpuVmObservation = { now: new Date(this.deps.clock.now()), gpuVm };
     if (device !== undefined) obs.device = gpuVmDeviceView(gpuVm, device, this.deps.caches.gpuVms.byIndex(BY_DEVICE, device.metadata.name ?? ''));
     let arm: Connected<DeviceArm> | undefined;
-    return { obs, device, arm: () => (device === undefined ? undefined : (arm ??= this.deps.connections.arm(device))) };
+    return { key: gpuVmKey(gpuVm), obs, device, arm: () => (device === undefined ? undefined : (arm ??= this.deps.connections.arm(device))) };
   }
 
   plan(session: GpuVmSession): PlanStep<GpuVmRead, GpuVmAction, GpuVmStatus> {
@@ -128,7 +140,7 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
         return;
       }
       case 'vm':
-        return setArm(session, 'vm', (await connectedArm(session).getVm(name)) ?? null);
+        return setArm(session, 'vm', await this.readVm(session));
       case 'imageExists':
         return setArm(session, 'imageExists', await connectedArm(session).imageExists(gpuVm.spec.image.name));
       case 'vmDeployment':
@@ -157,6 +169,23 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
     }
   }
 
+  /**
+   * A VM the controller knows (status records it, no operation of ours runs on it) comes from the device's VM
+   * listing, when one was sent after this process last changed the VM and within SNAPSHOT_MAX_AGE_MS: the GpuVms of
+   * a device share it (a restart lists each device once). Any other VM, and a reconcile-now request, is read by GET.
+   */
+  private async readVm(session: GpuVmSession): Promise<ArmVm | null> {
+    const { gpuVm } = session.obs;
+    const name = gpuVm.metadata.name ?? '';
+    const arm = connectedArm(session);
+    const known = gpuVm.status?.vm?.resourceId !== undefined && gpuVm.status.operation === undefined && unhandledReconcileRequest(gpuVm) === undefined;
+    if (!known) return (await arm.getVm(name)) ?? null;
+    const notBefore = Math.max(this.lastWrite.get(session.key) ?? 0, this.deps.clock.now() - SNAPSHOT_MAX_AGE_MS);
+    const listing = await this.deps.snapshots.list(gpuVm.spec.deviceRef.name, notBefore, () => arm.listVms());
+    // ARM resource names compare without case.
+    return listing.vms.find((v) => v.name.toLowerCase() === name.toLowerCase()) ?? null;
+  }
+
   /** The action table: each action is one ARM request. */
   async act(action: GpuVmAction, session: GpuVmSession, log: Logger): Promise<{ retryAfterMs?: number } | undefined> {
     const { gpuVm } = session.obs;
@@ -164,6 +193,8 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
     if (action.kind === 'none' || action.kind === 'addFinalizer' || action.kind === 'removeFinalizer') return undefined;
     const arm = connectedArm(session);
     log.info({ device: gpuVm.spec.deviceRef.name, action: action.kind }, 'acting on device');
+    // A listing sent before this write no longer stands in for a read of this VM.
+    this.lastWrite.set(session.key, this.deps.clock.now());
     switch (action.kind) {
       case 'deployVm':
         if (session.credentials === undefined) throw new Error('deployVm needs admin credentials');
