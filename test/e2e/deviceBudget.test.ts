@@ -13,7 +13,7 @@ import { EventLoopStalls, isArmRequest, requestStart, requestsBeforeRetryAfter }
 /** The load: 50 GpuVms on one device (it has 2 GPUs, so 2 deploy at a time and the rest queue). */
 const BUSY_GPUVMS = 50;
 const WRITE_INTERVAL_MS = 1000;
-const RETRY_AFTER_S = 2;
+const RETRY_AFTER_S = 1;
 /**
  * The budget spaces writes when the controller sends them; the audit records when the simulator handled them. A
  * write can reach the simulator later than the next one by the difference in their trips (a new TLS connection, the
