@@ -1,5 +1,5 @@
 import { FakeClock } from '../../test/support/fakes/fakeClock.js';
-import { TokenBucket } from './tokenBucket.js';
+import { MAX_SPREAD_MS, TokenBucket } from './tokenBucket.js';
 
 describe('TokenBucket', () => {
   it('allows the burst at once, then one token per refill interval, never more than the burst', () => {
@@ -40,6 +40,16 @@ describe('TokenBucket', () => {
     // Once nobody is waiting, a refusal is back to the next token.
     clock.advance(100);
     expect(bucket.take()).toEqual({ ok: false, retryAfterMs: 400 });
+  });
+
+  it(`spreads refused callers over at most ${MAX_SPREAD_MS / 1000} s after the next token, however many are refused`, () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ ratePerSecond: 1, burst: 1 }, () => clock.now());
+    bucket.take();
+    const waits = Array.from({ length: 200 }, () => bucket.take()).map((t) => (t.ok ? 0 : t.retryAfterMs));
+    expect(waits.slice(0, 3)).toEqual([1000, 2000, 3000]);
+    expect(Math.max(...waits)).toBe(1000 + MAX_SPREAD_MS);
+    expect(waits.at(-1)).toBe(1000 + MAX_SPREAD_MS);
   });
 
   it('is at rest only when full and nobody was told to come back later', () => {

@@ -13,10 +13,17 @@ export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number };
 const EPSILON = 1e-9;
 
 /**
+ * Refused callers are spread over at most this long after the next token: a caller woken early by something else
+ * and refused again takes a new place, and under a lasting overload the places must not run ever further ahead.
+ */
+export const MAX_SPREAD_MS = 60_000;
+
+/**
  * A refilling token bucket with an injected clock. `take()` never sleeps: when the bucket is empty it answers how
  * long until a token is there. Callers refused together are told to come back one refill interval apart, in the
  * order they were refused, so a crowd of refused callers does not return at the same instant and mostly get
- * refused again; a refusal reserves nothing, so a caller that never returns costs no token.
+ * refused again (spread over at most MAX_SPREAD_MS); a refusal reserves nothing, so a caller that never returns
+ * costs no token.
  */
 export class TokenBucket {
   private tokens: number;
@@ -51,7 +58,7 @@ export class TokenBucket {
     }
     const intervalMs = 1000 / this.limits.ratePerSecond;
     const tokenAt = now + (1 - this.tokens) * intervalMs;
-    const returnAt = Math.max(tokenAt, this.nextReturnAt);
+    const returnAt = Math.min(Math.max(tokenAt, this.nextReturnAt), tokenAt + MAX_SPREAD_MS);
     this.nextReturnAt = returnAt + intervalMs;
     return { ok: false, retryAfterMs: Math.max(1, Math.ceil(returnAt - now)) };
   }
