@@ -6,6 +6,7 @@ import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type 
 import { KubeEventRecorder } from './kube/eventRecorder.js';
 import { ApiServerWriter } from './kube/kubeWriter.js';
 import type { PlanSettings } from './plan/gpuVmPlan.js';
+import type { DeviceBudgets } from './azure/deviceBudget.js';
 import { AdminSecretReader, kubeSecretFetch } from './reconcile/adminSecrets.js';
 import { DEFAULT_CONTROLLER_NAMESPACE, SecretBackedConnections } from './reconcile/deviceConnections.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './plan/edgeDevicePlan.js';
@@ -48,6 +49,8 @@ export interface ManagerOptions {
   controllerMetrics?: (controller: string) => ControllerMetrics;
   /** Extra Azure SDK pipeline policy per device (request metrics). */
   armPolicy?: (device: string) => PipelinePolicy;
+  /** The devices' ARM budgets (default: ARM's per-subscription limits). */
+  deviceBudgets?: DeviceBudgets;
   queueMetrics?: (controller: string) => WorkQueueMetrics;
 }
 
@@ -149,6 +152,7 @@ export class Manager {
       ...(options.extraAuthorityHosts !== undefined ? { extraAuthorityHosts: options.extraAuthorityHosts } : {}),
       userAgentPrefix: 'gpuvm-controller',
       ...(armPolicy !== undefined ? { extraPolicies: (device: string) => [armPolicy(device)] } : {}),
+      ...(options.deviceBudgets !== undefined ? { budgets: options.deviceBudgets } : {}),
     });
     this.devices.addIndex(BY_SECRET, (d) => deviceSecretRefs(d).map((r) => connections.secretKey(r)));
     this.adminSecrets = new AdminSecretReader(kubeSecretFetch(kubeConfig), systemClock);

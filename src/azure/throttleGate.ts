@@ -1,11 +1,12 @@
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
 import { DeviceThrottledError } from './deviceResponseError.js';
 import { MAX_RETRY_AFTER_MS, parseRetryAfter } from './retryAfter.js';
 
 /**
  * ARM throttles per subscription and principal, and each device is one subscription: once any request to a
  * device is answered 429 (or 503) with Retry-After, no request to that device is sent before that time —
- * not only the retried one. Shared by all SDK clients of one device, placed per retry.
+ * not only the retried one. Shared by all SDK clients of one device, placed per retry (for a device, inside its
+ * DeviceBudget, which also paces requests before any 429).
  *
  * Nothing waits here: the throttling answer, and every request while the gate is closed, fails at once with
  * DeviceThrottledError carrying the remaining time (at most MAX_RETRY_AFTER_MS), and the controller requeues the
@@ -22,22 +23,30 @@ export class ThrottleGate {
     return Math.max(0, this.until - this.now());
   }
 
+  /** Throws DeviceThrottledError while the gate is closed. */
+  admit(origin: string): void {
+    const wait = this.remainingMs();
+    if (wait > 0) throw new DeviceThrottledError(`${origin} is throttling requests; next request in ${Math.ceil(wait / 1000)} s`, wait);
+  }
+
+  /** Closes the gate, and throws DeviceThrottledError, when the response is a 429/503 with Retry-After. */
+  observe(response: PipelineResponse, origin: string): void {
+    if (response.status !== 429 && response.status !== 503) return;
+    const header = response.headers.get('retry-after');
+    const ms = parseRetryAfter(header, this.now());
+    if (ms === undefined) return;
+    this.until = Math.max(this.until, this.now() + ms);
+    const capped = ms === MAX_RETRY_AFTER_MS ? ` (the most the controller waits; the device asked for Retry-After ${(header ?? '').slice(0, 40)})` : '';
+    throw new DeviceThrottledError(`${origin} answered HTTP ${response.status} with Retry-After: waiting ${Math.ceil(ms / 1000)} s${capped}`, ms);
+  }
+
   readonly policy: PipelinePolicy = {
     name: 'gpuvmThrottleGate',
     sendRequest: async (request, next) => {
       const origin = new URL(request.url).origin;
-      const wait = this.remainingMs();
-      if (wait > 0) throw new DeviceThrottledError(`${origin} is throttling requests; next request in ${Math.ceil(wait / 1000)} s`, wait);
+      this.admit(origin);
       const response = await next(request);
-      if (response.status === 429 || response.status === 503) {
-        const header = response.headers.get('retry-after');
-        const ms = parseRetryAfter(header, this.now());
-        if (ms !== undefined) {
-          this.until = Math.max(this.until, this.now() + ms);
-          const capped = ms === MAX_RETRY_AFTER_MS ? ` (the most the controller waits; the device asked for Retry-After ${(header ?? '').slice(0, 40)})` : '';
-          throw new DeviceThrottledError(`${origin} answered HTTP ${response.status} with Retry-After: waiting ${Math.ceil(ms / 1000)} s${capped}`, ms);
-        }
-      }
+      this.observe(response, origin);
       return response;
     },
   };

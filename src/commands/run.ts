@@ -16,6 +16,8 @@ import {
   leaderIdentity,
 } from '../runtime/leaderElection.js';
 import { DEFAULT_CONTROLLER_NAMESPACE } from '../reconcile/deviceConnections.js';
+import { DeviceBudgets } from '../azure/deviceBudget.js';
+import { DEVICE_BUDGET_USAGE, deviceBudgetLimits } from './deviceBudgetFlags.js';
 import { parseDuration } from './duration.js';
 
 export const RUN_USAGE = `usage: gpuvm-controller run [flags]
@@ -49,7 +51,7 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
                                      identity may be sent to when an EdgeDevice has no spec.azure.credentialsSecretRef
                                      (repeatable; default: none)
   --device-selector SEL              manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
-`;
+${DEVICE_BUDGET_USAGE}`;
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -79,6 +81,10 @@ export async function main(args: string[]): Promise<number> {
       'controller-namespace': { type: 'string' },
       'azure-authority-host': { type: 'string', multiple: true },
       'device-selector': { type: 'string' },
+      'device-read-rate': { type: 'string' },
+      'device-read-burst': { type: 'string' },
+      'device-write-rate': { type: 'string' },
+      'device-write-burst': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -106,6 +112,7 @@ export async function main(args: string[]): Promise<number> {
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d+)?$/i.test(host)) throw new Error(`--azure-authority-host: "${host}" must be a host name such as login.example.com, without a scheme or path`);
     return host.replace(/:\d+$/, '').toLowerCase();
   });
+  const budgetLimits = deviceBudgetLimits(values);
 
   const log = createLogger(level as LevelWithSilent);
   const kubeConfig = new KubeConfig();
@@ -139,13 +146,14 @@ export async function main(args: string[]): Promise<number> {
     controllerMetrics: observability.controllerMetrics,
     queueMetrics: observability.queueMetrics,
     armPolicy: observability.armPolicy,
+    deviceBudgets: new DeviceBudgets({ limits: budgetLimits, metrics: observability.metrics.deviceBudgetMetrics() }),
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     controllerNamespace,
     extraAuthorityHosts,
     ...(values['device-selector'] !== undefined ? { deviceSelector: values['device-selector'] } : {}),
   });
   observability.attach(manager);
-  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect, controllerNamespace }, 'starting');
+  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect, controllerNamespace, deviceBudget: budgetLimits }, 'starting');
 
   let elector: LeaderElector | undefined;
   const stopped = new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
-import { createEmptyPipeline, createHttpHeaders, createPipelineRequest, RestError, type HttpClient, type PipelineRequest } from '@azure/core-rest-pipeline';
+import { createEmptyPipeline, createHttpHeaders, createPipelineRequest, RestError, type HttpClient, type HttpMethods, type PipelineRequest } from '@azure/core-rest-pipeline';
 import type { EdgeDevice, GpuVm } from '../api/types.js';
+import { DeviceBudgets } from '../azure/deviceBudget.js';
 import { armOperation, Metrics, reconcileResult } from './metrics.js';
 
 async function value(m: Metrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
@@ -107,6 +108,35 @@ test('the ARM policy counts every request by device, operation and status code, 
   expect(await value(m, 'gpuvm_arm_requests_total', { device: 'dev-a', operation: 'GET deployments', code: 'error' })).toBe(1);
   expect(await value(m, 'gpuvm_arm_requests_total', { device: 'dev-a', operation: 'GET deployments', code: '429' })).toBe(1);
   expect(await m.registry.metrics()).toContain('gpuvm_arm_request_duration_seconds_count{device="dev-a",operation="GET deployments"} 3');
+});
+
+test('the device budget counts refused requests and the time they were told to wait, by device, kind and cause', async () => {
+  const m = metrics();
+  let now = 1_000_000;
+  const budgets = new DeviceBudgets({ limits: { read: { ratePerSecond: 2, burst: 1 }, write: { ratePerSecond: 1, burst: 1 } }, now: () => now, metrics: m.deviceBudgetMetrics() });
+  const pipeline = createEmptyPipeline();
+  pipeline.addPolicy(budgets.policy('dev-a'));
+  let answer = 200;
+  const client: HttpClient = { sendRequest: async (request) => ({ request, status: answer, headers: createHttpHeaders(answer === 429 ? { 'retry-after': '3' } : {}) }) };
+  const url = 'https://management.dev.example/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/d';
+  const send = (method: HttpMethods) => pipeline.sendRequest(client, createPipelineRequest({ url, method }));
+  await send('PUT');
+  await expect(send('DELETE')).rejects.toMatchObject({ name: 'DeviceThrottledError', retryAfterMs: 1000 });
+  await send('GET');
+  await expect(send('GET')).rejects.toMatchObject({ retryAfterMs: 500 });
+  now += 1000;
+  answer = 429;
+  await expect(send('GET')).rejects.toMatchObject({ retryAfterMs: 3000 });
+  answer = 200;
+  await expect(send('PUT')).rejects.toMatchObject({ retryAfterMs: 3000 });
+  expect(await value(m, 'gpuvm_device_budget_refused_total', { device: 'dev-a', kind: 'write', cause: 'budget' })).toBe(1);
+  expect(await value(m, 'gpuvm_device_budget_refused_total', { device: 'dev-a', kind: 'read', cause: 'budget' })).toBe(1);
+  expect(await value(m, 'gpuvm_device_budget_refused_total', { device: 'dev-a', kind: 'write', cause: 'retry_after' })).toBe(1);
+  expect(await value(m, 'gpuvm_device_budget_wait_seconds_total', { device: 'dev-a', kind: 'write', cause: 'budget' })).toBe(1);
+  expect(await value(m, 'gpuvm_device_budget_wait_seconds_total', { device: 'dev-a', kind: 'read', cause: 'budget' })).toBe(0.5);
+  expect(await value(m, 'gpuvm_device_budget_wait_seconds_total', { device: 'dev-a', kind: 'write', cause: 'retry_after' })).toBe(3);
+  // The 429 itself was sent: it is the device's answer, not a refusal.
+  expect(await value(m, 'gpuvm_device_budget_refused_total', { kind: 'read', cause: 'retry_after' })).toBeUndefined();
 });
 
 function gpuVm(name: string, phase: string | undefined, extra: { created?: string; readyAt?: string; uid?: string } = {}): GpuVm {

@@ -5,6 +5,7 @@
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from '@azure/core-rest-pipeline';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EdgeDevice, GpuVm, GpuVmPhase } from '../api/types.js';
+import type { DeviceBudgetMetrics } from '../azure/deviceBudget.js';
 import type { ControllerMetrics, ReconcileOutcome } from '../runtime/controller.js';
 import type { WorkQueueMetrics } from '../runtime/workqueue.js';
 
@@ -100,6 +101,8 @@ export class Metrics {
   private readonly workDuration: Histogram<'name'>;
   private readonly armRequests: Counter<'device' | 'operation' | 'code'>;
   private readonly armDuration: Histogram<'device' | 'operation'>;
+  private readonly budgetWait: Counter<'device' | 'kind' | 'cause'>;
+  private readonly budgetRefused: Counter<'device' | 'kind' | 'cause'>;
   private readonly timeToReady: Histogram;
   private readonly deviceGpus: Gauge<'device' | 'holder'>;
   private readonly phase: Gauge<'phase'>;
@@ -151,6 +154,18 @@ export class Metrics {
       help: 'Duration of ARM HTTP requests (every attempt) by device and operation',
       labelNames: ['device', 'operation'],
       buckets: ARM_BUCKETS,
+      registers,
+    });
+    this.budgetWait = new Counter({
+      name: 'gpuvm_device_budget_wait_seconds_total',
+      help: 'Time ARM requests to a device were told to wait before being sent, by device, kind (read, write) and cause (budget: the controller\'s per-device budget was spent; retry_after: the device asked to wait)',
+      labelNames: ['device', 'kind', 'cause'],
+      registers,
+    });
+    this.budgetRefused = new Counter({
+      name: 'gpuvm_device_budget_refused_total',
+      help: 'ARM requests to a device refused before being sent (the object is requeued for when they may go), by device, kind (read, write) and cause (budget, retry_after)',
+      labelNames: ['device', 'kind', 'cause'],
       registers,
     });
     this.timeToReady = new Histogram({
@@ -220,6 +235,16 @@ export class Metrics {
   armRequest(device: string, operation: string, code: number | 'error', durationMs: number): void {
     this.armRequests.inc({ device, operation, code: String(code) });
     this.armDuration.observe({ device, operation }, durationMs / 1000);
+  }
+
+  /** Counts requests the per-device ARM budget refused (plug into DeviceBudgets' metrics). */
+  deviceBudgetMetrics(): DeviceBudgetMetrics {
+    return {
+      refused: (device, kind, cause, waitMs) => {
+        this.budgetRefused.inc({ device, kind, cause });
+        this.budgetWait.inc({ device, kind, cause }, waitMs / 1000);
+      },
+    };
   }
 
   /**

@@ -1,4 +1,5 @@
 import { RestError } from '@azure/core-rest-pipeline';
+import { DeviceThrottledError } from '../azure/deviceResponseError.js';
 import { actionFailureMessage, actionFailureReason, failedActionConditions, isThrottled, redactSecretsIn } from './actionFailures.js';
 
 describe('actionFailureReason', () => {
@@ -37,6 +38,7 @@ test('failedActionConditions sets the action condition, Ready and Reconciling', 
 test.each([
   ['a 429', new RestError('slow down', { statusCode: 429 }), true],
   ['an error that asks to be retried later', Object.assign(new Error('later'), { retryAfterMs: 5000 }), true],
+  ['a write the device budget refused', new DeviceThrottledError('the write budget is spent', 700), true],
   ['a 400', new RestError('bad', { code: 'InvalidParameter', statusCode: 400 }), false],
   ['a 503', new RestError('down', { statusCode: 503 }), false],
 ])('isThrottled: %s → %s', (_what, err, expected) => {

@@ -8,7 +8,7 @@ import { createDeviceClients } from '../azure/deviceClients.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import { SdkAzureDevice } from '../azure/sdkAzureDevice.js';
 import { SdkDeviceArm } from '../azure/sdkDeviceArm.js';
-import { ThrottleGate } from '../azure/throttleGate.js';
+import { DeviceBudgets } from '../azure/deviceBudget.js';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { checkCaBundle } from './caBundle.js';
@@ -47,6 +47,8 @@ export interface SecretBackedConnectionsOptions {
   extraPolicies?: (device: string) => PipelinePolicy[];
   /** Per HTTP attempt to a device or Azure, token requests included (default 30 s, DEFAULT_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs?: number;
+  /** The devices' ARM budgets and Retry-After gates (default: ARM's per-subscription limits). */
+  budgets?: DeviceBudgets;
 }
 /**
  * Builds SDK clients per device from its Secrets and caches them (token caches included) until the device's
@@ -56,7 +58,7 @@ export class SecretBackedConnections implements DeviceConnections {
   private readonly armCache = new Map<string, Cached<DeviceArm>>();
   private readonly azureCache = new Map<string, Cached<AzureDevice>>();
 
-  private readonly gates = new Map<string, ThrottleGate>();
+  private readonly budgets: DeviceBudgets;
 
   private readonly controllerNamespace: string;
 
@@ -65,6 +67,7 @@ export class SecretBackedConnections implements DeviceConnections {
     private readonly options: SecretBackedConnectionsOptions = {},
   ) {
     this.controllerNamespace = options.controllerNamespace ?? DEFAULT_CONTROLLER_NAMESPACE;
+    this.budgets = options.budgets ?? new DeviceBudgets();
   }
 
   /** The Secret's namespace/name: the controller's namespace when the reference names none. */
@@ -95,14 +98,9 @@ export class SecretBackedConnections implements DeviceConnections {
     return { values };
   }
 
-  /** The device's throttle gate outlives client rebuilds: a Secret change must not forget a Retry-After. */
+  /** The device's budget (with its Retry-After gate) outlives client rebuilds: a Secret change forgets neither. */
   private policies(device: string): AdditionalPolicyConfig[] {
-    let gate = this.gates.get(device);
-    if (gate === undefined) {
-      gate = new ThrottleGate();
-      this.gates.set(device, gate);
-    }
-    return [gate.policy, ...(this.options.extraPolicies?.(device) ?? [])].map((policy) => ({ policy, position: 'perRetry' as const }));
+    return [this.budgets.policy(device), ...(this.options.extraPolicies?.(device) ?? [])].map((policy) => ({ policy, position: 'perRetry' as const }));
   }
 
   arm(device: EdgeDevice): Connected<DeviceArm> {
@@ -140,7 +138,6 @@ export class SecretBackedConnections implements DeviceConnections {
   forget(deviceName: string): void {
     this.armCache.delete(deviceName);
     this.azureCache.delete(deviceName);
-    this.gates.delete(deviceName);
   }
 
   private caPem(device: EdgeDevice): { pem?: string } | Failure {
