@@ -10,11 +10,11 @@ const secrets = new Map<string, V1Secret>([
 ]);
 const store: ObjectStore<V1Secret> = { get: (key) => secrets.get(key), byIndex: () => [] };
 
-function device(arm: Partial<EdgeDevice['spec']['arm']>, azure?: EdgeDevice['spec']['azure']): EdgeDevice {
+function device(arm: Partial<EdgeDevice['spec']['arm']>, azure?: EdgeDevice['spec']['azure'], name = 'dev'): EdgeDevice {
   return {
     apiVersion: 'gpuvm.io/v1alpha1',
     kind: 'EdgeDevice',
-    metadata: { name: 'dev' },
+    metadata: { name },
     spec: {
       arm: { endpoint: 'https://management.dev.local', loginEndpoint: 'https://login.dev.local', subscriptionId: 's', resourceGroup: 'rg', credentialsSecretRef: { name: 'dev-arm' }, ...arm },
       ...(azure !== undefined ? { azure } : {}),
@@ -45,5 +45,56 @@ describe('SecretBackedConnections', () => {
     for (const authorityHost of ['https://attacker.example', 'https://login.microsoftonline.com.attacker.example', 'https://127.0.0.1:8443']) {
       expect(connections.azure(device({}, { resourceId, authorityHost }))).toMatchObject({ ok: false, reason: 'AuthorityNotAllowed', message: expect.stringContaining('--azure-authority-host') as unknown });
     }
+  });
+});
+
+describe('SecretBackedConnections: idle clients', () => {
+  const IDLE_MS = 600_000;
+  const clockAt = (start: number): { now: () => number; advance: (ms: number) => void } => {
+    let now = start;
+    return { now: () => now, advance: (ms) => (now += ms) };
+  };
+
+  it("keeps a device's clients while it is used and builds them again once they went unused for the idle period, not before", () => {
+    const clock = clockAt(0);
+    const connections = new SecretBackedConnections(store, { controllerNamespace: 'ctl', idleMs: IDLE_MS, clock });
+    const first = connections.arm(device({}));
+    expect(first.ok).toBe(true);
+    clock.advance(IDLE_MS - 1);
+    expect(connections.arm(device({}))).toBe(first);
+    // Used just now: the period starts again.
+    clock.advance(IDLE_MS - 1);
+    expect(connections.arm(device({}))).toBe(first);
+    clock.advance(IDLE_MS);
+    const second = connections.arm(device({}));
+    expect(second.ok).toBe(true);
+    expect(second).not.toBe(first);
+    expect(connections.arm(device({}))).toBe(second);
+  });
+
+  it("drops the idle clients of other devices when any device is used, and all of them on close", () => {
+    const clock = clockAt(0);
+    const connections = new SecretBackedConnections(store, { controllerNamespace: 'ctl', idleMs: IDLE_MS, clock });
+    connections.arm(device({}, undefined, 'a'));
+    connections.azure(device({}, { resourceId }, 'a'));
+    connections.arm(device({}, undefined, 'b'));
+    expect(connections.clientCounts()).toEqual({ arm: 2, azure: 1 });
+    clock.advance(IDLE_MS / 2);
+    connections.arm(device({}, undefined, 'b'));
+    clock.advance(IDLE_MS / 2);
+    connections.arm(device({}, undefined, 'b'));
+    expect(connections.clientCounts()).toEqual({ arm: 1, azure: 0 });
+    connections.close();
+    expect(connections.clientCounts()).toEqual({ arm: 0, azure: 0 });
+  });
+
+  it('builds new clients at once when the Secret changes, whatever the idle period', () => {
+    const clock = clockAt(0);
+    const changing = new Map(secrets);
+    const connections = new SecretBackedConnections({ get: (key) => changing.get(key), byIndex: () => [] }, { controllerNamespace: 'ctl', idleMs: IDLE_MS, clock });
+    const first = connections.arm(device({}));
+    changing.set('ctl/dev-arm', { metadata: { name: 'dev-arm', namespace: 'ctl', resourceVersion: '2' }, stringData: { username: 'EdgeArmUser', password: 'q' } });
+    expect(connections.arm(device({}))).not.toBe(first);
+    expect(connections.clientCounts().arm).toBe(1);
   });
 });
