@@ -1,4 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
+import { FakeClock } from '../../test/support/fakes/fakeClock.js';
 import type { EdgeDevice } from '../api/types.js';
 import { SecretBackedConnections } from './deviceConnections.js';
 import type { ObjectStore } from './ports.js';
@@ -49,14 +50,10 @@ describe('SecretBackedConnections', () => {
 });
 
 describe('SecretBackedConnections: idle clients', () => {
-  const IDLE_MS = 600_000;
-  const clockAt = (start: number): { now: () => number; advance: (ms: number) => void } => {
-    let now = start;
-    return { now: () => now, advance: (ms) => (now += ms) };
-  };
+  const IDLE_MS = 120_000;
 
   it("keeps a device's clients while it is used and builds them again once they went unused for the idle period, not before", () => {
-    const clock = clockAt(0);
+    const clock = new FakeClock();
     const connections = new SecretBackedConnections(store, { controllerNamespace: 'ctl', idleMs: IDLE_MS, clock });
     const first = connections.arm(device({}));
     expect(first.ok).toBe(true);
@@ -65,15 +62,17 @@ describe('SecretBackedConnections: idle clients', () => {
     // Used just now: the period starts again.
     clock.advance(IDLE_MS - 1);
     expect(connections.arm(device({}))).toBe(first);
-    clock.advance(IDLE_MS);
+    // Swept every quarter of the period: gone at most a quarter period after it ran out.
+    clock.advance(IDLE_MS * 1.25);
+    expect(connections.clientCounts().arm).toBe(0);
     const second = connections.arm(device({}));
     expect(second.ok).toBe(true);
     expect(second).not.toBe(first);
     expect(connections.arm(device({}))).toBe(second);
   });
 
-  it("drops the idle clients of other devices when any device is used, and all of them on close", () => {
-    const clock = clockAt(0);
+  it('drops idle clients device by device, stops sweeping once none are left, and drops all on close', () => {
+    const clock = new FakeClock();
     const connections = new SecretBackedConnections(store, { controllerNamespace: 'ctl', idleMs: IDLE_MS, clock });
     connections.arm(device({}, undefined, 'a'));
     connections.azure(device({}, { resourceId }, 'a'));
@@ -82,14 +81,20 @@ describe('SecretBackedConnections: idle clients', () => {
     clock.advance(IDLE_MS / 2);
     connections.arm(device({}, undefined, 'b'));
     clock.advance(IDLE_MS / 2);
-    connections.arm(device({}, undefined, 'b'));
     expect(connections.clientCounts()).toEqual({ arm: 1, azure: 0 });
+    clock.advance(IDLE_MS / 2);
+    expect(connections.clientCounts()).toEqual({ arm: 0, azure: 0 });
+    expect(clock.pendingTimers()).toBe(0);
+
+    connections.arm(device({}, undefined, 'a'));
+    expect(clock.pendingTimers()).toBe(1);
     connections.close();
     expect(connections.clientCounts()).toEqual({ arm: 0, azure: 0 });
+    expect(clock.pendingTimers()).toBe(0);
   });
 
   it('builds new clients at once when the Secret changes, whatever the idle period', () => {
-    const clock = clockAt(0);
+    const clock = new FakeClock();
     const changing = new Map(secrets);
     const connections = new SecretBackedConnections({ get: (key) => changing.get(key), byIndex: () => [] }, { controllerNamespace: 'ctl', idleMs: IDLE_MS, clock });
     const first = connections.arm(device({}));

@@ -12,7 +12,7 @@ import { SdkDeviceArm } from '../azure/sdkDeviceArm.js';
 import { ThrottleGate } from '../azure/throttleGate.js';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import { systemClock, type Clock } from '../runtime/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../runtime/clock.js';
 import { checkCaBundle } from './caBundle.js';
 import type { Connected, DeviceConnections, ObjectStore } from './ports.js';
 
@@ -40,8 +40,12 @@ interface Cached<T> {
   close?: () => void;
 }
 
-/** Clients unused this long are dropped (and built again on the next use): 10 minutes. */
-export const DEFAULT_CLIENT_IDLE_MS = 10 * 60_000;
+/**
+ * Clients unused this long are dropped (and built again on the next use): 2 minutes. Well under the sync period
+ * (10 minutes by default), so a device that only has its periodic VM list holds clients about a fifth of the time;
+ * a device with work (operation polls every few seconds, waiting GpuVms rechecked every minute) keeps them.
+ */
+export const DEFAULT_CLIENT_IDLE_MS = 2 * 60_000;
 
 export interface SecretBackedConnectionsOptions {
   /** The only namespace device Secrets are read from (default gpuvm-system); a reference elsewhere is refused. */
@@ -58,7 +62,7 @@ export interface SecretBackedConnectionsOptions {
   requestTimeoutMs?: number;
   /** How long a device's clients stay unused before they are dropped (default DEFAULT_CLIENT_IDLE_MS). */
   idleMs?: number;
-  clock?: Pick<Clock, 'now'>;
+  clock?: Clock;
 }
 /**
  * Builds SDK clients per device from its Secrets and caches them (token caches and the device's connections
@@ -73,8 +77,8 @@ export class SecretBackedConnections implements DeviceConnections {
   /** Per device: the api-versions its clients negotiated, and for which endpoint and subscription. */
   private readonly apiVersions = new Map<string, { target: string; versions: DeviceApiVersions }>();
   private readonly idleMs: number;
-  private readonly clock: Pick<Clock, 'now'>;
-  private lastSweep: number;
+  private readonly clock: Clock;
+  private sweepTimer: TimerHandle | undefined;
 
   private readonly gates = new Map<string, ThrottleGate>();
 
@@ -87,7 +91,6 @@ export class SecretBackedConnections implements DeviceConnections {
     this.controllerNamespace = options.controllerNamespace ?? DEFAULT_CONTROLLER_NAMESPACE;
     this.idleMs = options.idleMs ?? DEFAULT_CLIENT_IDLE_MS;
     this.clock = options.clock ?? systemClock;
-    this.lastSweep = this.clock.now();
   }
 
   /** The Secret's namespace/name: the controller's namespace when the reference names none. */
@@ -165,14 +168,15 @@ export class SecretBackedConnections implements DeviceConnections {
 
   /** Closes every device's connections and drops all clients (on shutdown). */
   close(): void {
+    if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
     for (const name of [...this.armCache.keys()]) this.drop(this.armCache, name);
     for (const name of [...this.azureCache.keys()]) this.drop(this.azureCache, name);
   }
 
-  /** The cached clients while their fingerprint holds, else new ones; an access also drops idle ones. */
+  /** The cached clients while their fingerprint holds, else new ones. */
   private cached<T>(cache: Map<string, Cached<T>>, name: string, fingerprint: string, build: () => { value: Connected<T>; close?: () => void }): Connected<T> {
     const now = this.clock.now();
-    this.sweep(now);
     const entry = cache.get(name);
     if (entry?.fingerprint === fingerprint) {
       entry.usedAt = now;
@@ -181,6 +185,7 @@ export class SecretBackedConnections implements DeviceConnections {
     this.drop(cache, name);
     const built = build();
     cache.set(name, { fingerprint, value: built.value, usedAt: now, ...(built.close !== undefined ? { close: built.close } : {}) });
+    this.scheduleSweep();
     return built.value;
   }
 
@@ -190,17 +195,23 @@ export class SecretBackedConnections implements DeviceConnections {
   }
 
   /**
-   * Drops the clients not asked for during the idle period. Done on access, at most every tenth of the period:
-   * every device's periodic sync asks for its clients, so a controller with devices sweeps regularly without a
-   * timer of its own. Each drop closes the device's agent; a reconcile still holding those clients opens a new
-   * connection if it sends another request.
+   * Every quarter of the idle period while any clients exist, drops those not asked for during it (so clients
+   * live between one and 1.25 idle periods after their last use). The timer never keeps the process alive, and
+   * close() stops it. A drop closes the device's agent gracefully: a reconcile still holding those clients
+   * finishes its request, and opens a new connection if it sends another.
    */
-  private sweep(now: number): void {
-    if (now - this.lastSweep < this.idleMs / 10) return;
-    this.lastSweep = now;
-    for (const cache of [this.armCache, this.azureCache] as Map<string, Cached<unknown>>[]) {
-      for (const [name, entry] of cache) if (now - entry.usedAt >= this.idleMs) this.drop(cache, name);
-    }
+  private scheduleSweep(): void {
+    if (this.sweepTimer !== undefined || (this.armCache.size === 0 && this.azureCache.size === 0)) return;
+    const handle = this.clock.setTimeout(() => {
+      this.sweepTimer = undefined;
+      const now = this.clock.now();
+      for (const cache of [this.armCache, this.azureCache] as Map<string, Cached<unknown>>[]) {
+        for (const [name, entry] of cache) if (now - entry.usedAt >= this.idleMs) this.drop(cache, name);
+      }
+      this.scheduleSweep();
+    }, this.idleMs / 4);
+    (handle as { unref?: () => void }).unref?.();
+    this.sweepTimer = handle;
   }
 
   private caPem(device: EdgeDevice): { pem?: string } | Failure {

@@ -7,6 +7,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { EdgeDevice } from '../../src/api/types.js';
 import type { DeviceClients } from '../../src/azure/deviceClients.js';
 import { SecretBackedConnections } from '../../src/reconcile/deviceConnections.js';
+import { FakeClock } from '../support/fakes/fakeClock.js';
 import { edgeDeviceManifests } from '../../src/simulator/edgeDeviceManifests.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import { deviceClientsFor, startSim } from './support.js';
@@ -89,8 +90,8 @@ describe('device connections', () => {
   });
 
   describe('SecretBackedConnections', () => {
-    const IDLE_MS = 600_000;
-    let now = 0;
+    const IDLE_MS = 120_000;
+    const clock = new FakeClock();
     let connections: SecretBackedConnections;
     let edgeDevice: EdgeDevice;
 
@@ -99,7 +100,7 @@ describe('device connections', () => {
       const secrets = new Map<string, V1Secret>();
       for (const m of manifests) if (m.kind === 'Secret') secrets.set(`gpuvm-system/${m.metadata?.name ?? ''}`, { ...m, metadata: { ...m.metadata, resourceVersion: '1' } });
       edgeDevice = manifests.find((m): m is EdgeDevice => m.kind === 'EdgeDevice') as EdgeDevice;
-      connections = new SecretBackedConnections({ get: (key) => secrets.get(key), byIndex: () => [] }, { idleMs: IDLE_MS, clock: { now: () => now } });
+      connections = new SecretBackedConnections({ get: (key) => secrets.get(key), byIndex: () => [] }, { idleMs: IDLE_MS, clock });
     });
     afterAll(() => connections.close());
 
@@ -117,12 +118,12 @@ describe('device connections', () => {
       expect(operationsSince(since).filter((o) => o === 'provider.get').length).toBeGreaterThan(0);
       expect(operationsSince(since).filter((o) => o === 'token')).toHaveLength(1);
 
-      now += IDLE_MS - 1;
+      clock.advance(IDLE_MS - 1);
       since = lastSeq();
       await listVms();
       expect(operationsSince(since)).toEqual(['vm.listAll']);
 
-      now += IDLE_MS;
+      clock.advance(IDLE_MS * 1.25);
       since = lastSeq();
       await listVms();
       expect(operationsSince(since)).toEqual(['token', 'vm.listAll']);
@@ -134,7 +135,7 @@ describe('device connections', () => {
       await expect(listVms()).rejects.toMatchObject({ name: 'DeviceThrottledError' });
       expect(operationsSince(since)).toEqual(['vm.listAll']);
 
-      now += IDLE_MS;
+      clock.advance(IDLE_MS * 1.25);
       since = lastSeq();
       await expect(listVms()).rejects.toMatchObject({ name: 'DeviceThrottledError' });
       // The new clients asked for a token, and sent the device nothing while its Retry-After runs.
