@@ -43,7 +43,7 @@ interface Cached<T> {
 /**
  * Clients unused this long are dropped (and built again on the next use): 2 minutes. Well under the sync period
  * (10 minutes by default), so a device that only has its periodic VM list holds clients about a fifth of the time;
- * a device with work (operation polls every few seconds, waiting GpuVms rechecked every minute) keeps them.
+ * a device with work (operation polls, every 15 s by default; waiting GpuVms, rechecked every minute) keeps them.
  */
 export const DEFAULT_CLIENT_IDLE_MS = 2 * 60_000;
 

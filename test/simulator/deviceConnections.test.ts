@@ -2,14 +2,16 @@
 // connections, and clients dropped after the idle period are built again without losing what must persist
 // (the negotiated api-versions, the throttle gate).
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { get } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { EdgeDevice } from '../../src/api/types.js';
-import type { DeviceClients } from '../../src/azure/deviceClients.js';
+import { createDeviceClients, type DeviceClients } from '../../src/azure/deviceClients.js';
 import { SecretBackedConnections } from '../../src/reconcile/deviceConnections.js';
 import { FakeClock } from '../support/fakes/fakeClock.js';
 import { edgeDeviceManifests } from '../../src/simulator/edgeDeviceManifests.js';
 import type { Simulator } from '../../src/simulator/index.js';
+import { createCertificateAuthority } from '../../src/tls/certificateAuthority.js';
 import { deviceClientsFor, startSim } from './support.js';
 
 const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
@@ -86,6 +88,20 @@ describe('device connections', () => {
       expect(second?.isSessionReused()).toBe(true);
     } finally {
       clients.close();
+    }
+  });
+
+  it("trusts only the device CA when one is set, else the system roots, on the agent that ARM and token requests share", async () => {
+    const d = sim.device('dev');
+    const conn = { armEndpoint: d.armEndpoint, loginEndpoint: d.loginEndpoint, subscriptionId: d.subscriptionId, username: d.username, password: d.password };
+    for (const clients of [createDeviceClients({ ...conn, caPem: createCertificateAuthority('other-device-ca').certificatePem }), createDeviceClients(conn)]) {
+      try {
+        await expect(clients.credential.getToken(`${d.armEndpoint}/.default`)).rejects.toThrow(/not trusted/);
+        const answer = new Promise((resolve, reject) => get(`${d.armEndpoint}/`, { agent: clients.agent }, resolve).on('error', reject));
+        await expect(answer).rejects.toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+      } finally {
+        clients.close();
+      }
     }
   });
 
