@@ -20,7 +20,7 @@ import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
 import { Controller, type ControllerMetrics, type WatchEvent } from './runtime/controller.js';
 import { systemClock } from './runtime/clock.js';
-import { Informer, stripManagedFields } from './runtime/informer.js';
+import { Informer, secretForCache, stripForCache } from './runtime/informer.js';
 import { customResourceListerWatcher, secretListerWatcher } from './runtime/kubeListerWatcher.js';
 import type { WorkQueueMetrics } from './runtime/workqueue.js';
 
@@ -113,6 +113,7 @@ export class Manager {
   readonly adminSecrets: AdminSecretReader;
   readonly gpuVmController: Controller;
   readonly deviceController: Controller;
+  private readonly connections: SecretBackedConnections;
   private started = false;
   private informersStarted = false;
 
@@ -126,7 +127,7 @@ export class Manager {
         plural: GPUVM_PLURAL,
         ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
       }),
-      transform: stripManagedFields,
+      transform: stripForCache,
       logger: child('informer'),
     });
     this.devices = new Informer<EdgeDevice>({
@@ -136,12 +137,12 @@ export class Manager {
         plural: EDGEDEVICE_PLURAL,
         ...(options.deviceSelector !== undefined ? { labelSelector: options.deviceSelector } : {}),
       }),
-      transform: stripManagedFields,
+      transform: stripForCache,
       logger: child('informer'),
     });
     this.secrets = new Informer<V1Secret>({
       listerWatcher: secretListerWatcher(kubeConfig, { namespace: options.controllerNamespace ?? DEFAULT_CONTROLLER_NAMESPACE }),
-      transform: stripManagedFields,
+      transform: secretForCache,
       logger: child('informer'),
     });
     this.gpuVms.addIndex(BY_DEVICE, (g) => [g.spec.deviceRef.name]);
@@ -154,6 +155,7 @@ export class Manager {
       ...(armPolicy !== undefined ? { extraPolicies: (device: string) => [armPolicy(device)] } : {}),
       ...(options.deviceBudgets !== undefined ? { budgets: options.deviceBudgets } : {}),
     });
+    this.connections = connections;
     this.devices.addIndex(BY_SECRET, (d) => deviceSecretRefs(d).map((r) => connections.secretKey(r)));
     this.adminSecrets = new AdminSecretReader(kubeSecretFetch(kubeConfig), systemClock);
     const writer = new ApiServerWriter(kubeConfig);
@@ -261,5 +263,6 @@ export class Manager {
   async stop(): Promise<void> {
     await Promise.all([this.gpuVmController.stop(), this.deviceController.stop()]);
     for (const informer of [this.gpuVms, this.devices, this.secrets]) informer.stop();
+    this.connections.close();
   }
 }

@@ -150,7 +150,7 @@ export class BenchEnvironment {
       ...(options.cpuProfile === true ? ['--cpu-prof', '--cpu-prof-dir', join(this.options.workDir, 'cpu-profiles'), '--cpu-prof-name', `controller-${n}.cpuprofile`] : []),
     ];
     const proc = await spawnManaged(`controller-${n}`, process.execPath, {
-      args: [...nodeArgs, CLI, 'run', '--kubeconfig', this.kubeconfigPath, '--namespace', NAMESPACE, '--metrics-bind-address', `127.0.0.1:${port}`, '--health-probe-bind-address', '0', ...args],
+      args: [...nodeArgs, CLI, 'run', '--kubeconfig', this.kubeconfigPath, '--namespace', NAMESPACE, '--controller-namespace', NAMESPACE, '--metrics-bind-address', `127.0.0.1:${port}`, '--health-probe-bind-address', '0', ...args],
       logFile: join(this.options.workDir, `controller-${n}.log`),
     });
     const controller = new ControllerUnderTest(proc, port, inspectorPort);

@@ -55,6 +55,8 @@ interface Settings {
   cpuProfile: boolean;
   /** Controller --max-old-space-size; undefined = what Node derives from the machine's memory. */
   heapLimitMiB: number | undefined;
+  /** Wait this long after converging and read the live heap again (devices' clients dropped when idle); 0 = not. */
+  idleHeapMs: number;
 }
 
 const USAGE = `npm run bench [-- options]
@@ -69,6 +71,7 @@ const USAGE = `npm run bench [-- options]
   --log-level L          controller --log-level (default info)
   --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
   --controller-heap MiB  limit the controller's V8 heap (256 is what Node gives it under a 512Mi memory limit)
+  --idle-heap D          after converging, wait D (e.g. 3m) and read the controller's live heap again
   --update-baseline      write this run's headline numbers to bench/baseline.json`;
 
 function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[] } {
@@ -87,6 +90,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       'log-level': { type: 'string', default: 'info' },
       'cpu-prof': { type: 'boolean', default: false },
       'controller-heap': { type: 'string' },
+      'idle-heap': { type: 'string', default: '0ms' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -114,6 +118,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       logLevel: values['log-level'],
       cpuProfile: values['cpu-prof'],
       heapLimitMiB: values['controller-heap'] === undefined ? undefined : Number(values['controller-heap']),
+      idleHeapMs: parseDuration(values['idle-heap'], '--idle-heap'),
     },
   };
 }
@@ -247,6 +252,13 @@ class ScenarioRun {
     const liveHeap = await this.controller.liveHeapBytes();
     line('controller live heap (after a full GC), per device', `${mib(liveHeap)}, ${fixed(liveHeap / 1024 / this.devices, 0)} KiB`);
     this.numbers.controllerLiveHeapMiB = liveHeap / 1024 / 1024;
+    if (settings.idleHeapMs > 0) {
+      // With the default sync period, devices list their VMs 10 to 11 minutes apart: in between they have no work.
+      await sleep(settings.idleHeapMs);
+      const idleHeap = await this.controller.liveHeapBytes();
+      line(`controller live heap ${fixed(seconds(settings.idleHeapMs), 0)} s later, per device`, `${mib(idleHeap)}, ${fixed(idleHeap / 1024 / this.devices, 0)} KiB`);
+      this.numbers.controllerIdleLiveHeapMiB = idleHeap / 1024 / 1024;
+    }
     this.numbers.convergeSeconds = seconds(converged - t0);
     this.numbers.applySeconds = seconds(applied - t0);
     this.numbers.controllerCpuSeconds = (usage?.cpuSeconds ?? 0) - cpu0;

@@ -3,7 +3,7 @@
 // via Azure CLI and Python") send an OAuth2 resource-owner-password request to the device's ADFS,
 // POST <login>/adfs/oauth2/token with grant_type=password, the public client id and
 // resource=https://management.<device>.<dnsdomain>/ (with the trailing slash) — not an MSAL v2 scope.
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type Agent } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './requestTimeout.js';
 import { MAX_RESPONSE_BYTES } from './responseSizeLimit.js';
@@ -21,6 +21,11 @@ export interface AdfsPasswordCredentialOptions {
   password: string;
   /** The device's root CA (PEM): the only CA trusted for the token endpoint when set. */
   caPem?: string;
+  /**
+   * The device's keep-alive agent (deviceAgent.ts), shared with its ARM clients: its trust (built from the same
+   * caPem) replaces caPem here. An agent pools per host, so the login host gets connections of its own.
+   */
+  agent?: Agent;
   clientId?: string;
   /** Per request (default DEFAULT_REQUEST_TIMEOUT_MS, 30 s). */
   timeoutMs?: number;
@@ -158,8 +163,9 @@ export class AdfsPasswordCredential implements TokenCredential {
         {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(form) },
-          // The device CA replaces the system roots for the device (a public CA must not vouch for it).
-          ...(this.options.caPem !== undefined ? { ca: this.options.caPem } : {}),
+          // The device CA replaces the system roots for the device (a public CA must not vouch for it); the
+          // device's agent carries it already parsed.
+          ...(this.options.agent !== undefined ? { agent: this.options.agent } : this.options.caPem !== undefined ? { ca: this.options.caPem } : {}),
           signal: AbortSignal.timeout(timeoutMs),
         },
         (res) => {

@@ -32,8 +32,19 @@ const NAMESPACES = [...new Set(Object.values(VERSION_SOURCES).map((s) => s.names
 
 export class ApiVersionNegotiator {
   private current: Promise<DeviceApiVersions> | undefined;
+  private readonly onChosen: ((versions: DeviceApiVersions) => void) | undefined;
 
-  constructor(private readonly read: ProviderRead) {}
+  /**
+   * `known`: versions negotiated earlier for the same device, so clients built again need no providers read;
+   * `onChosen` hears each negotiated result (to keep it for those clients).
+   */
+  constructor(
+    private readonly read: ProviderRead,
+    options: { known?: DeviceApiVersions; onChosen?: (versions: DeviceApiVersions) => void } = {},
+  ) {
+    if (options.known !== undefined) this.current = Promise.resolve(options.known);
+    this.onChosen = options.onChosen;
+  }
 
   /** The negotiated versions (negotiates on first use; a failed negotiation is tried again on the next call). */
   get(): Promise<DeviceApiVersions> {
@@ -59,6 +70,12 @@ export class ApiVersionNegotiator {
   }
 
   private async negotiate(): Promise<DeviceApiVersions> {
+    const chosen = await this.negotiateOnce();
+    this.onChosen?.(chosen);
+    return chosen;
+  }
+
+  private async negotiateOnce(): Promise<DeviceApiVersions> {
     const probe = await this.providersReadVersion();
     const listing: Record<string, ReadonlyMap<string, readonly string[]>> = { [probe.namespace.toLowerCase()]: resourceTypeVersions(probe.body) };
     for (const namespace of NAMESPACES) {

@@ -1,6 +1,9 @@
 // Azure-side clients: the DataBoxEdge management client (device, roles) and a raw request for
 // deviceCapacityInfo/default (api-version 2023-12-01, not in the npm SDK), with api-versions pinned and a
-// timeout on every request (token requests included).
+// timeout on every request (token requests included). With an extra CA (a private cloud, the simulator) the
+// client set has its own keep-alive agent holding that trust, parsed once; otherwise every device shares the
+// SDK's default agent for the Azure clouds.
+import type { Agent } from 'node:https';
 import { DataBoxEdgeManagementClient } from '@azure/arm-databoxedge';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
@@ -14,6 +17,7 @@ import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeo
 import { responseSizeLimitPolicy } from './responseSizeLimit.js';
 import { sameOriginPolicy } from './sameOriginPolicy.js';
 import { unreadableAnswerPolicy } from './unreadableAnswerPolicy.js';
+import { DeviceAgent } from './deviceAgent.js';
 import { ThrottleGate } from './throttleGate.js';
 import { truncateUtf8 } from '../text/truncateUtf8.js';
 
@@ -44,6 +48,8 @@ export interface AzureClients {
   dataBoxEdge: DataBoxEdgeManagementClient;
   /** GET <deviceResourceId>/deviceCapacityInfo/default at api-version 2023-12-01. */
   getGpuCapacity(deviceResourceId: string): Promise<GpuCapacity>;
+  /** Closes the connections of this client set's own agent (with an extra CA); a later request opens new ones. */
+  close(): void;
 }
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
@@ -63,7 +69,7 @@ export function gpuCountOf(value: unknown, field: string): number {
   return count;
 }
 
-export function createAzureCredential(conn: AzureConnection, timeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS): TokenCredential {
+export function createAzureCredential(conn: AzureConnection, timeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS, agent?: Agent): TokenCredential {
   const authorityHost = trimSlash(conn.authorityHost ?? 'https://login.microsoftonline.com');
   if (!/^https:\/\//i.test(authorityHost)) throw new Error(`authorityHost must be an https:// URL (got ${authorityHost})`);
   const known = isAzureCloudAuthority(authorityHost);
@@ -72,7 +78,7 @@ export function createAzureCredential(conn: AzureConnection, timeoutMs: number =
     // Instance discovery asks login.microsoftonline.com about the host: skip it for any other authority.
     disableInstanceDiscovery: !known,
     additionalPolicies: [{ policy: requestTimeoutPolicy(timeoutMs), position: 'perRetry' as const }],
-    ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
+    ...(agent !== undefined ? { agent } : conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
   };
   if (conn.tenantId !== undefined && conn.clientId !== undefined && conn.clientSecret !== undefined) {
     return new ClientSecretCredential(conn.tenantId, conn.clientId, conn.clientSecret, options);
@@ -100,13 +106,15 @@ export function createAzureClients(
   const endpoint = trimSlash(conn.endpoint ?? 'https://management.azure.com');
   if (!/^https:\/\//i.test(endpoint)) throw new Error(`endpoint must be an https:// URL (got ${endpoint})`);
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const credential = createAzureCredential(conn, timeoutMs);
+  // The agent's trust is exactly conn.caPem (which the caller builds from the public roots plus the extra CA).
+  const agent = conn.caPem !== undefined ? new DeviceAgent(conn.caPem) : undefined;
+  const credential = createAzureCredential(conn, timeoutMs, agent);
   // Azure answers 429 with Retry-After too: honoured by requeueing, like the device's (a gate per client set).
   const gate = new ThrottleGate();
   const dataBoxEdge = new DataBoxEdgeManagementClient(credential, subscriptionId, {
     endpoint,
     credentialScopes: [`${endpoint}/.default`],
-    ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
+    ...(agent !== undefined ? { agent } : {}),
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
     additionalPolicies: [
       { policy: unreadableAnswerPolicy(), position: 'perCall' },
@@ -121,6 +129,7 @@ export function createAzureClients(
   return {
     credential,
     dataBoxEdge,
+    close: () => agent?.close(),
     async getGpuCapacity(deviceResourceId) {
       const url = `${endpoint}${deviceResourceId}/deviceCapacityInfo/default?api-version=${CAPACITY_API_VERSION}`;
       const response = await dataBoxEdge.sendRequest(createPipelineRequest({ url, method: 'GET' }));

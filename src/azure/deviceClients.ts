@@ -1,16 +1,20 @@
 // Azure SDK clients for one device's local ARM: the EdgeArmUser credential (ADFS, resource form), Compute,
 // the 2020-09-01-hybrid Resources (deployments) and Network clients, all trusting the device CA only, with
 // api-versions negotiated per device, a timeout on every request, a bounded answer size, and no request to any
-// other origin than the device's endpoint.
+// other origin than the device's endpoint. They share one keep-alive HTTPS agent (deviceAgent.ts), token
+// requests included: the device's connections and its CA, parsed once, serve all of them.
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { NetworkManagementClient } from '@azure/arm-network-profile-2020-09-01-hybrid';
 import { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-01-hybrid';
+import type { Agent } from 'node:https';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import { createPipelineRequest, type PipelineRetryOptions } from '@azure/core-rest-pipeline';
 import { AdfsPasswordCredential, DEVICE_ARM_CLIENT_ID } from './adfsPasswordCredential.js';
-import { ApiVersionNegotiator } from './apiVersionNegotiator.js';
+import { ApiVersionNegotiator, type ProviderRead } from './apiVersionNegotiator.js';
 import { deviceApiVersionPolicy } from './apiVersionPolicy.js';
+import type { DeviceApiVersions } from './apiVersions.js';
+import { DeviceAgent } from './deviceAgent.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
 import { responseSizeLimitPolicy } from './responseSizeLimit.js';
 import { sameOriginPolicy } from './sameOriginPolicy.js';
@@ -42,6 +46,10 @@ export interface DeviceClientOptions {
   userAgentPrefix?: string;
   /** Per HTTP attempt, token requests included (default DEFAULT_REQUEST_TIMEOUT_MS, 30 s). */
   requestTimeoutMs?: number;
+  /** Api-versions negotiated for this device by clients built earlier: used without reading the providers again. */
+  knownApiVersions?: DeviceApiVersions;
+  /** Hears each negotiated set of api-versions (to pass it as knownApiVersions to clients built later). */
+  onApiVersions?: (versions: DeviceApiVersions) => void;
 }
 
 export interface DeviceClients {
@@ -53,6 +61,10 @@ export interface DeviceClients {
   apiVersions: ApiVersionNegotiator;
   /** Token scope used for the device ARM. */
   scope: string;
+  /** The device's connections (ARM and ADFS). */
+  agent: DeviceAgent;
+  /** Closes the device's connections; a request made afterwards opens a new one. */
+  close(): void;
 }
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '');
@@ -62,13 +74,14 @@ function requireHttps(name: string, url: string): void {
 }
 
 /** The EdgeArmUser credential against the device's ADFS. */
-export function createDeviceCredential(conn: DeviceConnection, options: { timeoutMs?: number } = {}): TokenCredential {
+export function createDeviceCredential(conn: DeviceConnection, options: { timeoutMs?: number; agent?: Agent } = {}): TokenCredential {
   requireHttps('loginEndpoint', conn.loginEndpoint);
   return new AdfsPasswordCredential({
     loginEndpoint: conn.loginEndpoint,
     username: conn.username,
     password: conn.password,
     ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}),
+    ...(options.agent !== undefined ? { agent: options.agent } : {}),
     ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
     ...(conn.credentialsSource !== undefined ? { credentialsSource: conn.credentialsSource } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -80,16 +93,19 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
   const endpoint = trimSlash(conn.armEndpoint);
   const scope = `${endpoint}/.default`;
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const credential = createDeviceCredential(conn, { timeoutMs });
+  const agent = new DeviceAgent(conn.caPem);
+  const credential = createDeviceCredential(conn, { timeoutMs, agent });
   const common = {
     endpoint,
-    ...(conn.caPem !== undefined ? { tlsOptions: { ca: conn.caPem } } : {}),
+    // The agent carries the trust (the device CA only, when set): the SDK's own agent per tlsOptions would
+    // parse it on every connection.
+    agent,
     ...(options.retryOptions !== undefined ? { retryOptions: options.retryOptions } : {}),
     ...(options.userAgentPrefix !== undefined ? { userAgentOptions: { userAgentPrefix: options.userAgentPrefix } } : {}),
   };
   // The negotiation reads through the Resources client (same credential, throttle gate and timeout); the
   // version policy leaves Providers_Get alone, so the reads do not wait on themselves.
-  const apiVersions = new ApiVersionNegotiator(async (namespace, apiVersion) => {
+  const readProviders: ProviderRead = async (namespace, apiVersion) => {
     const url = `${endpoint}/subscriptions/${encodeURIComponent(conn.subscriptionId)}/providers/${namespace}?api-version=${apiVersion}`;
     const response = await resources.sendRequest(createPipelineRequest({ url, method: 'GET' }));
     let body: unknown;
@@ -99,6 +115,10 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
       body = undefined;
     }
     return { status: response.status, body };
+  };
+  const apiVersions = new ApiVersionNegotiator(readProviders, {
+    ...(options.knownApiVersions !== undefined ? { known: options.knownApiVersions } : {}),
+    ...(options.onApiVersions !== undefined ? { onChosen: options.onApiVersions } : {}),
   });
   // Per retry, outermost first: the timeout, the caller's policies (throttle gate, metrics), then the body reader,
   // which must sit next to the HTTP client.
@@ -113,5 +133,5 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
   const compute = new ComputeManagementClient(credential, conn.subscriptionId, { ...common, credentials: { scopes: [scope] }, additionalPolicies: policies });
   const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
   const network = new NetworkManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
-  return { credential, compute, resources, network, apiVersions, scope };
+  return { credential, compute, resources, network, apiVersions, scope, agent, close: () => agent.close() };
 }

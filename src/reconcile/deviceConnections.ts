@@ -4,6 +4,7 @@ import type { EdgeDevice } from '../api/types.js';
 import { AZURE_CLOUD_ARM_HOSTS, AZURE_CLOUD_AUTHORITY_HOSTS, DEFAULT_AUTHORITY_HOST, authorityHostName, isAzureCloudAuthority } from '../azure/authorityHosts.js';
 import { createAzureClients, subscriptionOf } from '../azure/azureClients.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
+import type { DeviceApiVersions } from '../azure/apiVersions.js';
 import { createDeviceClients } from '../azure/deviceClients.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import { SdkAzureDevice } from '../azure/sdkAzureDevice.js';
@@ -11,6 +12,7 @@ import { SdkDeviceArm } from '../azure/sdkDeviceArm.js';
 import { DeviceBudgets } from '../azure/deviceBudget.js';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { systemClock, type Clock, type TimerHandle } from '../runtime/clock.js';
 import { checkCaBundle } from './caBundle.js';
 import type { Connected, DeviceConnections, ObjectStore } from './ports.js';
 
@@ -32,7 +34,18 @@ type Failure = { ok: false; reason: string; message: string };
 interface Cached<T> {
   fingerprint: string;
   value: Connected<T>;
+  /** When a reconcile last asked for it (clock ms). */
+  usedAt: number;
+  /** Closes the clients' connections (their agent). */
+  close?: () => void;
 }
+
+/**
+ * Clients unused this long are dropped (and built again on the next use): 2 minutes. Well under the sync period
+ * (10 minutes by default), so a device that only has its periodic VM list holds clients about a fifth of the time;
+ * a device with work (operation polls, every 15 s by default; waiting GpuVms, rechecked every minute) keeps them.
+ */
+export const DEFAULT_CLIENT_IDLE_MS = 2 * 60_000;
 
 export interface SecretBackedConnectionsOptions {
   /** The only namespace device Secrets are read from (default gpuvm-system); a reference elsewhere is refused. */
@@ -49,14 +62,25 @@ export interface SecretBackedConnectionsOptions {
   requestTimeoutMs?: number;
   /** The devices' ARM budgets and Retry-After gates (default: ARM's per-subscription limits). */
   budgets?: DeviceBudgets;
+  /** How long a device's clients stay unused before they are dropped (default DEFAULT_CLIENT_IDLE_MS). */
+  idleMs?: number;
+  clock?: Clock;
 }
 /**
- * Builds SDK clients per device from its Secrets and caches them (token caches included) until the device's
- * connection settings or the Secrets' resourceVersions change.
+ * Builds SDK clients per device from its Secrets and caches them (token caches and the device's connections
+ * included) until the device's connection settings or the Secrets' resourceVersions change, or until they were
+ * not asked for during the idle period: a converged fleet holds clients only for the devices it works on.
+ * What must outlive a drop stays outside the clients: the throttle gates, and the negotiated api-versions (so
+ * clients built again cost one ADFS token request and no ARM request).
  */
 export class SecretBackedConnections implements DeviceConnections {
   private readonly armCache = new Map<string, Cached<DeviceArm>>();
   private readonly azureCache = new Map<string, Cached<AzureDevice>>();
+  /** Per device: the api-versions its clients negotiated, and for which endpoint and subscription. */
+  private readonly apiVersions = new Map<string, { target: string; versions: DeviceApiVersions }>();
+  private readonly idleMs: number;
+  private readonly clock: Clock;
+  private sweepTimer: TimerHandle | undefined;
 
   private readonly budgets: DeviceBudgets;
 
@@ -68,6 +92,8 @@ export class SecretBackedConnections implements DeviceConnections {
   ) {
     this.controllerNamespace = options.controllerNamespace ?? DEFAULT_CONTROLLER_NAMESPACE;
     this.budgets = options.budgets ?? new DeviceBudgets();
+    this.idleMs = options.idleMs ?? DEFAULT_CLIENT_IDLE_MS;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** The Secret's namespace/name: the controller's namespace when the reference names none. */
@@ -108,19 +134,14 @@ export class SecretBackedConnections implements DeviceConnections {
     const refs: SecretRef[] = [spec.credentialsSecretRef, ...(spec.caBundleSecretRef !== undefined ? [spec.caBundleSecretRef] : [])];
     const fingerprint = JSON.stringify([spec, refs.map((r) => this.secrets.get(this.secretKey(r))?.metadata?.resourceVersion)]);
     const name = device.metadata.name ?? '';
-    const cached = this.armCache.get(name);
-    if (cached?.fingerprint === fingerprint) return cached.value;
-
-    const value = this.buildArm(device);
-    this.armCache.set(name, { fingerprint, value });
-    return value;
+    return this.cached(this.armCache, name, fingerprint, () => this.buildArm(device));
   }
 
   azure(device: EdgeDevice): Connected<AzureDevice> | undefined {
     const spec = device.spec.azure;
     const name = device.metadata.name ?? '';
     if (spec === undefined) {
-      this.azureCache.delete(name);
+      this.drop(this.azureCache, name);
       return undefined;
     }
     const refs: SecretRef[] = [
@@ -128,16 +149,66 @@ export class SecretBackedConnections implements DeviceConnections {
       ...(device.spec.arm.caBundleSecretRef !== undefined ? [device.spec.arm.caBundleSecretRef] : []),
     ];
     const fingerprint = JSON.stringify([spec, refs.map((r) => this.secrets.get(this.secretKey(r))?.metadata?.resourceVersion)]);
-    const cached = this.azureCache.get(name);
-    if (cached?.fingerprint === fingerprint) return cached.value;
-    const value = this.buildAzure(device);
-    this.azureCache.set(name, { fingerprint, value });
-    return value;
+    return this.cached(this.azureCache, name, fingerprint, () => this.buildAzure(device));
   }
 
   forget(deviceName: string): void {
-    this.armCache.delete(deviceName);
-    this.azureCache.delete(deviceName);
+    this.drop(this.armCache, deviceName);
+    this.drop(this.azureCache, deviceName);
+    this.apiVersions.delete(deviceName);
+  }
+
+  /** How many devices have ARM / Azure clients built now (for tests and measurements). */
+  clientCounts(): { arm: number; azure: number } {
+    return { arm: this.armCache.size, azure: this.azureCache.size };
+  }
+
+  /** Closes every device's connections and drops all clients (on shutdown). */
+  close(): void {
+    if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const name of [...this.armCache.keys()]) this.drop(this.armCache, name);
+    for (const name of [...this.azureCache.keys()]) this.drop(this.azureCache, name);
+  }
+
+  /** The cached clients while their fingerprint holds, else new ones. */
+  private cached<T>(cache: Map<string, Cached<T>>, name: string, fingerprint: string, build: () => { value: Connected<T>; close?: () => void }): Connected<T> {
+    const now = this.clock.now();
+    const entry = cache.get(name);
+    if (entry?.fingerprint === fingerprint) {
+      entry.usedAt = now;
+      return entry.value;
+    }
+    this.drop(cache, name);
+    const built = build();
+    cache.set(name, { fingerprint, value: built.value, usedAt: now, ...(built.close !== undefined ? { close: built.close } : {}) });
+    this.scheduleSweep();
+    return built.value;
+  }
+
+  private drop<T>(cache: Map<string, Cached<T>>, name: string): void {
+    cache.get(name)?.close?.();
+    cache.delete(name);
+  }
+
+  /**
+   * Every quarter of the idle period while any clients exist, drops those not asked for during it (so clients
+   * live between one and 1.25 idle periods after their last use). The timer never keeps the process alive, and
+   * close() stops it. A drop closes the device's agent gracefully: a reconcile still holding those clients
+   * finishes its request, and opens a new connection if it sends another.
+   */
+  private scheduleSweep(): void {
+    if (this.sweepTimer !== undefined || (this.armCache.size === 0 && this.azureCache.size === 0)) return;
+    const handle = this.clock.setTimeout(() => {
+      this.sweepTimer = undefined;
+      const now = this.clock.now();
+      for (const cache of [this.armCache, this.azureCache] as Map<string, Cached<unknown>>[]) {
+        for (const [name, entry] of cache) if (now - entry.usedAt >= this.idleMs) this.drop(cache, name);
+      }
+      this.scheduleSweep();
+    }, this.idleMs / 4);
+    (handle as { unref?: () => void }).unref?.();
+    this.sweepTimer = handle;
   }
 
   private caPem(device: EdgeDevice): { pem?: string } | Failure {
@@ -184,13 +255,17 @@ export class SecretBackedConnections implements DeviceConnections {
     return 'ok' in ca || ca.pem === undefined ? undefined : [...rootCertificates, ca.pem].join('\n');
   }
 
-  private buildArm(device: EdgeDevice): Connected<DeviceArm> {
+  private buildArm(device: EdgeDevice): { value: Connected<DeviceArm>; close?: () => void } {
     const spec = device.spec.arm;
     const creds = this.readSecret(spec.credentialsSecretRef, 'spec.arm.credentialsSecretRef', ['username', 'password']);
-    if ('ok' in creds) return creds;
+    if ('ok' in creds) return { value: creds };
     const ca = this.caPem(device);
-    if ('ok' in ca) return ca;
+    if ('ok' in ca) return { value: ca };
     const [username = '', password = ''] = creds.values;
+    const name = device.metadata.name ?? '';
+    // Versions negotiated against another endpoint or subscription are not this device's.
+    const target = JSON.stringify([spec.endpoint, spec.subscriptionId]);
+    const known = this.apiVersions.get(name);
     const clients = createDeviceClients(
       {
         armEndpoint: spec.endpoint,
@@ -205,23 +280,25 @@ export class SecretBackedConnections implements DeviceConnections {
         ...(this.options.userAgentPrefix !== undefined ? { userAgentPrefix: this.options.userAgentPrefix } : {}),
         ...(this.options.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
         additionalPolicies: this.policies(device.metadata.name ?? ''),
+        ...(known?.target === target ? { knownApiVersions: known.versions } : {}),
+        onApiVersions: (versions) => this.apiVersions.set(name, { target, versions }),
       },
     );
-    return { ok: true, client: new SdkDeviceArm(clients, spec.resourceGroup) };
+    return { value: { ok: true, client: new SdkDeviceArm(clients, spec.resourceGroup) }, close: clients.close };
   }
 
-  private buildAzure(device: EdgeDevice): Connected<AzureDevice> {
+  private buildAzure(device: EdgeDevice): { value: Connected<AzureDevice>; close?: () => void } {
     const spec = device.spec.azure;
-    if (spec === undefined) return { ok: false, reason: 'AzureNotConfigured', message: 'spec.azure is not set' };
+    if (spec === undefined) return { value: { ok: false, reason: 'AzureNotConfigured', message: 'spec.azure is not set' } };
     let tenant: { tenantId?: string; clientId?: string; clientSecret?: string } = {};
     if (spec.credentialsSecretRef !== undefined) {
       const creds = this.readSecret(spec.credentialsSecretRef, 'spec.azure.credentialsSecretRef', ['tenantId', 'clientId', 'clientSecret']);
-      if ('ok' in creds) return creds;
+      if ('ok' in creds) return { value: creds };
       const [tenantId, clientId, clientSecret] = creds.values;
       tenant = { tenantId, clientId, clientSecret };
     } else {
       const refused = this.ambientAuthorityRefused(spec.authorityHost ?? DEFAULT_AUTHORITY_HOST);
-      if (refused !== undefined) return refused;
+      if (refused !== undefined) return { value: refused };
     }
     const caPem = this.azureCaPem(device);
     const clients = createAzureClients(
@@ -237,6 +314,6 @@ export class SecretBackedConnections implements DeviceConnections {
         ...(this.options.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
       },
     );
-    return { ok: true, client: new SdkAzureDevice(clients, spec.resourceId) };
+    return { value: { ok: true, client: new SdkAzureDevice(clients, spec.resourceId) }, close: clients.close };
   }
 }

@@ -1,6 +1,6 @@
 import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
 import { FakeListerWatcher } from '../../test/support/fakes/fakeListerWatcher.js';
-import { Informer, objectKey, splitKey, stripManagedFields, type InformerOptions } from './informer.js';
+import { Informer, LAST_APPLIED_ANNOTATION, objectKey, secretForCache, splitKey, stripForCache, stripManagedFields, type InformerOptions } from './informer.js';
 import type { Logger } from './logger.js';
 
 interface Obj {
@@ -560,5 +560,59 @@ describe('keys and transforms', () => {
     s.lw.apply({ metadata: { name: 'b', namespace: 'ns', managedFields: [{}] } });
     expect(s.informer.get('ns/a')?.metadata).not.toHaveProperty('managedFields');
     expect(s.informer.get('ns/b')?.metadata).not.toHaveProperty('managedFields');
+  });
+
+  it("caches the controller's kinds without managedFields or kubectl's last-applied copy, keeping every other field", () => {
+    const applied = {
+      apiVersion: 'gpuvm.io/v1alpha1',
+      kind: 'GpuVm',
+      metadata: {
+        name: 'vm',
+        namespace: 'team',
+        uid: 'u1',
+        resourceVersion: '7',
+        generation: 2,
+        finalizers: ['gpuvm.io/finalizer'],
+        labels: { app: 'x' },
+        annotations: { [LAST_APPLIED_ANNOTATION]: '{"spec":{}}', 'gpuvm.io/reconcile-requested': 't1' },
+        managedFields: [{ manager: 'kubectl' }],
+      },
+      spec: { deviceRef: { name: 'dev' } },
+      status: { phase: 'Ready' },
+    };
+    const { managedFields: _dropped, ...metadata } = applied.metadata;
+    expect(stripForCache(structuredClone(applied))).toEqual({ ...applied, metadata: { ...metadata, annotations: { 'gpuvm.io/reconcile-requested': 't1' } } });
+    // No annotation left: none at all.
+    const onlyLastApplied = stripForCache({ metadata: { name: 'dev', annotations: { [LAST_APPLIED_ANNOTATION]: '{}' } } });
+    expect(onlyLastApplied.metadata).toEqual({ name: 'dev' });
+    expect(stripForCache({ metadata: { name: 'dev' } })).toEqual({ metadata: { name: 'dev' } });
+  });
+
+  it('caches a Secret as name, namespace, uid, resourceVersion, type and data; a Helm release without its data', () => {
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 'dev-arm',
+        namespace: 'gpuvm-system',
+        uid: 'u2',
+        resourceVersion: '9',
+        labels: { team: 'a' },
+        annotations: { [LAST_APPLIED_ANNOTATION]: '{"stringData":{"password":"p"}}' },
+        managedFields: [{ manager: 'kubectl' }],
+        creationTimestamp: new Date(0),
+      },
+      type: 'Opaque',
+      data: { username: 'dQ==', password: 'cA==' },
+    };
+    expect(secretForCache(secret)).toEqual({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'dev-arm', namespace: 'gpuvm-system', uid: 'u2', resourceVersion: '9' },
+      type: 'Opaque',
+      data: { username: 'dQ==', password: 'cA==' },
+    });
+    const release = { metadata: { name: 'sh.helm.release.v1.gpuvm-controller.v3', namespace: 'gpuvm-system', resourceVersion: '4' }, type: 'helm.sh/release.v1', data: { release: 'H4sI' } };
+    expect(secretForCache(release)).toEqual({ metadata: { name: 'sh.helm.release.v1.gpuvm-controller.v3', namespace: 'gpuvm-system', resourceVersion: '4' }, type: 'helm.sh/release.v1' });
   });
 });

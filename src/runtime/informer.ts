@@ -143,6 +143,57 @@ export function stripManagedFields<T extends KubeObject>(obj: T): T {
   return obj;
 }
 
+/** kubectl apply's copy of the whole applied object (for a Secret, its data in clear text). */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The controller's own kinds as cached: without managedFields and kubectl's last-applied copy, which the
+ * controller never reads (its annotations are gpuvm.io/ ones). Status writes send the cached metadata, but the
+ * API server keeps the stored metadata on a status write (apiextensions-apiserver status strategy,
+ * PrepareForUpdate: only status and the resourceVersion precondition count), so nothing is lost there.
+ */
+export function stripForCache<T extends KubeObject>(obj: T): T {
+  stripManagedFields(obj);
+  const metadata = obj.metadata as (KubeObject['metadata'] & { annotations?: Record<string, string> }) | undefined;
+  const annotations = metadata?.annotations;
+  if (metadata !== undefined && annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations) {
+    const { [LAST_APPLIED_ANNOTATION]: _lastApplied, ...rest } = annotations;
+    if (Object.keys(rest).length === 0) delete metadata.annotations;
+    else metadata.annotations = rest;
+  }
+  return obj;
+}
+
+/** A Secret as the informer receives it (client-node's V1Secret has these fields). */
+export interface SecretObject extends KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  type?: string;
+  data?: { [key: string]: string };
+  stringData?: { [key: string]: string };
+}
+
+/** Helm keeps each release of a chart installed into the controller's namespace in a Secret of this type. */
+const HELM_RELEASE_SECRET_TYPE = 'helm.sh/release.v1';
+
+/**
+ * A Secret as cached: what device connections read (name, namespace, resourceVersion, data) and nothing else; no
+ * labels, annotations (last-applied holds the data again) or managedFields. A Helm release's Secret keeps no
+ * data: it holds a whole chart and is never a device's credentials or CA.
+ */
+export function secretForCache<T extends SecretObject>(secret: T): T {
+  const { name, namespace, resourceVersion, uid } = secret.metadata ?? {};
+  const kept: SecretObject = {
+    ...(secret.apiVersion !== undefined ? { apiVersion: secret.apiVersion } : {}),
+    ...(secret.kind !== undefined ? { kind: secret.kind } : {}),
+    metadata: { ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}), ...(resourceVersion !== undefined ? { resourceVersion } : {}), ...(uid !== undefined ? { uid } : {}) },
+    ...(secret.type !== undefined ? { type: secret.type } : {}),
+    ...(secret.data !== undefined && secret.type !== HELM_RELEASE_SECRET_TYPE ? { data: secret.data } : {}),
+    ...(secret.stringData !== undefined && secret.type !== HELM_RELEASE_SECRET_TYPE ? { stringData: secret.stringData } : {}),
+  };
+  return kept as T;
+}
+
 interface Index<T> {
   fn: IndexFunc<T>;
   byValue: Map<string, Set<string>>;
