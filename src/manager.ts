@@ -173,6 +173,8 @@ export class Manager {
       name: 'gpuvm',
       concurrency: options.concurrency,
       logger: log, // the runtime adds {controller} itself
+      // The initial list and resyncs wait behind changes: after a restart a fresh apply is not queued behind the fleet.
+      lowPriorityWhenUnchanged: true,
       reconcile: (key, context) => gpuVmReconciler.reconcile(key, context.log),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('gpuvm') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('gpuvm') } } : {}),
@@ -194,6 +196,7 @@ export class Manager {
       name: 'edgedevice',
       concurrency: options.concurrency,
       logger: log,
+      lowPriorityWhenUnchanged: true,
       reconcile: (key, context) => deviceReconciler.reconcile(key, context.log),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('edgedevice') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('edgedevice') } } : {}),

@@ -14,7 +14,7 @@ import {
 } from '../plan/edgeDevicePlan.js';
 import { deviceSuspension, planSuspended } from '../plan/suspension.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
-import { done, requeueAfter, retryAfterOf, type ReconcileOutcome } from '../runtime/controller.js';
+import { done, requeueAfter, resyncAfter, retryAfterOf, type ReconcileOutcome } from '../runtime/controller.js';
 import { actionFailure } from './actionFailures.js';
 import { armProblemReason, describeArmError } from './armErrors.js';
 import type { DeviceListings } from './deviceListings.js';
@@ -194,7 +194,8 @@ export class EdgeDeviceKind implements ReconcileKind<EdgeDevice, EdgeDeviceSessi
     if (session.answering.length > 0) this.deps.listings.answer(name, session.answering, new Set((decision.status.allocations ?? []).map((a) => a.uid)));
     // Suspended: nothing to look at until the spec changes (watched).
     if (deviceSuspension(session.obs.device).suspended) return done();
-    return requeueAfter(retryAfterMs ?? session.deviceAskedToWaitMs ?? decision.requeueAfterMs ?? nextSyncDelay(this.deps.settings.syncPeriodMs, this.deps.random));
+    const wait = retryAfterMs ?? session.deviceAskedToWaitMs ?? decision.requeueAfterMs;
+    return wait === undefined ? resyncAfter(nextSyncDelay(this.deps.settings.syncPeriodMs, this.deps.random)) : requeueAfter(wait, { priority: 'high' });
   }
 
   private settleRemaining(device: EdgeDevice, gpuVms: readonly GpuVm[], now: number): number {

@@ -252,7 +252,7 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
     }
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
     const wait = retryAfterMs ?? this.withSecretRetry(key, session, decision.requeueAfterMs);
-    return wait === undefined ? done() : requeueAfter(wait);
+    return wait === undefined ? done() : requeueAfter(wait, { priority: 'high' });
   }
 
   /** Admin Secrets are not watched: a GpuVm its Secret holds up looks again after a bounded backoff. */

@@ -1,5 +1,5 @@
 import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
-import { Controller, done, failed, generationChanged, requeueAfter, type ControllerOptions, type ReconcileOutcome } from './controller.js';
+import { Controller, done, failed, generationChanged, requeueAfter, resyncAfter, type ControllerOptions, type ReconcileOutcome } from './controller.js';
 import { FakeListerWatcher } from '../../test/support/fakes/fakeListerWatcher.js';
 import { Informer } from './informer.js';
 import type { Logger } from './logger.js';
@@ -258,8 +258,11 @@ describe('Controller', () => {
     s.informer.stop();
   });
 
-  it('treats a reconcile that returns something other than an outcome as an error', async () => {
-    const s = setup(async () => undefined as unknown as ReconcileOutcome);
+  it.each([
+    ['something other than an outcome', undefined],
+    ['a requeueAfter with an unknown priority', { kind: 'requeueAfter', ms: 10, priority: 'urgent' }],
+  ])('treats a reconcile that returns %s as an error', async (_what, returned) => {
+    const s = setup(async () => returned as unknown as ReconcileOutcome);
     s.informer.start();
     await s.controller.start();
     s.controller.enqueue('ns/x');
@@ -520,5 +523,131 @@ describe('Controller.watches mapping', () => {
     t.vmLw.apply(vm('z'));
     expect(controller.queue.len()).toBe(0);
     t.vms.stop();
+  });
+});
+
+describe('Controller priorities', () => {
+  /** Lets the workers run until `done()` or a bound of event-loop turns. */
+  async function until(done: () => boolean, rounds = 20_000): Promise<void> {
+    for (let i = 0; i < rounds && !done(); i++) await flushPromises(1);
+  }
+
+  it('reconciles a GpuVm applied after the initial list before the listed objects still waiting', async () => {
+    const calls: string[] = [];
+    const gate = deferred<ReconcileOutcome>();
+    const s = setup(
+      (key) => {
+        calls.push(key);
+        return key === 'ns/a' ? gate.promise : Promise.resolve(done());
+      },
+      { lowPriorityWhenUnchanged: true },
+      [vm('a'), vm('b'), vm('c')],
+    );
+    s.informer.start();
+    await s.controller.start();
+    await flushPromises();
+    expect(calls).toEqual(['ns/a']);
+    expect(s.controller.queue.len('low')).toBe(2);
+    s.lw.apply(vm('fresh'));
+    s.lw.apply(vm('c', 'dev-b', 2)); // a listed object that changes: up to high, behind the fresh one
+    gate.resolve(done());
+    await until(() => calls.length === 4);
+    expect(calls).toEqual(['ns/a', 'ns/fresh', 'ns/c', 'ns/b']);
+    await s.controller.stop();
+    s.informer.stop();
+  });
+
+  it('serves a fresh apply before 1,000 periodic resyncs that fell due together', async () => {
+    const calls: string[] = [];
+    let lowWaitingAtFresh = -1;
+    const listed = Array.from({ length: 1000 }, (_, i) => vm(`listed-${i}`));
+    const s = setup(
+      async (key) => {
+        calls.push(key);
+        if (key === 'ns/fresh') lowWaitingAtFresh = s.controller.queue.len('low');
+        return resyncAfter(600_000);
+      },
+      { lowPriorityWhenUnchanged: true },
+      listed,
+    );
+    s.informer.start();
+    await s.controller.start();
+    await until(() => calls.length === 1000);
+    await flushPromises(); // the worker waits for work again
+    expect(calls).toHaveLength(1000);
+    calls.length = 0;
+    s.clock.advance(600_000); // every resync is due: the idle worker takes the first one at once
+    expect(s.controller.queue.len('low')).toBe(999);
+    s.lw.apply(vm('fresh'));
+    await until(() => calls.length === 1001);
+    expect(calls.indexOf('ns/fresh')).toBe(1);
+    expect(lowWaitingAtFresh).toBe(999);
+    await s.controller.stop();
+    s.informer.stop();
+  });
+
+  it('queues resyncs of unchanged objects at low priority, real changes and deletes at high', async () => {
+    const clock = new FakeClock();
+    const lw = new FakeListerWatcher<Vm>({ initial: [vm('a'), vm('b'), vm('c')] });
+    const informer = new Informer<Vm>({ listerWatcher: lw, clock, random: () => 0, watchTimeoutSeconds: 300, stallTimeoutMs: 3_600_000, resyncPeriodMs: 60_000 });
+    // Not started: the queue only collects what the events ask for.
+    const controller = new Controller({ name: 'test', clock, lowPriorityWhenUnchanged: true, reconcile: async () => done() }).watches(informer);
+    informer.start();
+    await flushPromises();
+    expect([controller.queue.len('high'), controller.queue.len('low')]).toEqual([0, 3]); // the initial list
+    for (let handout = await controller.queue.getWithPriority(); handout; handout = controller.queue.len() > 0 ? await controller.queue.getWithPriority() : undefined) {
+      controller.queue.done(handout.key);
+    }
+    lw.apply(vm('a', 'dev-b', 2));
+    lw.remove('ns/b');
+    await flushPromises();
+    expect([controller.queue.len('high'), controller.queue.len('low')]).toEqual([2, 0]);
+    clock.advance(60_000); // the informer's resync: onUpdate(obj, obj) for a and c
+    expect([controller.queue.len('high'), controller.queue.len('low')]).toEqual([2, 1]);
+    expect(await controller.queue.getWithPriority()).toEqual({ key: 'ns/a', priority: 'high' });
+    controller.queue.done('ns/a');
+    await controller.stop();
+    informer.stop();
+  });
+
+  it('without lowPriorityWhenUnchanged queues every informer event at high priority', async () => {
+    const gate = deferred<ReconcileOutcome>();
+    const s = setup(() => gate.promise, {}, [vm('a'), vm('b')]);
+    s.informer.start();
+    await s.controller.start();
+    await flushPromises();
+    expect([s.controller.queue.len('high'), s.controller.queue.len('low')]).toEqual([1, 0]);
+    gate.resolve(done());
+    await s.controller.stop();
+    s.informer.stop();
+  });
+
+  it('requeues at the priority the outcome names, else at the one the key was handed out with; retries keep it', async () => {
+    const outcomes: Record<string, ReconcileOutcome> = {
+      'ns/poll': requeueAfter(1000, { priority: 'high' }),
+      'ns/sync': resyncAfter(1000),
+      'ns/again': requeueAfter(1000),
+      'ns/fails': failed(new Error('boom')),
+      'ns/throttled': failed(Object.assign(new Error('throttled'), { retryAfterMs: 1000 })),
+    };
+    const s = setup(async (key) => outcomes[key] ?? done(), { lowPriorityWhenUnchanged: true }, Object.keys(outcomes).map((k) => vm(k.slice(3))));
+    const scheduled: string[] = [];
+    const addAfter = s.controller.queue.addAfter.bind(s.controller.queue);
+    s.controller.queue.addAfter = (key, ms, priority) => {
+      scheduled.push(`${key} ${priority}`);
+      addAfter(key, ms, priority);
+    };
+    s.informer.start();
+    await s.controller.start(); // every key comes from the initial list: low
+    await flushPromises(20);
+    expect(scheduled.sort()).toEqual(['ns/again low', 'ns/fails low', 'ns/poll high', 'ns/sync low', 'ns/throttled low']);
+    scheduled.length = 0;
+    s.lw.apply(vm('again', 'dev-b', 2));
+    s.lw.apply(vm('fails', 'dev-b', 2));
+    s.lw.apply(vm('sync', 'dev-b', 2));
+    await flushPromises(20);
+    expect(scheduled.sort()).toEqual(['ns/again high', 'ns/fails high', 'ns/sync low']);
+    await s.controller.stop();
+    s.informer.stop();
   });
 });

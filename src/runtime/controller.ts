@@ -2,24 +2,37 @@ import { randomBytes } from 'node:crypto';
 // A controller: informer events become keys in a work queue; N workers reconcile keys, never two at once for
 // the same key; every reconcile outcome is handled here, in one place:
 //   done          → forget the key's backoff
-//   requeueAfter  → forget the backoff, add the key again after the delay (polling)
+//   requeueAfter  → forget the backoff, add the key again after the delay (polling, periodic sync)
 //   error / throw → add the key again with its per-key backoff (rate limited), or, when the error carries a
 //                   finite `retryAfterMs` (the remote side asked to wait, e.g. a device's Retry-After), after that
+// Priorities (the queue hands out higher ones first): an informer event is 'high', or 'low' with
+// `lowPriorityWhenUnchanged` when it replays the initial list or an unchanged object (a resync), as
+// controller-runtime's handler.WithLowPriorityWhenUnchanged does. A key added again because of a reconcile's outcome
+// keeps the priority it was handed out with, unless the outcome names one (requeueAfter's option, resyncAfter).
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { objectKey, type EventSource, type KubeObject } from './informer.js';
 import { noopLogger, type Logger } from './logger.js';
-import { WorkQueue, type WorkQueueOptions } from './workqueue.js';
+import { isPriority } from './readyKeys.js';
+import { WorkQueue, type Priority, type WorkQueueOptions } from './workqueue.js';
 
-export type ReconcileOutcome = { kind: 'done' } | { kind: 'requeueAfter'; ms: number } | { kind: 'error'; error: unknown };
+export type ReconcileOutcome = { kind: 'done' } | { kind: 'requeueAfter'; ms: number; priority?: Priority } | { kind: 'error'; error: unknown };
 
 /** The key is reconciled: nothing more to do until something changes. */
 export function done(): ReconcileOutcome {
   return { kind: 'done' };
 }
 
-/** Reconcile the key again after `ms` (e.g. poll an operation at its Retry-After). */
-export function requeueAfter(ms: number): ReconcileOutcome {
-  return { kind: 'requeueAfter', ms };
+/**
+ * Reconcile the key again after `ms` (e.g. poll an operation at its Retry-After), at `priority` when given, else
+ * at the priority this reconcile's key was handed out with.
+ */
+export function requeueAfter(ms: number, options: { priority?: Priority } = {}): ReconcileOutcome {
+  return options.priority === undefined ? { kind: 'requeueAfter', ms } : { kind: 'requeueAfter', ms, priority: options.priority };
+}
+
+/** Look at the key again after `ms` with nothing known to be due (a periodic sync): low priority. */
+export function resyncAfter(ms: number): ReconcileOutcome {
+  return requeueAfter(ms, { priority: 'low' });
 }
 
 /** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
@@ -66,6 +79,12 @@ export interface ControllerOptions {
   /** A queue to use, or options for the one the controller creates. */
   queue?: WorkQueue | Omit<WorkQueueOptions, 'clock'>;
   metrics?: ControllerMetrics;
+  /**
+   * Queue informer events that bring nothing new at low priority, behind real changes: the adds of a source's
+   * initial list (and of the objects it already holds when watched) and updates whose resourceVersion did not change
+   * (resyncs). Default false: every event is high priority.
+   */
+  lowPriorityWhenUnchanged?: boolean;
 }
 
 export type EventKind = 'add' | 'update' | 'delete';
@@ -108,6 +127,7 @@ export class Controller {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly metrics: ControllerMetrics;
+  private readonly lowPriorityWhenUnchanged: boolean;
   private readonly watched: Watched[] = [];
   private readonly workers: Promise<void>[] = [];
   private readonly inFlight = new Set<string>();
@@ -122,6 +142,7 @@ export class Controller {
     this.logger = options.logger ?? noopLogger;
     this.clock = options.clock ?? systemClock;
     this.metrics = options.metrics ?? {};
+    this.lowPriorityWhenUnchanged = options.lowPriorityWhenUnchanged ?? false;
     this.queue =
       options.queue instanceof WorkQueue ? options.queue : new WorkQueue({ name: options.name, ...options.queue, clock: this.clock });
   }
@@ -145,6 +166,14 @@ export class Controller {
       if (keys === undefined) return;
       for (const key of typeof keys === 'string' ? [keys] : keys) if (key) into.add(key);
     };
+    // addEventHandler replays the objects the source already holds: part of its list, not changes.
+    let replaying = true;
+    const priorityOf = (event: WatchEvent<T>): Priority => {
+      if (!this.lowPriorityWhenUnchanged) return 'high';
+      if (event.kind === 'add') return replaying || !source.hasSynced() ? 'low' : 'high';
+      if (event.kind === 'update') return unchanged(event.oldObject, event.object) ? 'low' : 'high';
+      return 'high';
+    };
     const handle = (event: WatchEvent<T>) => {
       if (this.state === 'stopping' || this.state === 'stopped') return;
       if (predicate) {
@@ -160,13 +189,15 @@ export class Controller {
       const keys = new Set<string>();
       if (event.oldObject && event.oldObject !== event.object) keysOf(event, event.oldObject, keys);
       keysOf(event, event.object, keys);
-      for (const key of keys) this.queue.add(key);
+      const priority = priorityOf(event);
+      for (const key of keys) this.queue.add(key, priority);
     };
     const unsubscribe = source.addEventHandler({
       onAdd: (object) => handle({ kind: 'add', object }),
       onUpdate: (oldObject, object) => handle({ kind: 'update', object, oldObject }),
       onDelete: (object) => handle({ kind: 'delete', object }),
     });
+    replaying = false;
     this.watched.push({ source: source as unknown as EventSource<never>, unsubscribe });
     return this;
   }
@@ -238,10 +269,11 @@ export class Controller {
 
   private async worker(): Promise<void> {
     for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
+      const handout = await this.queue.getWithPriority();
+      if (handout === undefined) return;
+      const { key, priority } = handout;
       try {
-        await this.process(key);
+        await this.process(key, priority);
       } finally {
         this.queue.done(key);
       }
@@ -250,7 +282,7 @@ export class Controller {
     }
   }
 
-  private async process(key: string): Promise<void> {
+  private async process(key: string, priority: Priority): Promise<void> {
     this.inFlight.add(key);
     const started = this.clock.now();
     const retries = this.queue.numRequeues(key);
@@ -268,10 +300,10 @@ export class Controller {
     }
     const durationMs = this.clock.now() - started;
     this.metrics.reconciled?.(outcome.kind, durationMs);
-    this.handle(key, outcome, durationMs, retries, reconcileId);
+    this.handle(key, priority, outcome, durationMs, retries, reconcileId);
   }
 
-  private handle(key: string, outcome: ReconcileOutcome, durationMs: number, retries: number, reconcileId: string): void {
+  private handle(key: string, priority: Priority, outcome: ReconcileOutcome, durationMs: number, retries: number, reconcileId: string): void {
     const fields = { controller: this.name, key, reconcileId, durationMs };
     switch (outcome.kind) {
       case 'done':
@@ -281,8 +313,9 @@ export class Controller {
       case 'requeueAfter': {
         this.queue.forget(key);
         const ms = Number.isFinite(outcome.ms) ? Math.min(MAX_TIMER_MS, Math.max(0, outcome.ms)) : 0;
-        this.queue.addAfter(key, ms);
-        this.logger.debug({ ...fields, requeueAfterMs: ms }, 'reconciled; requeued');
+        const next = outcome.priority ?? priority;
+        this.queue.addAfter(key, ms, next);
+        this.logger.debug({ ...fields, requeueAfterMs: ms, priority: next }, 'reconciled; requeued');
         return;
       }
       case 'error': {
@@ -293,11 +326,11 @@ export class Controller {
         const asked = retryAfterOf(outcome.error);
         if (asked !== undefined) {
           // Not the object's fault: its backoff is left as it was, and the wait is the one asked for.
-          this.queue.addAfter(key, asked);
+          this.queue.addAfter(key, asked, priority);
           this.logger.warn({ ...fields, err: outcome.error, retryInMs: Math.round(asked) }, 'reconcile deferred: the remote side asked to wait');
           return;
         }
-        const retryInMs = Math.round(this.queue.addRateLimited(key));
+        const retryInMs = Math.round(this.queue.addRateLimited(key, priority));
         this.logger.error({ ...fields, err: outcome.error, retries: retries + 1, retryInMs }, 'reconcile failed');
         return;
       }
@@ -307,6 +340,14 @@ export class Controller {
 
 function isOutcome(value: unknown): value is ReconcileOutcome {
   if (typeof value !== 'object' || value === null) return false;
-  const kind = (value as { kind?: unknown }).kind;
-  return kind === 'done' || kind === 'requeueAfter' || kind === 'error';
+  const { kind, priority } = value as { kind?: unknown; priority?: unknown };
+  if (kind === 'requeueAfter') return priority === undefined || isPriority(priority);
+  return kind === 'done' || kind === 'error';
+}
+
+/** The same object, or one with the same resourceVersion: an informer resync or re-list, not a change. */
+function unchanged(oldObject: KubeObject | undefined, object: KubeObject): boolean {
+  if (oldObject === object) return true;
+  const version = object.metadata?.resourceVersion;
+  return version !== undefined && version !== '' && oldObject?.metadata?.resourceVersion === version;
 }

@@ -5,8 +5,9 @@
 //   gpuVms.addIndex('device', (vm) => [vm.spec.deviceRef.name]);
 //   const devices = new Informer<EdgeDevice>({ listerWatcher: customResourceListerWatcher(kc, { group: GROUP,
 //     version: VERSION, plural: EDGEDEVICE_PLURAL }), logger });
-//   const controller = new Controller({ name: 'gpuvm', concurrency: 4, logger, reconcile: async (key, { signal }) => {
-//     const vm = gpuVms.get(key); if (!vm) return done(); …; return requeueAfter(retryAfterMs); } })
+//   const controller = new Controller({ name: 'gpuvm', concurrency: 4, logger, lowPriorityWhenUnchanged: true,
+//     reconcile: async (key, { signal }) => { const vm = gpuVms.get(key); if (!vm) return done(); …;
+//       return running ? requeueAfter(retryAfterMs, { priority: 'high' }) : resyncAfter(syncPeriodMs); } })
 //     .watches(gpuVms)
 //     .watches(devices, { map: (d) => gpuVms.indexKeys('device', d.metadata.name ?? '') });
 //   gpuVms.start(); devices.start(); await controller.start();   // workers start once every source has synced
@@ -19,6 +20,7 @@ export {
   failed,
   generationChanged,
   requeueAfter,
+  resyncAfter,
   type ControllerMetrics,
   type ControllerOptions,
   type EventKind,
@@ -58,4 +60,13 @@ export {
   type Selectors,
 } from './kubeListerWatcher.js';
 export { noopLogger, type Logger } from './logger.js';
-export { DEFAULT_RATE_LIMITER, WorkQueue, type RateLimiterOptions, type WorkQueueMetrics, type WorkQueueOptions } from './workqueue.js';
+export {
+  DEFAULT_RATE_LIMITER,
+  PRIORITIES,
+  WorkQueue,
+  type Handout,
+  type Priority,
+  type RateLimiterOptions,
+  type WorkQueueMetrics,
+  type WorkQueueOptions,
+} from './workqueue.js';

@@ -425,3 +425,172 @@ describe('WorkQueue: metrics', () => {
     expect(queue.longestRunningProcessorMs()).toBe(150);
   });
 });
+
+describe('WorkQueue: priorities', () => {
+  it('hands out higher priorities first and each priority in FIFO order; the default is normal', async () => {
+    const { queue } = setup();
+    queue.add('low1', 'low');
+    queue.add('n1');
+    queue.add('high1', 'high');
+    queue.add('low2', 'low');
+    queue.add('n2', 'normal');
+    queue.add('high2', 'high');
+    expect([queue.len('high'), queue.len('normal'), queue.len('low'), queue.len()]).toEqual([2, 2, 2, 6]);
+    expect(await drainReady(queue)).toEqual(['high1', 'high2', 'n1', 'n2', 'low1', 'low2']);
+  });
+
+  it('moves a waiting key up when it is added again with a higher priority, to the back of that priority, never down', async () => {
+    const { queue } = setup();
+    queue.add('a', 'low');
+    queue.add('b', 'low');
+    queue.add('c', 'high');
+    queue.add('a', 'high');
+    queue.add('c', 'low'); // lower: stays high
+    expect([queue.len('high'), queue.len('low'), queue.len()]).toEqual([2, 1, 3]);
+    expect(await drainReady(queue)).toEqual(['c', 'a', 'b']);
+  });
+
+  it('does not hand out the place a key left behind when it moved up', async () => {
+    const { queue } = setup();
+    queue.add('a', 'low');
+    queue.add('b', 'low');
+    queue.add('a', 'normal');
+    expect(await queue.get()).toBe('a');
+    queue.done('a');
+    queue.add('a', 'low'); // behind b now, not in its old place ahead of it
+    expect(await drainReady(queue)).toEqual(['b', 'a']);
+  });
+
+  it('hands a key re-added during processing out after done() at the highest priority it was added with', async () => {
+    const { queue } = setup();
+    queue.add('a', 'low');
+    expect(await queue.getWithPriority()).toEqual({ key: 'a', priority: 'low' });
+    queue.add('a', 'low');
+    queue.add('a', 'high');
+    queue.add('b', 'normal');
+    queue.done('a');
+    expect(await queue.getWithPriority()).toEqual({ key: 'a', priority: 'high' });
+    expect(await queue.getWithPriority()).toEqual({ key: 'b', priority: 'normal' });
+  });
+
+  it('gives a waiting worker the key and its priority', async () => {
+    const { queue } = setup();
+    const worker = track(queue.getWithPriority());
+    queue.add('a', 'low');
+    await flushPromises();
+    expect(worker.value).toEqual({ key: 'a', priority: 'low' });
+  });
+
+  it('adds a delayed key at its priority when due; one key scheduled twice takes the earlier time and the higher priority', async () => {
+    const { clock, queue } = setup();
+    queue.addAfter('poll', 100, 'high');
+    queue.addAfter('resync', 50, 'low');
+    queue.addAfter('both', 200, 'low');
+    queue.addAfter('both', 300, 'high'); // later: the time stays 200, the priority goes up
+    queue.addAfter('up', 400, 'high');
+    queue.addAfter('up', 150, 'low'); // earlier: the time moves to 150, the priority stays high
+    clock.advance(1000);
+    expect(await drainReady(queue)).toEqual(['poll', 'up', 'both', 'resync']);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('keeps the priority of a rate-limited add', async () => {
+    const { clock, queue } = setup({ rateLimiter: { qps: 0 } });
+    queue.addRateLimited('a', 'low');
+    queue.addRateLimited('b', 'high');
+    clock.advance(1000);
+    expect([queue.len('high'), queue.len('low')]).toEqual([1, 1]);
+    expect(await drainReady(queue)).toEqual(['b', 'a']);
+  });
+
+  it('serves a fresh add before 1,000 resyncs that fell due together', async () => {
+    const { clock, queue } = setup();
+    for (let i = 0; i < 1000; i++) queue.addAfter(`device-${i}`, 600_000, 'low');
+    clock.advance(600_000);
+    expect(queue.len('low')).toBe(1000);
+    queue.add('fresh', 'high');
+    expect(await queue.getWithPriority()).toEqual({ key: 'fresh', priority: 'high' });
+    expect(queue.len('low')).toBe(1000);
+  });
+
+  it('reports the priority a key waited at with its queue latency', async () => {
+    const clock = new FakeClock();
+    const seen: string[] = [];
+    const queue = new WorkQueue({ clock, metrics: { queueLatency: (ms, priority) => seen.push(`${priority} ${ms}`), added: (key, priority) => seen.push(`add ${key} ${priority}`) } });
+    queue.add('a', 'low');
+    queue.add('b', 'high');
+    clock.advance(7);
+    await drainReady(queue);
+    expect(seen).toEqual(['add a low', 'add b high', 'high 7', 'low 7']);
+  });
+
+  it('bounds how long lower priorities wait: after maxPassOver hand-outs past them, the longest-waiting lower key goes', async () => {
+    const { queue } = setup({ maxPassOver: 3 });
+    queue.add('low1', 'low');
+    queue.add('n1', 'normal');
+    queue.add('low2', 'low');
+    const out: string[] = [];
+    // A steady stream of high-priority work: one new key per hand-out.
+    for (let i = 0; i < 12; i++) {
+      queue.add(`h${i}`, 'high');
+      const key = (await queue.get()) as string;
+      out.push(key);
+      queue.done(key);
+    }
+    expect(out).toEqual(['h0', 'h1', 'h2', 'low1', 'h3', 'h4', 'h5', 'n1', 'h6', 'h7', 'h8', 'low2']);
+  });
+
+  it('starves lower priorities under a steady stream of higher ones with maxPassOver: Infinity (strict priority)', async () => {
+    const { queue } = setup({ maxPassOver: Infinity });
+    queue.add('low', 'low');
+    for (let i = 0; i < 50; i++) {
+      queue.add(`h${i}`, 'high');
+      expect(await queue.get()).toBe(`h${i}`);
+      queue.done(`h${i}`);
+    }
+    expect(await queue.get()).toBe('low');
+  });
+
+  it('matches a model of strict priority, FIFO within a priority, over random adds, raises and hand-outs', async () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const { queue } = setup({ maxPassOver: Infinity });
+    const priorities = ['high', 'normal', 'low'] as const;
+    // The model: waiting keys with [rank, order of entry into that rank]; in progress; re-added while in progress.
+    const waiting = new Map<string, { rank: number; order: number }>();
+    const inProgress = new Set<string>();
+    const readded = new Map<string, number>();
+    let order = 0;
+    for (let step = 0; step < 6000; step++) {
+      const r = random();
+      if (r < 0.55) {
+        const key = `k${Math.floor(random() * 60)}`;
+        const rank = Math.floor(random() * 3);
+        queue.add(key, priorities[rank]);
+        if (inProgress.has(key)) readded.set(key, Math.min(rank, readded.get(key) ?? rank));
+        else {
+          const current = waiting.get(key);
+          if (current === undefined || rank < current.rank) waiting.set(key, { rank, order: order++ });
+        }
+      } else if (r < 0.8) {
+        if (waiting.size === 0) continue;
+        const expected = [...waiting.entries()].sort(([, a], [, b]) => a.rank - b.rank || a.order - b.order)[0] as [string, { rank: number }];
+        const got = await queue.getWithPriority();
+        expect(got).toEqual({ key: expected[0], priority: priorities[expected[1].rank] });
+        waiting.delete(expected[0]);
+        inProgress.add(expected[0]);
+      } else if (inProgress.size > 0) {
+        const key = [...inProgress][Math.floor(random() * inProgress.size)] as string;
+        queue.done(key);
+        inProgress.delete(key);
+        const rank = readded.get(key);
+        readded.delete(key);
+        if (rank !== undefined) waiting.set(key, { rank, order: order++ });
+      }
+      expect(queue.len()).toBe(waiting.size);
+    }
+  });
+});

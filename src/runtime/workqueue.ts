@@ -4,9 +4,16 @@
 //   key is handed out again after done();
 // - addAfter() for polling, addRateLimited() for retries: per-key exponential backoff with jitter combined with
 //   a global token bucket (the larger delay wins), forget() resets a key's backoff;
-// - shutDown() stops handing out work, shutDownWithDrain() also waits until every key in progress is done.
+// - shutDown() stops handing out work, shutDownWithDrain() also waits until every key in progress is done;
+// and with controller-runtime's priority queue semantics (pkg/controller/priorityqueue) on top: every add carries a
+// priority (default 'normal'), waiting keys are handed out highest priority first, FIFO within a priority, with a
+// bound on how long a lower priority can be passed over (readyKeys.ts). A key's adds merge to the highest of their
+// priorities; delayed adds of one key to the earliest time and the highest priority.
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { DEFAULT_MAX_PASS_OVER, higherPriority, ReadyKeys, type Priority } from './readyKeys.js';
+
+export { PRIORITIES, type Priority } from './readyKeys.js';
 
 export interface RateLimiterOptions {
   /** First per-key retry delay (before jitter). Default 1000 ms. */
@@ -33,12 +40,12 @@ export const DEFAULT_RATE_LIMITER: Readonly<RateLimiterOptions> = {
 export interface WorkQueueMetrics {
   /** The number of keys waiting to be handed out changed. */
   depth?(depth: number): void;
-  /** A key entered the queue (adds merged into a waiting key are not counted). */
-  added?(key: string): void;
+  /** A key entered the queue (adds merged into a waiting key are not counted), at `priority` (the queue always says). */
+  added?(key: string, priority?: Priority): void;
   /** addRateLimited() was called for a key. */
   retried?(key: string): void;
-  /** A key was handed out, `ms` after it was added. */
-  queueLatency?(ms: number): void;
+  /** A key was handed out, `ms` after it was added, at `priority` (the queue always says). */
+  queueLatency?(ms: number, priority?: Priority): void;
   /** A key was done, `ms` after it was handed out. */
   workDuration?(ms: number): void;
 }
@@ -51,12 +58,29 @@ export interface WorkQueueOptions {
   random?: () => number;
   rateLimiter?: Partial<RateLimiterOptions>;
   metrics?: WorkQueueMetrics;
+  /**
+   * After this many keys in a row were handed out while a lower-priority key waited, the lower-priority key that
+   * waited longest goes next. Default 10; Infinity for strict priority.
+   */
+  maxPassOver?: number;
+}
+
+/** A key handed out by getWithPriority(), with the priority it waited at. */
+export interface Handout {
+  key: string;
+  priority: Priority;
 }
 
 interface DelayedEntry {
   key: string;
   at: number;
   seq: number;
+}
+
+/** A key that needs processing: when it was added, and the highest priority it was added with. */
+interface Pending {
+  addedAt: number;
+  priority: Priority;
 }
 
 /** A token bucket in reservation style (like golang.org/x/time/rate Reserve): tokens may go negative. */
@@ -149,18 +173,17 @@ export class WorkQueue {
   private readonly bucket: TokenBucket;
   private readonly metrics: WorkQueueMetrics;
 
-  /** Keys waiting to be handed out, FIFO (queue[head] is next). */
-  private queue: string[] = [];
-  private head = 0;
-  /** Keys that need processing: waiting in `queue`, or re-added while processing. Value: when added. */
-  private readonly dirty = new Map<string, number>();
+  /** Keys waiting to be handed out. */
+  private readonly ready: ReadyKeys;
+  /** Keys that need processing: waiting in `ready`, or re-added while processing. */
+  private readonly dirty = new Map<string, Pending>();
   /** Keys handed out and not yet done. Value: when handed out. */
   private readonly processing = new Map<string, number>();
-  private readonly getters: ((key: string | undefined) => void)[] = [];
+  private readonly getters: ((handout: Handout | undefined) => void)[] = [];
   private readonly failures = new Map<string, number>();
 
-  /** Delayed adds: the due time per key (the earliest wins) and a heap with lazily dropped stale entries. */
-  private readonly delayedAt = new Map<string, number>();
+  /** Delayed adds: due time and priority per key, and a heap by due time with lazily dropped stale entries. */
+  private readonly delayedAt = new Map<string, { at: number; priority: Priority }>();
   private readonly heap = new DelayHeap();
   private seq = 0;
   private timer: TimerHandle | undefined;
@@ -177,31 +200,45 @@ export class WorkQueue {
     this.backoff = { baseMs: this.limits.baseDelayMs, maxMs: this.limits.maxDelayMs, jitter: this.limits.jitter };
     this.bucket = new TokenBucket(this.limits.qps, this.limits.burst, this.clock);
     this.metrics = options.metrics ?? {};
-  }
-
-  /** Marks `key` as needing processing. No effect if it already waits, or after shutdown. */
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
-    this.dirty.set(key, this.clock.now());
-    this.metrics.added?.(key);
-    if (this.processing.has(key)) return; // handed out again by done()
-    this.enqueue(key);
+    this.ready = new ReadyKeys(options.maxPassOver ?? DEFAULT_MAX_PASS_OVER);
   }
 
   /**
-   * Adds `key` after `ms` (immediately if ms ≤ 0). If the key is already scheduled for later, it moves to the
-   * earlier time; a later time than one already scheduled is ignored.
+   * Marks `key` as needing processing at `priority`. If it already needs processing, it keeps its place unless
+   * `priority` is higher: then it moves to the back of that priority. No effect after shutdown.
    */
-  addAfter(key: string, ms: number): void {
+  add(key: string, priority: Priority = 'normal'): void {
+    if (this.shuttingDown) return;
+    const pending = this.dirty.get(key);
+    if (pending !== undefined) {
+      pending.priority = higherPriority(pending.priority, priority);
+      this.ready.raise(key, pending.priority);
+      return;
+    }
+    this.dirty.set(key, { addedAt: this.clock.now(), priority });
+    this.metrics.added?.(key, priority);
+    if (this.processing.has(key)) return; // handed out again by done()
+    this.enqueue(key, priority);
+  }
+
+  /**
+   * Adds `key` at `priority` after `ms` (immediately if ms ≤ 0). If the key is already scheduled for later, it
+   * moves to the earlier time; a later time than one already scheduled is ignored; the schedule keeps the higher
+   * of the two priorities either way.
+   */
+  addAfter(key: string, ms: number, priority: Priority = 'normal'): void {
     if (this.shuttingDown) return;
     if (!(ms > 0)) {
-      this.add(key);
+      this.add(key, priority);
       return;
     }
     const at = this.clock.now() + ms;
     const existing = this.delayedAt.get(key);
-    if (existing !== undefined && existing <= at) return;
-    this.delayedAt.set(key, at);
+    if (existing !== undefined && existing.at <= at) {
+      existing.priority = higherPriority(existing.priority, priority);
+      return;
+    }
+    this.delayedAt.set(key, { at, priority: existing === undefined ? priority : higherPriority(existing.priority, priority) });
     this.heap.push({ key, at, seq: this.seq++ });
     this.armTimer();
   }
@@ -210,13 +247,13 @@ export class WorkQueue {
    * Adds `key` after its backoff delay: the larger of its per-key exponential backoff (which grows with every
    * call until forget()) and the global token bucket's wait. Returns the delay in ms.
    */
-  addRateLimited(key: string): number {
+  addRateLimited(key: string, priority: Priority = 'normal'): number {
     if (this.shuttingDown) return 0;
     const attempt = this.failures.get(key) ?? 0;
     this.failures.set(key, attempt + 1);
     const delay = Math.max(backoffDelay(attempt, this.backoff, this.random), this.bucket.reserve());
     this.metrics.retried?.(key);
-    this.addAfter(key, delay);
+    this.addAfter(key, delay, priority);
     return delay;
   }
 
@@ -236,7 +273,16 @@ export class WorkQueue {
    */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    if (this.head < this.queue.length) return Promise.resolve(this.take());
+    const next = this.take();
+    if (next !== undefined) return Promise.resolve(next.key);
+    return new Promise((resolve) => this.getters.push((handout) => resolve(handout?.key)));
+  }
+
+  /** get(), with the priority the key waited at (a reconcile's follow-up adds keep it unless told otherwise). */
+  getWithPriority(): Promise<Handout | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    const next = this.take();
+    if (next !== undefined) return Promise.resolve(next);
     return new Promise((resolve) => this.getters.push(resolve));
   }
 
@@ -246,9 +292,10 @@ export class WorkQueue {
     if (started === undefined) return;
     this.processing.delete(key);
     this.metrics.workDuration?.(this.clock.now() - started);
-    if (this.dirty.has(key)) {
+    const pending = this.dirty.get(key);
+    if (pending !== undefined) {
       if (this.shuttingDown) this.dirty.delete(key);
-      else this.enqueue(key);
+      else this.enqueue(key, pending.priority);
     }
     if (this.processing.size === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
@@ -257,9 +304,9 @@ export class WorkQueue {
     }
   }
 
-  /** Keys waiting to be handed out (not counting keys in progress or scheduled for later). */
-  len(): number {
-    return this.queue.length - this.head;
+  /** Keys waiting to be handed out (not counting keys in progress or scheduled for later), of one priority or all. */
+  len(priority?: Priority): number {
+    return priority === undefined ? this.ready.size : this.ready.sizeOf(priority);
   }
 
   /** Keys scheduled by addAfter()/addRateLimited() that are not due yet. */
@@ -305,8 +352,7 @@ export class WorkQueue {
     this.heap.clear();
     this.delayedAt.clear();
     const hadWaiting = this.len() > 0;
-    this.queue = [];
-    this.head = 0;
+    this.ready.clear();
     for (const key of [...this.dirty.keys()]) if (!this.processing.has(key)) this.dirty.delete(key);
     if (hadWaiting) this.metrics.depth?.(0);
     const getters = this.getters.splice(0);
@@ -320,31 +366,27 @@ export class WorkQueue {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  private enqueue(key: string): void {
+  private enqueue(key: string, priority: Priority): void {
+    this.ready.push(key, priority);
     const getter = this.getters.shift();
     if (getter) {
-      this.queue.push(key);
       getter(this.take());
       return;
     }
-    this.queue.push(key);
     this.metrics.depth?.(this.len());
   }
 
-  private take(): string {
-    const key = this.queue[this.head] as string;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+  /** Hands out the next waiting key, if any. */
+  private take(): Handout | undefined {
+    const next = this.ready.shift();
+    if (next === undefined) return undefined;
     const now = this.clock.now();
-    const added = this.dirty.get(key) ?? now;
-    this.dirty.delete(key);
-    this.processing.set(key, now);
-    this.metrics.queueLatency?.(now - added);
+    const added = this.dirty.get(next.key)?.addedAt ?? now;
+    this.dirty.delete(next.key);
+    this.processing.set(next.key, now);
+    this.metrics.queueLatency?.(now - added, next.priority);
     this.metrics.depth?.(this.len());
-    return key;
+    return next;
   }
 
   private armTimer(): void {
@@ -367,8 +409,9 @@ export class WorkQueue {
     const now = this.clock.now();
     for (let next = this.peekValid(); next && next.at <= now; next = this.peekValid()) {
       this.heap.pop();
+      const { priority } = this.delayedAt.get(next.key) as { priority: Priority };
       this.delayedAt.delete(next.key);
-      this.add(next.key);
+      this.add(next.key, priority);
     }
     this.armTimer();
   }
@@ -376,7 +419,7 @@ export class WorkQueue {
   /** The earliest heap entry that is still current, dropping stale ones. */
   private peekValid(): DelayedEntry | undefined {
     for (let top = this.heap.peek(); top; top = this.heap.peek()) {
-      if (this.delayedAt.get(top.key) === top.at) return top;
+      if (this.delayedAt.get(top.key)?.at === top.at) return top;
       this.heap.pop();
     }
     return undefined;
