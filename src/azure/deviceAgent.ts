@@ -30,6 +30,14 @@ export class DeviceAgent extends Agent {
   }
 
   /**
+   * The Azure SDK's request logs (trace level) serialize each request, its agent included: they show the agent by
+   * name, not its sockets, whose raw request headers carry the Authorization header.
+   */
+  toJSON(): string {
+    return 'DeviceAgent';
+  }
+
+  /**
    * Closes the idle connections now and each busy one when its request is done, so a reconcile still holding
    * the device's clients finishes its request (unlike destroy(), which would cut it off).
    */

@@ -70,6 +70,7 @@ export class DeviceBudget {
     throw new DeviceThrottledError(
       `${origin}: the controller's ${kind} budget for device ${this.device} is spent (${ratePerSecond}/s, burst ${burst}); next ${kind} in ${(taken.retryAfterMs / 1000).toFixed(1)} s`,
       taken.retryAfterMs,
+      'budget',
     );
   }
 

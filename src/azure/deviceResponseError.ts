@@ -22,7 +22,8 @@ export class DeviceResponseError extends Error {
 }
 
 /**
- * The device is throttling: it answered 429/503 with Retry-After, or did so earlier and that time has not passed.
+ * A request to the device may not go now: the device is throttling (it answered 429/503 with Retry-After, or did so
+ * earlier and that time has not passed), or the controller's own budget for the device is spent (`budget`).
  * Raised instead of waiting inside the request, so the object is requeued at `retryAfterMs` and no worker sleeps.
  */
 export class DeviceThrottledError extends Error {
@@ -32,6 +33,8 @@ export class DeviceThrottledError extends Error {
   constructor(
     message: string,
     readonly retryAfterMs: number,
+    /** `budget`: the controller held the request back itself; the device said nothing. */
+    readonly by: 'device' | 'budget' = 'device',
   ) {
     super(message);
   }

@@ -1,5 +1,6 @@
 import { type EdgeDevice, type EdgeDeviceStatus, type GpuVm } from '../api/types.js';
 import { UnsupportedApiVersionsError } from '../azure/apiVersions.js';
+import { DeviceThrottledError } from '../azure/deviceResponseError.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import type { ArmVm, DeviceArm } from '../azure/deviceArm.js';
 import { OWNER_TAG } from '../naming/armNames.js';
@@ -141,6 +142,9 @@ export class EdgeDeviceKind implements ReconcileKind<EdgeDevice, EdgeDeviceSessi
           obs.armVms = [...vms];
           this.enqueueDrifted(obs.device, vms);
         } catch (err) {
+          // The controller's own budget held the listing back: not a fact about the device, so no status says it;
+          // the reconcile is requeued for when the budget allows.
+          if (err instanceof DeviceThrottledError && err.by === 'budget') throw err;
           session.answering = [];
           const unsupported = err instanceof UnsupportedApiVersionsError;
           obs.connection = { connected: false, reason: unsupported ? 'UnsupportedApiVersions' : armProblemReason(err), message: unsupported ? err.message : describeArmError(err) };

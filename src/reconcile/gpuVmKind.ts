@@ -1,3 +1,4 @@
+import { isBeingDeleted } from '../api/deletion.js';
 import type { EdgeDevice, GpuVm, GpuVmStatus } from '../api/types.js';
 import type { ArmVm } from '../arm/resources.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
@@ -172,13 +173,16 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
   /**
    * A VM the controller knows (status records it, no operation of ours runs on it) comes from the device's VM
    * listing, when one was sent after this process last changed the VM and within SNAPSHOT_MAX_AGE_MS: the GpuVms of
-   * a device share it (a restart lists each device once). Any other VM, and a reconcile-now request, is read by GET.
+   * a device share it (a restart lists each device once). Any other VM, a deletion and a reconcile-now request
+   * read it by GET.
    */
   private async readVm(session: GpuVmSession): Promise<ArmVm | null> {
     const { gpuVm } = session.obs;
     const name = gpuVm.metadata.name ?? '';
     const arm = connectedArm(session);
-    const known = gpuVm.status?.vm?.resourceId !== undefined && gpuVm.status.operation === undefined && unhandledReconcileRequest(gpuVm) === undefined;
+    // A deletion reads the VM itself: what it removes is decided on the device's word of now.
+    const known =
+      gpuVm.status?.vm?.resourceId !== undefined && gpuVm.status.operation === undefined && !isBeingDeleted(gpuVm) && unhandledReconcileRequest(gpuVm) === undefined;
     if (!known) return (await arm.getVm(name)) ?? null;
     const notBefore = Math.max(this.lastWrite.get(session.key) ?? 0, this.deps.clock.now() - SNAPSHOT_MAX_AGE_MS);
     const listing = await this.deps.snapshots.list(gpuVm.spec.deviceRef.name, notBefore, () => arm.listVms());

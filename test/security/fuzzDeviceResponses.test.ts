@@ -62,7 +62,8 @@ class Mutator {
       case 5:
         return this.pick(['NaN', 'Infinity', '-1', '1e400', '0x10', '', ' ', '2']);
       case 6:
-        return 'x'.repeat(this.pick([1024, 5000, 100_000, 1_000_000]));
+        // Far past every cut (1 KiB device strings, 2 KiB messages); the 4 MiB answer limit has its own case below.
+        return 'x'.repeat(this.pick([1024, 5000, 100_000, 300_000]));
       case 7:
         return '€😀\u0000\u202e'.repeat(this.pick([10, 1000, 50_000]));
       case 8: {
@@ -138,7 +139,7 @@ class Mutator {
     if (extra < 0.04 && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
       // Paging without end (the same page again), or a next page on someone else's server.
       parsed['nextLink'] = this.random() < 0.5 ? `${origin}${base.path}` : `https://attacker.example${base.path}`;
-    } else if (extra < 0.045) {
+    } else if (extra < 0.042) {
       return { status, headers, body: JSON.stringify({ value: [], padding: 'p'.repeat(5 * 1024 * 1024) }) };
     }
     try {
