@@ -1,6 +1,7 @@
-// Reads what a device's local ARM serves (Resources `Providers_Get`, GET /subscriptions/{id}/providers/{namespace}
-// → `resourceTypes[].apiVersions`) and chooses the api-versions for it: once, lazily, and again when the
-// device refuses a version it was sent (after an update the device may serve another set).
+// Reads what a device's local ARM serves (Resources `Providers_List`, GET /subscriptions/{id}/providers →
+// `value[].resourceTypes[].apiVersions`, one request for every namespace; `Providers_Get` of a namespace the list
+// leaves out) and chooses the api-versions for it: once, lazily, and again when the device refuses a version it
+// was sent (after an update the device may serve another set).
 import {
   type ApiVersionKind,
   type DeviceApiVersions,
@@ -17,8 +18,11 @@ export interface ProviderReadResult {
   body: unknown;
 }
 
-/** GET /subscriptions/{id}/providers/{namespace}?api-version={apiVersion}, answered as status and parsed body. */
-export type ProviderRead = (namespace: string, apiVersion: string) => Promise<ProviderReadResult>;
+/**
+ * GET /subscriptions/{id}/providers/{namespace}?api-version={apiVersion} (Providers_Get), or without a namespace
+ * GET /subscriptions/{id}/providers (Providers_List), answered as status and parsed body.
+ */
+export type ProviderRead = (namespace: string | undefined, apiVersion: string) => Promise<ProviderReadResult>;
 
 /** The error codes with which ARM refuses an api-version (Resources and Compute answer either). */
 export const VERSION_REFUSAL_CODES: ReadonlySet<string> = new Set(['NoRegisteredProviderFound', 'InvalidApiVersionParameter']);
@@ -77,9 +81,9 @@ export class ApiVersionNegotiator {
 
   private async negotiateOnce(): Promise<DeviceApiVersions> {
     const probe = await this.providersReadVersion();
-    const listing: Record<string, ReadonlyMap<string, readonly string[]>> = { [probe.namespace.toLowerCase()]: resourceTypeVersions(probe.body) };
+    const listing: Record<string, ReadonlyMap<string, readonly string[]>> = { ...probe.listing };
     for (const namespace of NAMESPACES) {
-      if (namespace === probe.namespace) continue;
+      if (listing[namespace.toLowerCase()] !== undefined) continue;
       const answer = await this.read(namespace, probe.version);
       if (answer.status !== 200) throw providerReadError(namespace, probe.version, answer);
       listing[namespace.toLowerCase()] = resourceTypeVersions(answer.body);
@@ -87,17 +91,42 @@ export class ApiVersionNegotiator {
     return chooseApiVersions(listing as ProviderListing);
   }
 
-  /** The first Resources version the device accepts for Providers_Get (tried newest first), with that answer. */
-  private async providersReadVersion(): Promise<{ namespace: string; version: string; body: unknown }> {
+  /**
+   * The first Resources version the device accepts for reading providers (tried newest first), with what that read
+   * listed: Providers_List first (every namespace at once); a device that does not serve the list (any answer but
+   * 200 or a refused version) is asked for the Resources namespace alone.
+   */
+  private async providersReadVersion(): Promise<{ version: string; listing: Record<string, ReadonlyMap<string, readonly string[]>> }> {
     const namespace = VERSION_SOURCES.resources.namespace;
+    let listServed = true;
     for (const version of TESTED_API_VERSIONS.resources) {
+      if (listServed) {
+        const answer = await this.read(undefined, version);
+        if (answer.status === 200) return { version, listing: providerListing(answer.body) };
+        if (isVersionRefusal(answer)) continue;
+        listServed = false;
+      }
       const answer = await this.read(namespace, version);
-      if (answer.status === 200) return { namespace, version, body: answer.body };
-      if (!(answer.status === 400 && VERSION_REFUSAL_CODES.has(errorCodeOf(answer.body) ?? ''))) throw providerReadError(namespace, version, answer);
+      if (answer.status === 200) return { version, listing: { [namespace.toLowerCase()]: resourceTypeVersions(answer.body) } };
+      if (!isVersionRefusal(answer)) throw providerReadError(namespace, version, answer);
     }
     const kind: ApiVersionKind = 'resources';
     throw new UnsupportedApiVersionsError([{ kind, served: [] }]);
   }
+}
+
+const isVersionRefusal = (answer: ProviderReadResult): boolean => answer.status === 400 && VERSION_REFUSAL_CODES.has(errorCodeOf(answer.body) ?? '');
+
+/** The `ProviderListResult` body of Providers_List → namespace (lower case) → resource type → api-versions. */
+function providerListing(body: unknown): Record<string, ReadonlyMap<string, readonly string[]>> {
+  const providers = (body as { value?: unknown } | null)?.value;
+  const listing: Record<string, ReadonlyMap<string, readonly string[]>> = {};
+  if (!Array.isArray(providers)) return listing;
+  for (const provider of providers as unknown[]) {
+    const namespace = (provider as { namespace?: unknown } | null)?.namespace;
+    if (typeof namespace === 'string') listing[namespace.toLowerCase()] = resourceTypeVersions(provider);
+  }
+  return listing;
 }
 
 function providerReadError(namespace: string, version: string, answer: ProviderReadResult): Error {

@@ -40,9 +40,13 @@ describe('deviceApiVersionPolicy', () => {
     return { namespace, resourceTypes: [{ resourceType, apiVersions }] };
   };
   let reads: string[];
+  /** Whether the device serves Providers_List (else only Providers_Get). */
+  let listServed: boolean;
   const read: ProviderRead = async (namespace, apiVersion) => {
-    reads.push(`${namespace}@${apiVersion}`);
+    reads.push(`${namespace ?? '*'}@${apiVersion}`);
+    if (namespace === undefined && !listServed) return { status: 404, body: { error: { code: 'NotFound', message: 'no' } } };
     if (!(served.resources ?? []).includes(apiVersion)) return { status: 400, body: { error: { code: 'InvalidApiVersionParameter', message: 'no' } } };
+    if (namespace === undefined) return { status: 200, body: { value: ['Microsoft.Compute', 'Microsoft.Network', 'Microsoft.Resources'].map(listingFor) } };
     return { status: 200, body: listingFor(namespace) };
   };
   const answer = (status: number, body: unknown = {}): SendRequest => async (request) =>
@@ -50,14 +54,22 @@ describe('deviceApiVersionPolicy', () => {
 
   beforeEach(() => {
     reads = [];
+    listServed = true;
     served.compute = ['2017-12-01'];
     served.resources = ['2020-06-01'];
   });
 
-  it('reads the providers with the first Resources version the device accepts, newest first', async () => {
+  it('lists the providers in one read with the first Resources version the device accepts, newest first', async () => {
     served.resources = ['2019-10-01'];
     expect((await new ApiVersionNegotiator(read).get()).resources).toBe('2019-10-01');
-    expect(reads).toEqual(['Microsoft.Resources@2020-06-01', 'Microsoft.Resources@2019-10-01', 'Microsoft.Compute@2019-10-01', 'Microsoft.Network@2019-10-01']);
+    expect(reads).toEqual(['*@2020-06-01', '*@2019-10-01']);
+  });
+
+  it('reads each namespace on its own from a device that does not serve the providers list', async () => {
+    served.resources = ['2019-10-01'];
+    listServed = false;
+    expect((await new ApiVersionNegotiator(read).get()).resources).toBe('2019-10-01');
+    expect(reads).toEqual(['*@2020-06-01', 'Microsoft.Resources@2020-06-01', 'Microsoft.Resources@2019-10-01', 'Microsoft.Compute@2019-10-01', 'Microsoft.Network@2019-10-01']);
   });
 
   it('negotiates once and rewrites every kind of request', async () => {
@@ -73,7 +85,7 @@ describe('deviceApiVersionPolicy', () => {
     await policy.sendRequest(createPipelineRequest({ url: `${base}${SUB}/resourcegroups/rg?api-version=2019-10-01` }), record);
     expect(sent.map((u) => new URL(u).searchParams.get('api-version'))).toEqual(['2017-12-01', '2017-10-01', '2017-03-30', '2020-06-01']);
     expect(new URL(sent[0] ?? '').searchParams.get('$expand')).toBe('instanceView');
-    expect(reads).toEqual(['Microsoft.Resources@2020-06-01', 'Microsoft.Compute@2020-06-01', 'Microsoft.Network@2020-06-01']);
+    expect(reads).toEqual(['*@2020-06-01']);
   });
 
   it('negotiates again after a refused version and resends once with the new one', async () => {

@@ -104,9 +104,9 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
     ...(options.userAgentPrefix !== undefined ? { userAgentOptions: { userAgentPrefix: options.userAgentPrefix } } : {}),
   };
   // The negotiation reads through the Resources client (same credential, throttle gate and timeout); the
-  // version policy leaves Providers_Get alone, so the reads do not wait on themselves.
+  // version policy leaves Providers_List and Providers_Get alone, so the reads do not wait on themselves.
   const readProviders: ProviderRead = async (namespace, apiVersion) => {
-    const url = `${endpoint}/subscriptions/${encodeURIComponent(conn.subscriptionId)}/providers/${namespace}?api-version=${apiVersion}`;
+    const url = `${endpoint}/subscriptions/${encodeURIComponent(conn.subscriptionId)}/providers${namespace === undefined ? '' : `/${namespace}`}?api-version=${apiVersion}`;
     const response = await resources.sendRequest(createPipelineRequest({ url, method: 'GET' }));
     let body: unknown;
     try {

@@ -256,7 +256,10 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
     }
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
     const wait = retryAfterMs ?? this.withSecretRetry(key, session, decision.requeueAfterMs);
-    return wait === undefined ? done() : requeueAfter(wait, { priority: 'high' });
+    if (wait === undefined) return done();
+    // A poll of an operation in flight goes before other work; a recheck of something outside the controller
+    // (a device, a Secret, an image, a GPU to free up) does not.
+    return requeueAfter(wait, { priority: decision.status.operation !== undefined || retryAfterMs !== undefined ? 'high' : 'normal' });
   }
 
   /** Admin Secrets are not watched: a GpuVm its Secret holds up looks again after a bounded backoff. */

@@ -131,7 +131,7 @@ describe('device connections', () => {
     it('builds clients again after the idle period with one token request and no providers read', async () => {
       let since = lastSeq();
       await listVms();
-      expect(operationsSince(since).filter((o) => o === 'provider.get').length).toBeGreaterThan(0);
+      expect(operationsSince(since).filter((o) => o === 'provider.list' || o === 'provider.get').length).toBeGreaterThan(0);
       expect(operationsSince(since).filter((o) => o === 'token')).toHaveLength(1);
 
       clock.advance(IDLE_MS - 1);
