@@ -159,7 +159,19 @@ export class ShardMembership {
       if (!this.stopped) this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'listing shard leases failed');
     }
     if (this.stopped) return;
-    this.timer = this.clock.setTimeout(() => void this.tick(), this.options.retryPeriodMs);
+    this.timer = this.clock.setTimeout(() => void this.tick(), this.nextListIn());
+  }
+
+  /** A retry period, or less when a live lease expires sooner: its devices move without waiting for the next period. */
+  private nextListIn(): number {
+    const now = this.clock.now();
+    let next = this.options.retryPeriodMs;
+    for (const { lease, observedAt } of this.seen.values()) {
+      if (lease.holderIdentity === '' || lease.holderIdentity === this.options.identity) continue;
+      const expiresIn = observedAt + lease.leaseDurationSeconds * 1000 - now;
+      if (expiresIn >= 0) next = Math.min(next, expiresIn + 1);
+    }
+    return next;
   }
 
   private async call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
