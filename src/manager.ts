@@ -5,6 +5,7 @@ import { isBeingDeleted } from './api/deletion.js';
 import { EDGEDEVICE_PLURAL, GPUVM_PLURAL, GROUP, VERSION, type EdgeDevice, type GpuVm } from './api/types.js';
 import { KubeEventRecorder } from './kube/eventRecorder.js';
 import { ApiServerWriter } from './kube/kubeWriter.js';
+import { ApiServerShardStatusWriter } from './kube/shardStatusWriter.js';
 import type { PlanSettings } from './plan/gpuVmPlan.js';
 import type { DeviceBudgets } from './azure/deviceBudget.js';
 import { AdminSecretReader, kubeSecretFetch } from './reconcile/adminSecrets.js';
@@ -18,10 +19,11 @@ import { VmSnapshots } from './reconcile/vmSnapshots.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
 import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
-import { Controller, type ControllerMetrics, type WatchEvent } from './runtime/controller.js';
+import { Controller, done, type ControllerMetrics, type ReconcileOutcome, type WatchEvent } from './runtime/controller.js';
 import { systemClock } from './runtime/clock.js';
 import { Informer, secretForCache, stripForCache } from './runtime/informer.js';
 import { customResourceListerWatcher, secretListerWatcher } from './runtime/kubeListerWatcher.js';
+import { ShardOwnership, type ShardMembershipView } from './runtime/shardOwnership.js';
 import type { WorkQueueMetrics } from './runtime/workqueue.js';
 
 export interface ManagerOptions {
@@ -52,6 +54,15 @@ export interface ManagerOptions {
   /** The devices' ARM budgets (default: ARM's per-subscription limits). */
   deviceBudgets?: DeviceBudgets;
   queueMetrics?: (controller: string) => WorkQueueMetrics;
+  /** Sharded mode: reconcile only the devices (and their GpuVms) this replica owns; see runtime/shardOwnership.ts. */
+  sharding?: {
+    identity: string;
+    membership: ShardMembershipView;
+    /** Whether this replica's shard Lease is held (renewed within the renew deadline). */
+    leaseHeld(): boolean;
+  };
+  /** User-Agent prefix of ARM requests (default gpuvm-controller). */
+  userAgentPrefix?: string;
 }
 
 const BY_SECRET = 'secret';
@@ -114,6 +125,8 @@ export class Manager {
   readonly gpuVmController: Controller;
   readonly deviceController: Controller;
   private readonly connections: SecretBackedConnections;
+  /** Sharded mode only. */
+  readonly shards: ShardOwnership | undefined;
   private started = false;
   private informersStarted = false;
 
@@ -151,7 +164,7 @@ export class Manager {
     const connections = new SecretBackedConnections(this.secrets, {
       ...(options.controllerNamespace !== undefined ? { controllerNamespace: options.controllerNamespace } : {}),
       ...(options.extraAuthorityHosts !== undefined ? { extraAuthorityHosts: options.extraAuthorityHosts } : {}),
-      userAgentPrefix: 'gpuvm-controller',
+      userAgentPrefix: options.userAgentPrefix ?? 'gpuvm-controller',
       ...(armPolicy !== undefined ? { extraPolicies: (device: string) => [armPolicy(device)] } : {}),
       ...(options.deviceBudgets !== undefined ? { budgets: options.deviceBudgets } : {}),
     });
@@ -168,6 +181,25 @@ export class Manager {
     // The device controller is made below; the closure reaches it when a GpuVm first asks for a listing.
     const listings = new DeviceListings((device) => this.deviceController.enqueue(device));
     const snapshots = new VmSnapshots(systemClock);
+    const sharding = options.sharding;
+    const shards = sharding === undefined
+      ? undefined
+      : new ShardOwnership({
+        ...sharding,
+        devices: { get: (name) => this.devices.get(name), list: () => this.devices.list() },
+        writer: new ApiServerShardStatusWriter(kubeConfig),
+        // A device's earlier events were skipped by the gate: its new owner reconciles it and its GpuVms now.
+        onGained: (device) => {
+          this.deviceController.enqueue(device);
+          for (const key of this.gpuVms.byIndex(BY_DEVICE, device).map(gpuVmKey)) this.gpuVmController.enqueue(key);
+        },
+        logger: child('shard'),
+      });
+    this.shards = shards;
+    /** Runs a reconcile only if this replica acts on `device` (always without sharding). */
+    const gated = (device: string | undefined, work: () => Promise<ReconcileOutcome>): Promise<ReconcileOutcome> =>
+      // An object gone from the cache is only forgotten (no write), so any replica may do it.
+      shards === undefined || device === undefined ? work() : shards.gate(device, work, done);
     const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, snapshots, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
     this.gpuVmController = new Controller({
       name: 'gpuvm',
@@ -175,7 +207,7 @@ export class Manager {
       logger: log, // the runtime adds {controller} itself
       // The initial list and resyncs wait behind changes: after a restart a fresh apply is not queued behind the fleet.
       lowPriorityWhenUnchanged: true,
-      reconcile: (key, context) => gpuVmReconciler.reconcile(key, context.log),
+      reconcile: (key, context) => gated(this.gpuVms.get(key)?.spec.deviceRef.name, () => gpuVmReconciler.reconcile(key, context.log)),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('gpuvm') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('gpuvm') } } : {}),
     });
@@ -197,7 +229,7 @@ export class Manager {
       concurrency: options.concurrency,
       logger: log,
       lowPriorityWhenUnchanged: true,
-      reconcile: (key, context) => deviceReconciler.reconcile(key, context.log),
+      reconcile: (key, context) => gated(this.devices.get(key) === undefined ? undefined : key, () => deviceReconciler.reconcile(key, context.log)),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('edgedevice') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('edgedevice') } } : {}),
     });
@@ -211,6 +243,15 @@ export class Manager {
       .watches(this.devices, { predicate: desiredChanged })
       .watches(this.gpuVms, { predicate: ledgerInputChanged, map: (g) => g.spec.deviceRef.name })
       .watches(this.secrets, { map: (s) => this.devicesUsing(s) });
+    // A changed ownership record (a claim or a release) may let this replica take the device, or release it.
+    if (shards !== undefined) {
+      this.devices.addEventHandler({
+        onAdd: (d) => void shards.evaluate(d.metadata.name ?? ''),
+        onUpdate: (old, d) => {
+          if (!isDeepStrictEqual(old.status?.shard, d.status?.shard)) void shards.evaluate(d.metadata.name ?? '');
+        },
+      });
+    }
   }
 
   private devicesUsing(secret: V1Secret): string[] {
@@ -259,12 +300,21 @@ export class Manager {
     return this.gpuVms.hasSynced() && this.devices.hasSynced() && this.secrets.hasSynced();
   }
 
+  /** Sharded mode: whether the live replicas are known yet (readiness waits for it). */
+  shardMembershipKnown(): boolean {
+    return this.options.sharding?.membership.known() ?? true;
+  }
+
   informersHealthy(): boolean {
     return [this.gpuVms, this.devices, this.secrets].every((i) => i.isHealthy());
   }
 
   async stop(): Promise<void> {
+    // Sharded: no new work on any device; once the reconciles in flight end, every held device is released so
+    // the replicas that now win them take over without waiting for this replica's Lease to expire.
+    this.shards?.stopActing();
     await Promise.all([this.gpuVmController.stop(), this.deviceController.stop()]);
+    await this.shards?.releaseAll();
     for (const informer of [this.gpuVms, this.devices, this.secrets]) informer.stop();
     this.connections.close();
   }

@@ -18,6 +18,9 @@ import {
 import { DEFAULT_CONTROLLER_NAMESPACE } from '../reconcile/deviceConnections.js';
 import { DeviceBudgets } from '../azure/deviceBudget.js';
 import { DEVICE_BUDGET_USAGE, deviceBudgetLimits } from './deviceBudgetFlags.js';
+import { registerShardMetrics } from '../observability/shardMetrics.js';
+import { SHARD_LEASE_LABELS, shardIdentity, shardLease } from '../runtime/shardLease.js';
+import { KubeShardLeaseLister, ShardMembership } from '../runtime/shardMembership.js';
 import { parseDuration } from './duration.js';
 
 export const RUN_USAGE = `usage: gpuvm-controller run [flags]
@@ -51,6 +54,13 @@ export const RUN_USAGE = `usage: gpuvm-controller run [flags]
                                      identity may be sent to when an EdgeDevice has no spec.azure.credentialsSecretRef
                                      (repeatable; default: none)
   --device-selector SEL              manage only EdgeDevices matching this label selector, e.g. shard=a (default: all)
+  --sharding                         every replica works: each holds a Lease of its own in the controller namespace
+                                     and acts only on the EdgeDevices (and their GpuVms) that hash to it over the
+                                     live replicas; EdgeDevice status.shard names the owner (default off; not
+                                     together with --leader-elect)
+  --shard-lease-duration D           how long a replica's Lease lives unrenewed before its devices move (default 15s)
+  --shard-renew-deadline D           a replica that could not renew its Lease for this long exits (default 10s)
+  --shard-retry-period D             time between renewals and membership lists (default 2s)
 ${DEVICE_BUDGET_USAGE}`;
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -85,6 +95,10 @@ export async function main(args: string[]): Promise<number> {
       'device-read-burst': { type: 'string' },
       'device-write-rate': { type: 'string' },
       'device-write-burst': { type: 'string' },
+      sharding: { type: 'boolean', default: false },
+      'shard-lease-duration': { type: 'string', default: '15s' },
+      'shard-renew-deadline': { type: 'string', default: '10s' },
+      'shard-retry-period': { type: 'string', default: '2s' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -106,6 +120,17 @@ export async function main(args: string[]): Promise<number> {
   if (election.renewDeadlineMs >= election.leaseDurationMs) {
     throw new Error('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
   }
+
+  const sharding = values.sharding;
+  // Nothing in sharded mode must be single, so no replica waits for a leader lease.
+  if (sharding && leaderElect) throw new Error('--sharding and --leader-elect exclude each other: in sharded mode every replica works');
+  const shardTimings = {
+    leaseDurationMs: parseDuration(values['shard-lease-duration'], '--shard-lease-duration'),
+    renewDeadlineMs: parseDuration(values['shard-renew-deadline'], '--shard-renew-deadline'),
+    retryPeriodMs: parseDuration(values['shard-retry-period'], '--shard-retry-period'),
+  };
+  if (shardTimings.renewDeadlineMs >= shardTimings.leaseDurationMs) throw new Error('--shard-renew-deadline must be shorter than --shard-lease-duration');
+  const identity = shardIdentity();
 
   const controllerNamespace = values['controller-namespace'] ?? (process.env.POD_NAMESPACE || DEFAULT_CONTROLLER_NAMESPACE);
   const extraAuthorityHosts = (values['azure-authority-host'] ?? []).map((host) => {
@@ -129,7 +154,19 @@ export async function main(args: string[]): Promise<number> {
     leaderElect,
     leaseName: LEADER_ELECTION_LEASE_NAME,
   });
-  const manager = new Manager({
+  let ownLease: LeaderElector | undefined;
+  const membership = sharding
+    ? new ShardMembership({
+      lister: new KubeShardLeaseLister(kubeConfig),
+      namespace: controllerNamespace,
+      identity,
+      retryPeriodMs: shardTimings.retryPeriodMs,
+      leaseDurationMs: shardTimings.leaseDurationMs,
+      logger: log,
+      onRefresh: () => manager.shards?.evaluateAll(),
+    })
+    : undefined;
+  const manager: Manager = new Manager({
     kubeConfig,
     log,
     concurrency,
@@ -151,9 +188,17 @@ export async function main(args: string[]): Promise<number> {
     controllerNamespace,
     extraAuthorityHosts,
     ...(values['device-selector'] !== undefined ? { deviceSelector: values['device-selector'] } : {}),
+    ...(membership !== undefined
+      ? {
+        sharding: { identity, membership, leaseHeld: () => ownLease?.isLeader() === true },
+        // Tells the replicas' requests apart on the device side (ARM logs, the simulator's audit).
+        userAgentPrefix: `gpuvm-controller shard/${identity}`,
+      }
+      : {}),
   });
   observability.attach(manager);
-  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect, controllerNamespace, deviceBudget: budgetLimits }, 'starting');
+  if (manager.shards !== undefined) registerShardMetrics(observability.registry, manager.shards);
+  log.info({ server: kubeConfig.getCurrentCluster()?.server, leaderElect, sharding, ...(sharding ? { identity } : {}), controllerNamespace, deviceBudget: budgetLimits }, 'starting');
 
   let elector: LeaderElector | undefined;
   const stopped = new Promise<void>((resolve) => {
@@ -162,6 +207,8 @@ export async function main(args: string[]): Promise<number> {
       // Reconciles finish first; only then is the lease released so a standby takes over at once.
       void (async () => {
         await manager.stop();
+        membership?.stop();
+        await ownLease?.stop({ release: true });
         await elector?.stop({ release: true });
       })().then(resolve, resolve);
     };
@@ -194,8 +241,31 @@ export async function main(args: string[]): Promise<number> {
       manager.startInformers();
       void elector.run();
     }
+    if (membership !== undefined) {
+      ownLease = shardLease({
+        store: new KubeLeaseStore(kubeConfig, SHARD_LEASE_LABELS),
+        namespace: controllerNamespace,
+        identity,
+        ...shardTimings,
+        logger: log,
+        onHeld: async () => {
+          log.info({ identity }, 'holding shard lease');
+          membership.start();
+          await manager.startControllers();
+        },
+        onLost: (reason) => {
+          if (reason === 'stopped') return;
+          // Past the renew deadline the others may soon judge this replica gone and take its devices: no write of
+          // this process may follow, not even one of a reconcile in flight, so it exits (as a lost leader does).
+          log.error({ reason }, 'lost the shard lease; exiting');
+          process.exit(1);
+        },
+      });
+      manager.startInformers();
+      void ownLease.run();
+    }
   });
-  if (!leaderElect) await manager.start();
+  if (!leaderElect && !sharding) await manager.start();
   await stopped;
   await observability.close();
   log.info({}, 'stopped');

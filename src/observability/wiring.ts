@@ -35,6 +35,8 @@ export interface ObservedManager {
   readonly secrets?: { readonly name?: string; isHealthy?(): boolean; hasSynced?(): boolean };
   hasSynced(): boolean;
   informersHealthy(): boolean;
+  /** Sharded mode: false until the live replicas are known (a replica cannot tell which devices are its own). */
+  shardMembershipKnown?(): boolean;
 }
 
 export interface ObservabilityOptions {
@@ -97,6 +99,7 @@ export function readinessOf(manager: ObservedManager | undefined, standby = fals
       .map((i) => i?.name ?? 'informer');
     return { ok: false, detail: `informer caches not synced${waiting.length > 0 ? `: ${waiting.join(', ')}` : ''}` };
   }
+  if (manager.shardMembershipKnown?.() === false) return { ok: false, detail: 'shard membership not known yet' };
   return { ok: true, detail: 'caches synced' };
 }
 

@@ -522,7 +522,11 @@ const isConflict = (error: unknown): boolean => error instanceof ApiException &&
 export class KubeLeaseStore implements LeaseStore {
   private readonly api: CoordinationV1Api;
 
-  constructor(kubeConfig: KubeConfig) {
+  /** `labels` go on leases this store creates (sharded mode finds its replicas' leases by label). */
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly labels?: Record<string, string>,
+  ) {
     this.api = kubeConfig.makeApiClient(CoordinationV1Api);
   }
 
@@ -536,7 +540,7 @@ export class KubeLeaseStore implements LeaseStore {
   }
 
   async create(ref: LeaseRef, record: LeaderElectionRecord, signal: AbortSignal): Promise<StoredLease> {
-    const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: ref.name, namespace: ref.namespace }, spec: toSpec(record) };
+    const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: ref.name, namespace: ref.namespace, ...(this.labels !== undefined ? { labels: this.labels } : {}) }, spec: toSpec(record) };
     try {
       return toStored(await this.api.createNamespacedLease({ namespace: ref.namespace, body }, abortable(signal)));
     } catch (error) {

@@ -14,6 +14,8 @@ export interface AuditEntry {
   requestId: string;
   errorCode?: string;
   fault?: string;
+  /** The request's User-Agent header (tells apart several controller processes sharing one simulator). */
+  userAgent?: string;
   /** The request's JSON body with secrets redacted (only with the simulator option `auditBodies`). */
   body?: unknown;
 }

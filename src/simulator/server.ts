@@ -436,6 +436,7 @@ export class Simulator {
       status: response.status,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       requestId,
+      ...(typeof req.headers['user-agent'] === 'string' ? { userAgent: req.headers['user-agent'] } : {}),
       ...(errorCode !== undefined ? { errorCode } : {}),
       ...(faultName !== undefined ? { fault: faultName } : {}),
       ...(this.config.auditBodies ? auditedBody(operation, rawBody) : {}),

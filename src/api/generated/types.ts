@@ -125,6 +125,16 @@ export interface EdgeDeviceStatusApiVersions {
   resources?: string;
 }
 
+/** In sharded mode (--sharding), the controller replica that owns this device and when it took it over; the fencing record of a handover. */
+export interface EdgeDeviceStatusShard {
+  /** Identity of the owning replica (its Lease is gpuvm-controller-shard-<replica>). */
+  replica: string;
+  /** When this replica took the device over. */
+  since: string;
+  /** Set when the replica gave the device up for another one to take. */
+  releasedAt?: string;
+}
+
 /** Observed state of the device. */
 export interface EdgeDeviceStatus {
   observedGeneration?: number;
@@ -140,6 +150,8 @@ export interface EdgeDeviceStatus {
   softwareVersion?: string;
   /** The value of the gpuvm.io/reconcile-requested-at annotation the controller last answered (Flux's status.lastHandledReconcileAt). */
   lastHandledReconcileAt?: string;
+  /** In sharded mode (--sharding), the controller replica that owns this device and when it took it over; the fencing record of a handover. */
+  shard?: EdgeDeviceStatusShard;
 }
 
 /** The EdgeDevice the VM runs on. Immutable. */
