@@ -5,8 +5,12 @@ import { Agent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
 
-/** Connections per host of one device: its reconciles take turns rather than open one socket each. */
-export const DEVICE_MAX_SOCKETS = 4;
+/**
+ * Connections per host of one device, as many as the controller's default workers: a request waiting in the agent
+ * for a socket would go out after the budget and Retry-After gate admitted it, possibly inside a Retry-After the
+ * device gave meanwhile.
+ */
+export const DEVICE_MAX_SOCKETS = 16;
 
 export class DeviceAgent extends Agent {
   private closed = false;

@@ -15,6 +15,8 @@ import { MAX_RETRY_AFTER_MS, parseRetryAfter } from './retryAfter.js';
  */
 export class ThrottleGate {
   private until = 0;
+  /** What the device answered when it closed the gate: every refusal until then says it too. */
+  private answer = '';
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -26,7 +28,7 @@ export class ThrottleGate {
   /** Throws DeviceThrottledError while the gate is closed. */
   admit(origin: string): void {
     const wait = this.remainingMs();
-    if (wait > 0) throw new DeviceThrottledError(`${origin} is throttling requests; next request in ${Math.ceil(wait / 1000)} s`, wait);
+    if (wait > 0) throw new DeviceThrottledError(`${origin} is throttling requests (${this.answer}); next request in ${Math.ceil(wait / 1000)} s`, wait);
   }
 
   /** Closes the gate, and throws DeviceThrottledError, when the response is a 429/503 with Retry-After. */
@@ -35,9 +37,13 @@ export class ThrottleGate {
     const header = response.headers.get('retry-after');
     const ms = parseRetryAfter(header, this.now());
     if (ms === undefined) return;
-    this.until = Math.max(this.until, this.now() + ms);
     const capped = ms === MAX_RETRY_AFTER_MS ? ` (the most the controller waits; the device asked for Retry-After ${(header ?? '').slice(0, 40)})` : '';
-    throw new DeviceThrottledError(`${origin} answered HTTP ${response.status} with Retry-After: waiting ${Math.ceil(ms / 1000)} s${capped}`, ms);
+    const answer = `answered HTTP ${response.status} with Retry-After: waiting ${Math.ceil(ms / 1000)} s${capped}`;
+    if (this.now() + ms >= this.until) {
+      this.until = this.now() + ms;
+      this.answer = answer;
+    }
+    throw new DeviceThrottledError(`${origin} ${answer}`, ms);
   }
 
   readonly policy: PipelinePolicy = {

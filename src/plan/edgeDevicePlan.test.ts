@@ -88,6 +88,19 @@ describe('planEdgeDevice: the ordering scenarios', () => {
     expect(cond(p, 'KubernetesConfigured')?.message).toMatch(/claim the 1 free GPU/);
   });
 
+  it('a VM our CreateVM made holds its GPU before the GpuVm reads it (its driver installs first)', () => {
+    const made: GpuVm = {
+      ...gpuVm('vm1', 1),
+      status: {
+        observedGeneration: 1,
+        operation: { kind: 'InstallGpuDriver', deploymentName: 'gpuvm-gpu-uid-vm1', startedAt: '2026-03-01T12:00:00Z', attempts: 1 },
+        conditions: [{ type: 'VmProvisioned', status: 'True', reason: 'Provisioned', message: 'm', lastTransitionTime: '2026-03-01T12:00:00Z' }],
+      },
+    };
+    const p = plan({ gpuVms: [made], armVms: [] });
+    expect(p.status.allocations).toEqual([expect.objectContaining({ gpuVm: 'ns/vm1', state: 'Held' })]);
+  });
+
   it('2 GPUs, two GpuVms first: Kubernetes waits for both, then gets none', () => {
     const vms = [gpuVm('vm1', 1), gpuVm('vm2', 2)];
     const oneHeld = plan({ gpuVms: [running(vms[0] as GpuVm), vms[1] as GpuVm], armVms: [armVm('vm1', 'uid-vm1')] });

@@ -147,7 +147,11 @@ const DEPLOY_FAILURES: ReadonlySet<string> = new Set(['AllocationFailed', 'Deplo
 function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
   return obs.gpuVms.map((g) => {
     const statusVm = g.status?.vm;
-    const vmExists = statusVm?.resourceId !== undefined && statusVm.resourceId !== '';
+    const recorded = statusVm?.resourceId !== undefined && statusVm.resourceId !== '';
+    // Our CreateVM succeeded and the VM is not read yet (the GpuVm reads it after its driver install): a new VM
+    // runs, so it holds its GPU from now.
+    const madeUnread = !recorded && g.status?.operation?.kind === 'InstallGpuDriver' && findCondition(g.status.conditions, 'VmProvisioned')?.status === 'True';
+    const vmExists = recorded || madeUnread;
     // A VM is created running, so even a GpuVm that wants Deallocated needs a GPU until its VM exists.
     const wantsGpu = !isBeingDeleted(g) && (effectivePowerState(g, undefined) !== 'Deallocated' || !vmExists);
     const created = g.metadata.creationTimestamp;
@@ -158,8 +162,8 @@ function candidates(obs: EdgeDeviceObservation): AdmissionCandidate[] {
       creationTimestamp: created instanceof Date ? created.toISOString() : String(created ?? ''),
       wantsGpu,
       // A VM still being created is counted as Reserved, not Held: the ordering gate waits for it to finish.
-      vmHoldsGpu: vmExists && powerStateHoldsGpu(statusVm.powerState) && statusVm.provisioningState !== 'Creating',
-      vmExists: vmExists && powerStateHoldsGpu(statusVm.powerState),
+      vmHoldsGpu: madeUnread || (recorded && powerStateHoldsGpu(statusVm.powerState) && statusVm.provisioningState !== 'Creating'),
+      vmExists: madeUnread || (recorded && powerStateHoldsGpu(statusVm.powerState)),
       deployFailed: provisioned?.status === 'False' && DEPLOY_FAILURES.has(provisioned.reason),
       mayReserve: mayReserveGpu(g, obs.device, obs.gpuVms),
       keepsReservation: hasDeviceFootprint(g),

@@ -1,3 +1,4 @@
+import { RestError } from '@azure/core-rest-pipeline';
 import { ApiException, type V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, FINALIZER, type EdgeDevice, type EdgeDeviceStatus, type GpuVm, type GpuVmStatus } from '../api/types.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
@@ -183,6 +184,17 @@ describe('GpuVmKind in the reconcile loop: the reads the planner asks for, and n
     // Once accepted, the next look finds it running and sends nothing.
     await r.reconcile(KEY);
     expect(w.arm.take()).toEqual([`getDeployment ${VM_DEPLOYMENT}`]);
+  });
+
+  it('drops the intent of a PUT the device refused with a 4xx: it did not start', async () => {
+    const w = new World();
+    const r = w.reconciler();
+    await r.reconcile(KEY);
+    w.reserve();
+    w.arm.failOnce.set('putDeployment', new RestError('bad size', { code: 'InvalidParameter', statusCode: 400 }));
+    await expect(r.reconcile(KEY)).rejects.toThrow(/bad size/);
+    expect(w.gpuVm.status?.operation).toBeUndefined();
+    expect(findCondition(w.gpuVm.status?.conditions, 'VmProvisioned')).toMatchObject({ status: 'False', reason: 'InvalidParameter' });
   });
 
   it('sends no PUT when the intent could not be written', async () => {

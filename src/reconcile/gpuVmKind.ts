@@ -1,3 +1,4 @@
+import { isRestError } from '@azure/core-rest-pipeline';
 import { isBeingDeleted } from '../api/deletion.js';
 import type { EdgeDevice, GpuVm, GpuVmStatus } from '../api/types.js';
 import type { ArmVm } from '../arm/resources.js';
@@ -235,9 +236,10 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
     const { gpuVm, now } = session.obs;
     const secrets = [session.credentials?.password, session.credentials?.sshPublicKey];
     const failure = actionFailure(decision.status, ACTION_CONDITION[action.kind], describeAction(action, gpuVm), err, { generation: gpuVm.metadata.generation ?? 0, now }, secrets);
-    // A deployment's intent stays: the PUT may have reached the device, so the next look reads it first. Any other
-    // failed action is not recorded as started.
-    if (!this.writesAhead(action)) {
+    // A deployment whose PUT may have reached the device (no answer, or a server error) keeps its intent, so the
+    // next look reads it first. A PUT the device refused (4xx) did not start, nor did any other failed action.
+    const refused = isRestError(err) && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500;
+    if (!this.writesAhead(action) || refused) {
       const previous = gpuVm.status?.operation;
       if (previous === undefined) delete failure.status.operation;
       else failure.status.operation = previous;
