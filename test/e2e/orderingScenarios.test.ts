@@ -195,7 +195,14 @@ describe.each(PROFILES)('profile %s', (profile) => {
     const rolePut = audit.find((e) => e.method === 'PUT' && e.path.includes(`/dataBoxEdgeDevices/${d('gate')}/roles/`));
     expect(rolePut).toBeDefined();
     for (const vm of [d('gate-a'), d('gate-b')]) {
-      const vmSeen = audit.find((e) => e.device === d('gate') && e.method === 'GET' && e.status === 200 && e.path.endsWith(`/virtualMachines/${vm}`));
+      // The VM holds its GPU once its CreateVM deployment succeeded, which the controller knows (and shows by
+      // starting the VM's driver install) before it reads the VM itself.
+      const uid = (await getGpuVm(namespace(), vm))?.metadata.uid ?? '?';
+      const vmSeen = audit.find(
+        (e) =>
+          e.device === d('gate') &&
+          ((e.method === 'GET' && e.status === 200 && e.path.endsWith(`/virtualMachines/${vm}`)) || (e.method === 'PUT' && e.path.includes(`/deployments/gpuvm-gpu-${uid}`))),
+      );
       expect(vmSeen?.seq).toBeLessThan(rolePut?.seq ?? 0);
     }
     expect(sim().deviceState(d('gate')).gpus.kubernetes).toBe(0);
