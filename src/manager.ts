@@ -15,7 +15,7 @@ import { DeviceListings } from './reconcile/deviceListings.js';
 import { EdgeDeviceKind } from './reconcile/edgeDeviceKind.js';
 import { GpuVmKind } from './reconcile/gpuVmKind.js';
 import { ReconcileLoop } from './reconcile/reconcileLoop.js';
-import { VmSnapshots } from './reconcile/vmSnapshots.js';
+import { ImageSnapshots, VmSnapshots } from './reconcile/deviceSnapshots.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
 import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
@@ -181,6 +181,7 @@ export class Manager {
     // The device controller is made below; the closure reaches it when a GpuVm first asks for a listing.
     const listings = new DeviceListings((device) => this.deviceController.enqueue(device));
     const snapshots = new VmSnapshots(systemClock);
+    const images = new ImageSnapshots(systemClock);
     const sharding = options.sharding;
     const shards = sharding === undefined
       ? undefined
@@ -200,7 +201,7 @@ export class Manager {
     const gated = (device: string | undefined, work: () => Promise<ReconcileOutcome>): Promise<ReconcileOutcome> =>
       // An object gone from the cache is only forgotten (no write), so any replica may do it.
       shards === undefined || device === undefined ? work() : shards.gate(device, work, done);
-    const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, snapshots, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
+    const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, snapshots, images, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
     this.gpuVmController = new Controller({
       name: 'gpuvm',
       concurrency: options.concurrency,
@@ -222,6 +223,7 @@ export class Manager {
       enqueueGpuVm: (key) => this.gpuVmController.enqueue(key),
       listings,
       snapshots,
+      images,
     });
     const deviceReconciler = new ReconcileLoop(deviceKind, writer, events, child('edgedevice'));
     this.deviceController = new Controller({

@@ -23,6 +23,8 @@ export interface DeviceArm {
   /** One call: every VM in the device resource group, with power states. */
   listVms(): Promise<ArmVm[]>;
   imageExists(name: string): Promise<boolean>;
+  /** One call: the names of the images in the device resource group. */
+  listImages(): Promise<string[]>;
   getDeployment(name: string): Promise<ArmDeployment | undefined>;
   /** The per-resource failures of a deployment, from its operations. */
   getDeploymentFailures(name: string): Promise<ArmError[]>;

@@ -188,6 +188,14 @@ export class SdkDeviceArm implements DeviceArm {
     return (await orUndefinedOn404(() => this.clients.compute.images.get(this.resourceGroup, name))) !== undefined;
   }
 
+  async listImages(): Promise<string[]> {
+    // Images_ListByResourceGroup (Microsoft.Compute, every api-version the controller speaks): the images a VM
+    // in this resource group can be made from.
+    const what = 'list of images';
+    const listed = await readBoundedList(what, this.clients.compute.images.listByResourceGroup(this.resourceGroup, { onResponse: requireListShape(what) }).byPage());
+    return listed.map((image) => deviceString(objectOr(image)['name'])).filter((name) => name !== '');
+  }
+
   async getDeployment(name: string): Promise<ArmDeployment | undefined> {
     const d = await orUndefinedOn404(() => this.clients.resources.deployments.get(this.resourceGroup, name));
     if (d === undefined) return undefined;

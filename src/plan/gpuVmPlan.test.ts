@@ -134,7 +134,7 @@ describe('planGpuVm: VM deployment', () => {
     const first = plan({ gpuVm: queued, arm: {} });
     expect(first.action).toEqual({ kind: 'deployVm', deploymentName: name });
     // A spec change (new generation) checks again.
-    expect(step({ gpuVm: gpuVm({ metadata: { generation: 2 }, status: waiting.status }), device: device({ reservation: undefined }), arm: {} })).toEqual({ kind: 'read', read: 'vm' });
+    expect(step({ gpuVm: gpuVm({ metadata: { generation: 2 }, status: waiting.status }), device: device({ reservation: undefined }), arm: {} })).toEqual({ kind: 'read', read: 'vmFromListing' });
   });
 
   it('polls only its own running deployment, then makes the next PUT without reading the VM', () => {

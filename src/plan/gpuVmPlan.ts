@@ -71,8 +71,14 @@ export interface GpuVmObservation {
   arm?: ArmView;
 }
 
-/** One read the planner needs before it can decide: the admin Secret, or one field of ArmView. */
-export type GpuVmRead = 'adminSecret' | keyof ArmView;
+/**
+ * A field of ArmView taken from a recent listing of the device (shared by its GpuVms, sent after this GpuVm's last
+ * write) rather than a GET of its own: for facts a few seconds' age cannot mislead.
+ */
+export type ListedRead = 'vmFromListing' | 'imageFromListing';
+
+/** One read the planner needs before it can decide: the admin Secret, or one field of ArmView (by GET or listing). */
+export type GpuVmRead = 'adminSecret' | keyof ArmView | ListedRead;
 
 /** What the planner returns: the next read it needs, or its decision. */
 export type GpuVmStep = { kind: 'read'; read: GpuVmRead } | { kind: 'plan'; plan: GpuVmPlan };
@@ -82,12 +88,22 @@ class ReadNeeded {
   constructor(readonly read: GpuVmRead) {}
 }
 
-/** The value of an ArmView field, or a request to read it. */
-function armRead<K extends keyof ArmView>(obs: GpuVmObservation, key: K): Exclude<ArmView[K], undefined> {
+/** The value of an ArmView field, or a request to read it (by default with a GET of its own). */
+function armRead<K extends keyof ArmView>(obs: GpuVmObservation, key: K, read: GpuVmRead = key): Exclude<ArmView[K], undefined> {
   const value = obs.arm?.[key];
-  if (value === undefined) throw new ReadNeeded(key);
+  if (value === undefined) throw new ReadNeeded(read);
   return value as Exclude<ArmView[K], undefined>;
 }
+
+const LISTED: Record<'vm' | 'imageExists', ListedRead> = { vm: 'vmFromListing', imageExists: 'imageFromListing' };
+
+/** The ArmView field a read fills. */
+export function armViewField(read: Exclude<GpuVmRead, 'adminSecret'>): keyof ArmView {
+  return read === 'vmFromListing' ? 'vm' : read === 'imageFromListing' ? 'imageExists' : read;
+}
+
+/** armRead for a fact the device's listing may answer. */
+const listedRead = <K extends keyof typeof LISTED>(obs: GpuVmObservation, key: K): Exclude<ArmView[K], undefined> => armRead(obs, key, LISTED[key]);
 
 export interface PlanSettings {
   /** How often to look at an in-flight operation when ARM gave no Retry-After. */
@@ -408,11 +424,17 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     if (ours && (running(inFlight.deployment) || (inFlight.kind === 'CreateVm' && inFlight.deployment?.provisioningState === 'Succeeded' && driverWanted))) vm = undefined;
     else if (ours && inFlight.kind === 'CreateVm' && inFlight.deployment === null) vm = null;
     else if (prechecked && device.reservation !== undefined) vm = null;
-    else vm = armRead(obs, 'vm');
+    // A VM the controller knows, with no operation of ours on it, or one whose driver install of ours has just
+    // succeeded (nothing of ours is left to finish): the device's listing, sent after our last write, says enough.
+    // A reconcile-now request reads it by GET.
+    else if (!refresh && ((op === undefined && gpuVm.status?.vm?.resourceId !== undefined) || (ours && inFlight.kind === 'InstallGpuDriver' && inFlight.deployment?.provisioningState === 'Succeeded'))) {
+      vm = listedRead(obs, 'vm');
+    } else vm = armRead(obs, 'vm');
   } else if (device.namespaceAllowed && !(waitingInQueue(gpuVm) && !refresh)) {
-    // Before a GPU is reserved: could it deploy (its name is free, its image there)? Asked once per generation;
-    // a GpuVm already waiting in the queue is not read again until it gets its GPU.
-    vm = armRead(obs, 'vm');
+    // Before a GPU is reserved: could it deploy (its name is free, its image there)? Asked once per generation
+    // (a GpuVm already waiting in the queue is not read again until it gets its GPU), from the device's listing:
+    // the GpuVms of a device share it.
+    vm = refresh ? armRead(obs, 'vm') : listedRead(obs, 'vm');
   }
   if (vm !== undefined && vm !== null && vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
     const owner = vm.tags[OWNER_TAG] !== undefined && vm.tags[OWNER_TAG] !== '' ? 'belongs to another GpuVm' : 'is not managed by this controller';
@@ -448,7 +470,7 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   } else if (!device.namespaceAllowed) {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'NamespaceNotAllowed', `${notAllowedMessage(gpuVm, deviceName)}; no GPU is reserved for it`);
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
-  } else if (vm === null && armRead(obs, 'imageExists') === false) {
+  } else if (vm === null && (refresh ? armRead(obs, 'imageExists') : listedRead(obs, 'imageExists')) === false) {
     // Checked before a GPU is reserved, so a GpuVm that could not deploy holds none (the device skips it).
     conditions.VmProvisioned = imageNotFound(obs);
     conditions.GpuReserved = noReservationYet();

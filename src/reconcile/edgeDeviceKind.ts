@@ -22,7 +22,7 @@ import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 import { type ActionFailure, type Decision, type PlanStep, type ReconcileKind } from './reconcileLoop.js';
 import { nextSyncDelay } from './syncPeriod.js';
-import type { VmSnapshots } from './vmSnapshots.js';
+import type { ImageSnapshots, VmSnapshots } from './deviceSnapshots.js';
 
 export interface EdgeDeviceKindSettings {
   /** How often each device's VMs are listed (one call) for foreign VMs and drift. */
@@ -47,6 +47,8 @@ export interface EdgeDeviceKindDeps {
   listings: DeviceListings;
   /** Shared with the GpuVm reconciler: the latest VM listing of each device. */
   snapshots: VmSnapshots;
+  /** The GpuVm reconciler's image listings, forgotten with their device. */
+  images: ImageSnapshots;
 }
 
 interface DeviceListing {
@@ -86,6 +88,7 @@ export class EdgeDeviceKind implements ReconcileKind<EdgeDevice, EdgeDeviceSessi
     this.lastListing.delete(name);
     this.deps.listings.forget(name);
     this.deps.snapshots.forget(name);
+    this.deps.images.forget(name);
     this.generationSeen.delete(name);
   }
 
@@ -137,7 +140,7 @@ export class EdgeDeviceKind implements ReconcileKind<EdgeDevice, EdgeDeviceSessi
           const arm = session.arm.client;
           obs.apiVersions = await arm.apiVersions();
           // A listing GpuVms of this device started since this reconcile began serves it too.
-          const { vms } = await this.deps.snapshots.list(name, obs.now.getTime(), () => arm.listVms());
+          const { items: vms } = await this.deps.snapshots.list(name, obs.now.getTime(), () => arm.listVms());
           this.lastListing.set(name, { at: obs.now.getTime(), generation: obs.device.metadata.generation ?? 0, azureFingerprint: azureFingerprint(obs.azure) });
           obs.armVms = [...vms];
           this.enqueueDrifted(obs.device, vms);

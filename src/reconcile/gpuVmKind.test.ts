@@ -11,7 +11,7 @@ import { FakeClock } from '../../test/support/fakes/fakeClock.js';
 import { FakeDeviceArm } from '../../test/support/fakes/fakeDeviceArm.js';
 import { AdminSecretReader } from './adminSecrets.js';
 import { DeviceListings } from './deviceListings.js';
-import { VmSnapshots } from './vmSnapshots.js';
+import { ImageSnapshots, VmSnapshots } from './deviceSnapshots.js';
 import { GpuVmKind } from './gpuVmKind.js';
 import { ReconcileLoop } from './reconcileLoop.js';
 import { BY_DEVICE, type Caches, type DeviceConnections } from './ports.js';
@@ -114,6 +114,7 @@ class World implements KubeStatusWriter, EventRecorder {
       settings: { pollIntervalMs: 1000, retryBaseMs: 1000, retryMaxMs: 8000, recheckMs: 60_000 },
       listings: new DeviceListings(() => undefined),
       snapshots: new VmSnapshots(this.clock),
+      images: new ImageSnapshots(this.clock),
       adminSecrets: new AdminSecretReader(fetch, this.clock),
     });
     return new ReconcileLoop(kind, this, this, noopLogger);
@@ -121,12 +122,13 @@ class World implements KubeStatusWriter, EventRecorder {
 }
 
 describe('GpuVmKind in the reconcile loop: the reads the planner asks for, and nothing more', () => {
-  it('takes a GpuVm to Ready at the floor: pre-check, then each deployment PUT with no read before it, polls of the deployment only', async () => {
+  it('takes a GpuVm to Ready at the floor: pre-check from the device listings, then each deployment PUT with no read before it, polls of the deployment only', async () => {
     const w = new World();
     const r = w.reconciler();
 
     await r.reconcile(KEY);
-    expect(w.arm.take()).toEqual(['getVm vm1', 'imageExists ubuntu', 'status WaitingForGpu -']);
+    // The name is free and the image there: both from listings of the device, which its other GpuVms share.
+    expect(w.arm.take()).toEqual(['listVms', 'listImages', 'status WaitingForGpu -']);
 
     // Already waiting at this generation: a look before the reservation reads nothing.
     await r.reconcile(KEY);
@@ -148,14 +150,14 @@ describe('GpuVmKind in the reconcile loop: the reads the planner asks for, and n
     expect(w.arm.take()).toEqual([`getDeployment ${DRIVER_DEPLOYMENT}`]);
 
     w.arm.finish(DRIVER_DEPLOYMENT, UID);
+    w.clock.advance(1000);
     await r.reconcile(KEY);
-    expect(w.arm.take()).toEqual([`getDeployment ${DRIVER_DEPLOYMENT}`, 'getVm vm1', 'getNicPrivateIp vm1-nic', 'status Ready -']);
+    // The driver installed: nothing of ours is left running, so a listing sent now says what the VM is.
+    expect(w.arm.take()).toEqual([`getDeployment ${DRIVER_DEPLOYMENT}`, 'listVms', 'getNicPrivateIp vm1-nic', 'status Ready -']);
     expect(findCondition(w.gpuVm.status?.conditions, 'Ready')).toMatchObject({ status: 'True' });
     expect(w.gpuVm.status?.vm).toMatchObject({ ipAddress: '10.0.0.4', powerState: 'running', provisioningState: 'Succeeded' });
 
-    // Ready: a look takes the VM from a listing of the device sent after the last write, and writes nothing.
-    await r.reconcile(KEY);
-    expect(w.arm.take()).toEqual(['listVms']);
+    // Ready: a look takes the VM from that listing (sent after the last write), and writes nothing.
     await r.reconcile(KEY);
     expect(w.arm.take()).toEqual([]);
     // A minute later the listing is too old to stand in for a read.

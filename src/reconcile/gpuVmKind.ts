@@ -1,13 +1,10 @@
 import { isRestError } from '@azure/core-rest-pipeline';
-import { isBeingDeleted } from '../api/deletion.js';
 import type { EdgeDevice, GpuVm, GpuVmStatus } from '../api/types.js';
-import type { ArmVm } from '../arm/resources.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
 import { findCondition } from '../plan/conditions.js';
 import { GPU_EXTENSION_NAME, driverDeploymentName, nicName, vmDeploymentName } from '../naming/armNames.js';
 import { planGpuVm, type ArmView, type GpuVmAction, type GpuVmObservation, type GpuVmRead, type PlanSettings } from '../plan/gpuVmPlan.js';
-import { unhandledReconcileRequest } from '../plan/reconcileRequest.js';
 import { gpuVmSuspension, planSuspended } from '../plan/suspension.js';
 import type { KubeStatusWriter } from '../kube/kubeWriter.js';
 import { done, requeueAfter, type ReconcileOutcome } from '../runtime/controller.js';
@@ -18,7 +15,7 @@ import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 import { type ActionFailure, type Decision, type PlanStep, type ReconcileKind } from './reconcileLoop.js';
 import { SecretRetryBackoff } from './secretRetry.js';
-import type { VmSnapshots } from './vmSnapshots.js';
+import type { DeviceSnapshots, ImageSnapshots, VmSnapshots } from './deviceSnapshots.js';
 
 export interface GpuVmKindDeps {
   caches: Caches;
@@ -32,9 +29,11 @@ export interface GpuVmKindDeps {
   adminSecrets: AdminSecretReader;
   /** Shared with the EdgeDevice reconciler: the latest VM listing of each device. */
   snapshots: VmSnapshots;
+  /** The latest image listing of each device. */
+  images: ImageSnapshots;
 }
 
-/** How old a device's VM listing may be to stand in for a GET of a VM the controller already knows. */
+/** How old a device's listing (VMs, images) may be to stand in for a GET of one of them. */
 export const SNAPSHOT_MAX_AGE_MS = 60_000;
 
 /** One GpuVm reconcile: what the planner sees, and what only the actions use. */
@@ -98,6 +97,7 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
   private readonly secretRetry = new SecretRetryBackoff();
   /** When this process last sent a write for each GpuVm (by key). */
   private readonly lastWrite = new Map<string, number>();
+  private forgotten = 0;
 
   constructor(private readonly deps: GpuVmKindDeps) {}
 
@@ -107,7 +107,13 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
 
   forget(key: string): void {
     this.secretRetry.reset(key);
-    this.lastWrite.delete(key);
+    // A GpuVm made again under this name must not take its VM from a listing sent before the old one's deletion.
+    if (this.lastWrite.has(key)) this.lastWrite.set(key, this.deps.clock.now());
+    // Entries older than a listing may be are worth nothing: swept now and then so deleted names do not pile up.
+    if (++this.forgotten % 1024 === 0) {
+      const expired = this.deps.clock.now() - SNAPSHOT_MAX_AGE_MS;
+      for (const [k, at] of this.lastWrite) if (at < expired) this.lastWrite.delete(k);
+    }
   }
 
   begin(gpuVm: GpuVm): GpuVmSession {
@@ -142,9 +148,19 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
         return;
       }
       case 'vm':
-        return setArm(session, 'vm', await this.readVm(session));
+        return setArm(session, 'vm', (await connectedArm(session).getVm(name)) ?? null);
+      case 'vmFromListing': {
+        const vms = await this.listed(session, this.deps.snapshots, (arm) => arm.listVms());
+        // ARM resource names compare without case.
+        return setArm(session, 'vm', vms.find((v) => v.name.toLowerCase() === name.toLowerCase()) ?? null);
+      }
       case 'imageExists':
         return setArm(session, 'imageExists', await connectedArm(session).imageExists(gpuVm.spec.image.name));
+      case 'imageFromListing': {
+        const images = await this.listed(session, this.deps.images, (arm) => arm.listImages());
+        const image = gpuVm.spec.image.name.toLowerCase();
+        return setArm(session, 'imageExists', images.some((i) => i.toLowerCase() === image));
+      }
       case 'vmDeployment':
         return setArm(session, 'vmDeployment', (await connectedArm(session).getDeployment(vmDeploymentName(uid))) ?? null);
       case 'vmDeploymentFailures':
@@ -172,23 +188,17 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
   }
 
   /**
-   * A VM the controller knows (status records it, no operation of ours runs on it) comes from the device's VM
-   * listing, when one was sent after this process last changed the VM and within SNAPSHOT_MAX_AGE_MS: the GpuVms of
-   * a device share it (a restart lists each device once). Any other VM, a deletion and a reconcile-now request
-   * read it by GET.
+   * A listing of the device sent after this process last wrote to the VM (its VMs, or its images) and within
+   * SNAPSHOT_MAX_AGE_MS: the GpuVms of a device share it, and a restart lists each device once.
    */
-  private async readVm(session: GpuVmSession): Promise<ArmVm | null> {
-    const { gpuVm } = session.obs;
-    const name = gpuVm.metadata.name ?? '';
+  private async listed<T>(session: GpuVmSession, snapshots: DeviceSnapshots<T>, list: (arm: DeviceArm) => Promise<T[]>): Promise<readonly T[]> {
     const arm = connectedArm(session);
-    // A deletion reads the VM itself: what it removes is decided on the device's word of now.
-    const known =
-      gpuVm.status?.vm?.resourceId !== undefined && gpuVm.status.operation === undefined && !isBeingDeleted(gpuVm) && unhandledReconcileRequest(gpuVm) === undefined;
-    if (!known) return (await arm.getVm(name)) ?? null;
-    const notBefore = Math.max(this.lastWrite.get(session.key) ?? 0, this.deps.clock.now() - SNAPSHOT_MAX_AGE_MS);
-    const listing = await this.deps.snapshots.list(gpuVm.spec.deviceRef.name, notBefore, () => arm.listVms());
-    // ARM resource names compare without case.
-    return listing.vms.find((v) => v.name.toLowerCase() === name.toLowerCase()) ?? null;
+    const now = this.deps.clock.now();
+    const lastWrite = this.lastWrite.get(session.key);
+    if (lastWrite !== undefined && lastWrite < now - SNAPSHOT_MAX_AGE_MS) this.lastWrite.delete(session.key);
+    // Sent after the write, not in the same millisecond: a listing of that instant may predate it.
+    const notBefore = Math.max(lastWrite === undefined ? 0 : lastWrite + 1, now - SNAPSHOT_MAX_AGE_MS);
+    return (await snapshots.list(session.obs.gpuVm.spec.deviceRef.name, notBefore, () => list(arm))).items;
   }
 
   /** The action table: each action is one ARM request. */

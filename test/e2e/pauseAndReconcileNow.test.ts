@@ -117,6 +117,9 @@ describe('pause (spec.suspend)', () => {
     await applyManifest(deviceManifests(sim(), 'pause-dev', namespace(), { name: device }));
     await applyManifest(gpuVmManifests({ name: 'under', device }), { namespace: namespace() });
     await waitGpuVmReady(namespace(), 'under');
+    // The device records the VM as holding its GPU once it has seen the GpuVm Ready; suspended before that, it
+    // would keep the earlier (Reserved) entry.
+    await waitFor(async () => (await getEdgeDevice(device)).status?.allocations?.[0]?.state === 'Held', { timeoutMs: 15_000, description: 'the ledger to say Held' });
 
     await patchEdgeDeviceSpec(device, { suspend: true });
     await waitFor(async () => suspendedFor(await getEdgeDevice(device), 'Suspended') && suspendedFor(await getGpuVm(namespace(), 'under'), 'DeviceSuspended'), {

@@ -26,14 +26,15 @@ test('after convergence, 3 resync periods make no ARM write and no API server wr
   }
   // A new device is listed once on its way to Connected (its finalizer comes first, without reads), again when the
   // GPUs it reports in use change (each of the two VMs created: GPU accounting follows the device at once), and
-  // otherwise only when its sync period is due.
+  // otherwise only when its sync period is due. Each GpuVm takes its VM from a listing once its driver is installed
+  // (one listing when both finish together, else one each).
   const listTimes = sim()
     .audit()
     .filter((e) => e.operation === 'vm.listAll')
     .map((e) => Date.parse(e.time));
   const early = listTimes.filter((t) => t < (listTimes[0] ?? 0) + SYNC_PERIOD_MS).length;
   expect(early).toBeGreaterThanOrEqual(1);
-  expect(early).toBeLessThanOrEqual(3);
+  expect(early).toBeLessThanOrEqual(5);
 
   // Let the last status writes and the device's next listing settle.
   await new Promise((r) => setTimeout(r, SYNC_PERIOD_MS + 500));

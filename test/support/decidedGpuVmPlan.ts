@@ -1,4 +1,4 @@
-import { planGpuVm, type ArmView, type GpuVmObservation, type GpuVmPlan, type GpuVmRead, type PlanSettings } from '../../src/plan/gpuVmPlan.js';
+import { armViewField, planGpuVm, type ArmView, type GpuVmObservation, type GpuVmPlan, type GpuVmRead, type PlanSettings } from '../../src/plan/gpuVmPlan.js';
 
 /** The planner's decision for an observation that holds every read it asks for; a read it still asks for fails the test. */
 export function decidedGpuVmPlan(obs: GpuVmObservation, settings?: PlanSettings): GpuVmPlan {
@@ -37,6 +37,6 @@ export function gpuVmPlanAnsweringRest(obs: GpuVmObservation, settings?: PlanSet
     current =
       step.read === 'adminSecret'
         ? { ...current, secret: { state: 'ok' } }
-        : { ...current, arm: { ...current.arm, [step.read]: NOTHING_THERE[step.read] } };
+        : { ...current, arm: { ...current.arm, [armViewField(step.read)]: NOTHING_THERE[armViewField(step.read)] } };
   }
 }

@@ -72,6 +72,11 @@ export class FakeDeviceArm implements DeviceArm {
     return this.images.has(name);
   }
 
+  async listImages(): Promise<string[]> {
+    this.call('listImages');
+    return [...this.images];
+  }
+
   async getDeployment(name: string): Promise<ArmDeployment | undefined> {
     this.call('getDeployment', name);
     const d = this.deployments.get(name);

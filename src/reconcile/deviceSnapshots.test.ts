@@ -1,10 +1,10 @@
 import type { ArmVm } from '../arm/resources.js';
 import { FakeClock } from '../../test/support/fakes/fakeClock.js';
-import { VmSnapshots } from './vmSnapshots.js';
+import { VmSnapshots } from './deviceSnapshots.js';
 
 const vm = (name: string): ArmVm => ({ name, id: `/vms/${name}`, vmSize: 's', provisioningState: 'Succeeded', powerState: 'running', tags: {}, nicIds: [] });
 
-describe('VmSnapshots', () => {
+describe('DeviceSnapshots', () => {
   it('callers at the same time share one list request; a later caller reuses it while it is recent enough', async () => {
     const clock = new FakeClock();
     const snapshots = new VmSnapshots(clock);
@@ -27,13 +27,13 @@ describe('VmSnapshots', () => {
   it('forgets a failed list, so the next caller lists again', async () => {
     const snapshots = new VmSnapshots(new FakeClock());
     await expect(snapshots.list('dev', 0, () => Promise.reject(new Error('down')))).rejects.toThrow('down');
-    await expect(snapshots.list('dev', 0, async () => [vm('b')])).resolves.toMatchObject({ vms: [{ name: 'b' }] });
+    await expect(snapshots.list('dev', 0, async () => [vm('b')])).resolves.toMatchObject({ items: [{ name: 'b' }] });
   });
 
   it('keeps the newer of two listings', () => {
     const snapshots = new VmSnapshots(new FakeClock());
-    snapshots.record('dev', { at: 2000, vms: [vm('new')] });
-    snapshots.record('dev', { at: 1000, vms: [vm('old')] });
+    snapshots.record('dev', { at: 2000, items: [vm('new')] });
+    snapshots.record('dev', { at: 1000, items: [vm('old')] });
     return expect(snapshots.list('dev', 1500, () => Promise.reject(new Error('not expected')))).resolves.toMatchObject({ at: 2000 });
   });
 });

@@ -1,43 +1,43 @@
-// The latest VM listing of each device, shared by both kinds in one process: a GpuVm whose VM the controller
-// already knows (it is Ready, or was at the last look) takes its VM from a listing of the device instead of a GET of
-// its own, so a restart costs one list per device, not one GET per GpuVm. Callers that want a listing at the same
-// time share one request.
+// The latest listing of something per device (its VMs, its images), shared by both kinds in one process: a
+// GpuVm takes its VM or image from a recent listing of its device instead of a GET of its own, so the GpuVms of a
+// device (and the device itself) share one list request, and a restart costs one list per device, not one GET
+// per GpuVm. Callers that want a listing at the same time share one request.
 import type { ArmVm } from '../arm/resources.js';
 import type { Clock } from './ports.js';
 
-export interface VmListing {
+export interface DeviceSnapshot<T> {
   /** When the list request was sent: everything the device did before then is in it. */
   at: number;
-  vms: readonly ArmVm[];
+  items: readonly T[];
 }
 
-interface InFlight {
+interface InFlight<T> {
   startedAt: number;
-  listing: Promise<VmListing>;
+  listing: Promise<DeviceSnapshot<T>>;
 }
 
-export class VmSnapshots {
-  private readonly latest = new Map<string, VmListing>();
-  private readonly inFlight = new Map<string, InFlight>();
+export class DeviceSnapshots<T> {
+  private readonly latest = new Map<string, DeviceSnapshot<T>>();
+  private readonly inFlight = new Map<string, InFlight<T>>();
 
   constructor(private readonly clock: Pick<Clock, 'now'>) {}
 
   /**
    * A listing of `device` sent no earlier than `notBefore`: the latest one when it is recent enough, else the one
-   * in flight when it was sent late enough, else a new one made with `listVms`.
+   * in flight when it was sent late enough, else a new one made with `list`.
    */
-  list(device: string, notBefore: number, listVms: () => Promise<ArmVm[]>): Promise<VmListing> {
+  list(device: string, notBefore: number, list: () => Promise<T[]>): Promise<DeviceSnapshot<T>> {
     const latest = this.latest.get(device);
     if (latest !== undefined && latest.at >= notBefore) return Promise.resolve(latest);
     const running = this.inFlight.get(device);
     if (running !== undefined && running.startedAt >= notBefore) return running.listing;
     const startedAt = this.clock.now();
-    const entry: InFlight = {
+    const entry: InFlight<T> = {
       startedAt,
-      listing: listVms().then(
-        (vms) => {
+      listing: list().then(
+        (items) => {
           this.clear(device, entry);
-          return this.record(device, { at: startedAt, vms });
+          return this.record(device, { at: startedAt, items });
         },
         (err: unknown) => {
           this.clear(device, entry);
@@ -50,7 +50,7 @@ export class VmSnapshots {
   }
 
   /** A listing the caller made itself (e.g. the device's periodic one). */
-  record(device: string, listing: VmListing): VmListing {
+  record(device: string, listing: DeviceSnapshot<T>): DeviceSnapshot<T> {
     const latest = this.latest.get(device);
     if (latest === undefined || latest.at <= listing.at) this.latest.set(device, listing);
     return listing;
@@ -61,7 +61,13 @@ export class VmSnapshots {
     this.inFlight.delete(device);
   }
 
-  private clear(device: string, entry: InFlight): void {
+  private clear(device: string, entry: InFlight<T>): void {
     if (this.inFlight.get(device) === entry) this.inFlight.delete(device);
   }
 }
+
+/** Each device's VMs, with power states. */
+export class VmSnapshots extends DeviceSnapshots<ArmVm> {}
+
+/** The names of each device's images in its resource group. */
+export class ImageSnapshots extends DeviceSnapshots<string> {}
