@@ -1,4 +1,4 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from '../kube/pooledKubeConfig.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
@@ -140,7 +140,8 @@ export async function main(args: string[]): Promise<number> {
   const budgetLimits = deviceBudgetLimits(values);
 
   const log = createLogger(level as LevelWithSilent);
-  const kubeConfig = new KubeConfig();
+  // One pool of API server connections for the whole process (see PooledKubeConfig).
+  const kubeConfig = new PooledKubeConfig();
   if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig);
   else kubeConfig.loadFromDefault();
 
