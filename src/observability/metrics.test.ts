@@ -107,7 +107,7 @@ test('the ARM policy counts every request by device, operation and status code, 
   expect(await value(m, 'gpuvm_arm_requests_total', { device: 'dev-a', operation: 'GET deployments', code: '200' })).toBe(1);
   expect(await value(m, 'gpuvm_arm_requests_total', { device: 'dev-a', operation: 'GET deployments', code: 'error' })).toBe(1);
   expect(await value(m, 'gpuvm_arm_requests_total', { device: 'dev-a', operation: 'GET deployments', code: '429' })).toBe(1);
-  expect(await m.registry.metrics()).toContain('gpuvm_arm_request_duration_seconds_count{device="dev-a",operation="GET deployments"} 3');
+  expect(await m.registry.metrics()).toContain('gpuvm_arm_request_duration_seconds_count{operation="GET deployments"} 3');
 });
 
 test('the device budget counts refused requests and the time they were told to wait, by device, kind and cause', async () => {

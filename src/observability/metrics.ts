@@ -100,7 +100,7 @@ export class Metrics {
   private readonly queueDuration: Histogram<'name'>;
   private readonly workDuration: Histogram<'name'>;
   private readonly armRequests: Counter<'device' | 'operation' | 'code'>;
-  private readonly armDuration: Histogram<'device' | 'operation'>;
+  private readonly armDuration: Histogram<'operation'>;
   private readonly budgetWait: Counter<'device' | 'kind' | 'cause'>;
   private readonly budgetRefused: Counter<'device' | 'kind' | 'cause'>;
   private readonly timeToReady: Histogram;
@@ -151,8 +151,10 @@ export class Metrics {
     });
     this.armDuration = new Histogram({
       name: 'gpuvm_arm_request_duration_seconds',
-      help: 'Duration of ARM HTTP requests (every attempt) by device and operation',
-      labelNames: ['device', 'operation'],
+      // Not by device: a histogram per device and operation is hundreds of series per device in the controller's
+      // memory and in Prometheus; gpuvm_arm_requests_total has the per-device counts.
+      help: 'Duration of ARM HTTP requests (every attempt) by operation',
+      labelNames: ['operation'],
       buckets: ARM_BUCKETS,
       registers,
     });
@@ -234,7 +236,7 @@ export class Metrics {
   /** Counts one ARM HTTP request. */
   armRequest(device: string, operation: string, code: number | 'error', durationMs: number): void {
     this.armRequests.inc({ device, operation, code: String(code) });
-    this.armDuration.observe({ device, operation }, durationMs / 1000);
+    this.armDuration.observe({ operation }, durationMs / 1000);
   }
 
   /** Counts requests the per-device ARM budget refused (plug into DeviceBudgets' metrics). */
