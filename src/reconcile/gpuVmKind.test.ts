@@ -67,8 +67,11 @@ class World implements KubeStatusWriter, EventRecorder {
     this.device = { ...this.device, status: this.deviceStatus([{ uid: UID, gpuVm: KEY, state: 'Reserved' }]) };
   }
 
+  /** The GpuVm is gone from the cache (deleted). */
+  gone = false;
+
   readonly caches: Caches = {
-    gpuVms: { get: (key) => (key === KEY ? this.gpuVm : undefined), byIndex: (index, value) => (index === BY_DEVICE && value === 'dev-a' ? [this.gpuVm] : []) },
+    gpuVms: { get: (key) => (key === KEY && !this.gone ? this.gpuVm : undefined), byIndex: (index, value) => (index === BY_DEVICE && value === 'dev-a' ? [this.gpuVm] : []) },
     devices: { get: (name) => (name === 'dev-a' ? this.device : undefined), byIndex: () => [] },
   };
 
@@ -97,6 +100,8 @@ class World implements KubeStatusWriter, EventRecorder {
     this.events.push(`${type} ${reason}`);
   }
 
+  readonly snapshots = new VmSnapshots(this.clock);
+
   /** Admin Secret GETs made. */
   secretFetches = 0;
 
@@ -113,7 +118,7 @@ class World implements KubeStatusWriter, EventRecorder {
       clock: this.clock,
       settings: { pollIntervalMs: 1000, retryBaseMs: 1000, retryMaxMs: 8000, recheckMs: 60_000 },
       listings: new DeviceListings(() => undefined),
-      snapshots: new VmSnapshots(this.clock),
+      snapshots: this.snapshots,
       images: new ImageSnapshots(this.clock),
       adminSecrets: new AdminSecretReader(fetch, this.clock),
     });
@@ -208,6 +213,29 @@ describe('GpuVmKind in the reconcile loop: the reads the planner asks for, and n
     w.conflictNext = true;
     expect(await r.reconcile(KEY)).toEqual({ kind: 'requeueAfter', ms: 100 });
     expect(w.arm.take()).toEqual([]);
+  });
+
+  it('a GpuVm made again under a deleted one\'s name takes no listing sent before the deletion', async () => {
+    const w = new World();
+    const r = w.reconciler();
+    await r.reconcile(KEY);
+    w.reserve();
+    await r.reconcile(KEY);
+    w.clock.advance(1000);
+    // A listing after the PUT, while the old VM was still there.
+    const oldVm = { name: 'vm1', id: '/vms/vm1', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running', tags: { 'gpuvm.io-uid': UID }, nicIds: [] };
+    w.snapshots.record('dev-a', { at: w.clock.now(), items: [oldVm] });
+    w.clock.advance(1000);
+    w.gone = true;
+    await r.reconcile(KEY);
+    w.gone = false;
+    w.arm.take();
+    w.clock.advance(1000);
+    w.device = { ...w.device, status: w.deviceStatus([]) };
+    w.gpuVm = { ...w.gpuVm, metadata: { ...w.gpuVm.metadata, uid: '0b6c1f3e-0000-4000-8000-000000000002', resourceVersion: '100' }, status: {} };
+    await r.reconcile(KEY);
+    // A new listing, which no longer has the old VM: no name conflict.
+    expect(w.arm.take()).toEqual(['listVms', 'listImages', 'status WaitingForGpu -']);
   });
 
   it('reads the admin Secret only while the VM is to be created, and not at all while suspended', async () => {
