@@ -1,19 +1,26 @@
 // One keep-alive HTTPS agent per device. Its requests reuse open connections, a new connection resumes an
 // earlier TLS session (the agent keeps them per host), and the trust is parsed once into a secure context:
 // given only `ca`, Node's tls.connect builds a new SecureContext, parsing the PEM again, on every connection.
+// A request carrying a send check (sendCheck.ts) is asked it once its socket is connected, before a byte goes out.
+import type { ClientRequest, ClientRequestArgs } from 'node:http';
 import { Agent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
+import { sendCheckOf, type SendCheck } from './sendCheck.js';
+
+/** Node's Agent.addRequest, which @types/node does not declare (lib/_http_agent.js). */
+type AddRequest = (this: Agent, req: ClientRequest, options: unknown) => void;
 
 /**
- * Connections per host of one device, as many as the controller's default workers: a request waiting in the agent
- * for a socket would go out after the budget and Retry-After gate admitted it, possibly inside a Retry-After the
- * device gave meanwhile.
+ * Connections per host of one device, as many as the controller's default workers, so an admitted request seldom
+ * waits in the agent for a socket (one that does is checked again when it gets it: checkBeforeWrite).
  */
 export const DEVICE_MAX_SOCKETS = 16;
 
 export class DeviceAgent extends Agent {
   private closed = false;
+  /** Sockets whose TLS handshake is done: what a request writes on one goes out at once. */
+  private readonly secured = new WeakSet<Duplex>();
 
   /**
    * Trusts only `caPem` when it is given (a public CA must not vouch for the device), else the system roots.
@@ -31,6 +38,44 @@ export class DeviceAgent extends Agent {
     if (this.closed) return false;
     // Typed void in @types/node; Node returns false when the server's Keep-Alive timeout is too short to reuse.
     return (super.keepSocketAlive(socket) as unknown) !== false;
+  }
+
+  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback);
+    socket?.once('secureConnect', () => this.secured.add(socket));
+    return socket;
+  }
+
+  /**
+   * Node calls this for every request (lib/_http_client.js); the request writes on its socket right after the
+   * socket's 'socket' event, so a send check asked there is the last moment before the request leaves.
+   */
+  addRequest(req: ClientRequest, options: unknown): void {
+    const check = sendCheckOf(options);
+    if (check !== undefined) req.once('socket', (socket: Duplex) => this.checkBeforeWrite(req, socket, check));
+    (Agent.prototype as unknown as { addRequest: AddRequest }).addRequest.call(this, req, options);
+  }
+
+  /**
+   * On a connected socket the check runs now; on a new one the request's bytes are held (corked) until the TLS
+   * handshake is done, which can take longer than anything before it on a busy machine. A refused request is
+   * destroyed with the check's error, and its socket with it.
+   */
+  private checkBeforeWrite(req: ClientRequest, socket: Duplex, check: SendCheck): void {
+    const sendable = (): boolean => {
+      const refusal = check();
+      if (refusal === undefined) return true;
+      req.destroy(refusal);
+      return false;
+    };
+    if (this.secured.has(socket)) {
+      sendable();
+      return;
+    }
+    socket.cork();
+    socket.once('secureConnect', () => {
+      if (sendable()) socket.uncork();
+    });
   }
 
   /**
