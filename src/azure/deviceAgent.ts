@@ -57,25 +57,26 @@ export class DeviceAgent extends Agent {
   }
 
   /**
-   * On a connected socket the check runs now; on a new one the request's bytes are held (corked) until the TLS
-   * handshake is done, which can take longer than anything before it on a busy machine. A refused request is
-   * destroyed with the check's error, and its socket with it.
+   * The request's bytes are held (corked) until the check has run, and it runs once the socket is connected (on a
+   * new one, after the TLS handshake, which can take longer than anything before it on a busy machine) and the
+   * event loop has gone once through its I/O: an answer that had already come in on another socket (a 429/503
+   * closing the gate) is read first. Two setImmediate turns cross one poll phase from wherever this runs (Node's
+   * event loop phases: timers, poll, check). A refused request is destroyed with the check's error, its socket
+   * with it.
    */
   private checkBeforeWrite(req: ClientRequest, socket: Duplex, check: SendCheck): void {
-    const sendable = (): boolean => {
-      const refusal = check();
-      if (refusal === undefined) return true;
-      req.destroy(refusal);
-      return false;
-    };
-    if (this.secured.has(socket)) {
-      sendable();
-      return;
-    }
     socket.cork();
-    socket.once('secureConnect', () => {
-      if (sendable()) socket.uncork();
-    });
+    const checkAfterReads = (): void => {
+      setImmediate(() =>
+        setImmediate(() => {
+          const refusal = check();
+          if (refusal === undefined) socket.uncork();
+          else req.destroy(refusal);
+        }),
+      );
+    };
+    if (this.secured.has(socket)) checkAfterReads();
+    else socket.once('secureConnect', checkAfterReads);
   }
 
   /**
