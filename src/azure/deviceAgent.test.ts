@@ -1,4 +1,5 @@
 import { createDefaultHttpClient, createPipelineRequest } from '@azure/core-rest-pipeline';
+import type { ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -23,11 +24,14 @@ describe('DeviceAgent', () => {
     let origin = '';
     const received: string[] = [];
     let agent: DeviceAgent;
+    /** Gets the answer to /held, which the server leaves to the test. */
+    let held: (res: ServerResponse) => void = (res) => res.end('ok');
 
     beforeAll(async () => {
       server = createServer({ key: leaf.privateKeyPem, cert: leaf.certificatePem, keepAliveTimeout: 10_000 }, (req, res) => {
         received.push(req.url ?? '');
-        res.end('ok');
+        if (req.url === '/held') held(res);
+        else res.end('ok');
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -64,6 +68,27 @@ describe('DeviceAgent', () => {
       const sent = await send('/sent', () => undefined);
       expect(sent.status).toBe(200);
       expect(received).toEqual(['/sent']);
+    });
+
+    it('asks after the answers already come in are read: a request sent right after another one’s answer arrived sees it', async () => {
+      // Two kept-alive connections: one for each request below.
+      await Promise.all([send('/warm-1', () => undefined), send('/warm-2', () => undefined)]);
+      const answer = new Promise<ServerResponse>((resolve) => (held = resolve));
+      let firstRead = false;
+      const first = send('/held', () => undefined).then((response) => {
+        firstRead = true;
+        return response;
+      });
+      const res = await answer;
+      const seen: boolean[] = [];
+      // The answer is in the client's socket (same machine) before the second request gets its socket.
+      res.end('throttled');
+      const second = send('/second', () => {
+        seen.push(firstRead);
+        return undefined;
+      });
+      expect([(await first).status, (await second).status]).toEqual([200, 200]);
+      expect(seen).toEqual([true]);
     });
 
     it('asks a request on a kept-alive connection before it writes', async () => {
