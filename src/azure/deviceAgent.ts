@@ -1,7 +1,7 @@
 // One keep-alive HTTPS agent per device. Its requests reuse open connections, a new connection resumes an
 // earlier TLS session (the agent keeps them per host), and the trust is parsed once into a secure context:
 // given only `ca`, Node's tls.connect builds a new SecureContext, parsing the PEM again, on every connection.
-// A request carrying a send check (sendCheck.ts) is asked it once its socket is connected, before a byte goes out.
+// A request carrying a send check (sendCheck.ts) is held on its connected socket until the check lets it go.
 import type { ClientRequest, ClientRequestArgs } from 'node:http';
 import { Agent } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -47,8 +47,8 @@ export class DeviceAgent extends Agent {
   }
 
   /**
-   * Node calls this for every request (lib/_http_client.js); the request writes on its socket right after the
-   * socket's 'socket' event, so a send check asked there is the last moment before the request leaves.
+   * Node calls this for every request (lib/_http_client.js); the request writes on its socket right after its
+   * 'socket' event, where checkBeforeWrite corks the socket, so nothing leaves before the send check has run.
    */
   addRequest(req: ClientRequest, options: unknown): void {
     const check = sendCheckOf(options);
