@@ -2,6 +2,7 @@
 // gate, shared by every SDK client and every worker that talks to the device.
 import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
 import { DeviceThrottledError } from './deviceResponseError.js';
+import { sendChecked } from './sendCheck.js';
 import { ThrottleGate } from './throttleGate.js';
 import { TokenBucket, type TokenBucketLimits } from './tokenBucket.js';
 
@@ -74,6 +75,20 @@ export class DeviceBudget {
     );
   }
 
+  /**
+   * Asked when an admitted request is about to leave its socket: a Retry-After that came in since it was admitted
+   * refuses it there, and the token it took goes back (it never reached the device). The budget is not asked
+   * again: the request already holds its token.
+   */
+  refusalAtSend(method: string, origin: string): DeviceThrottledError | undefined {
+    const refused = this.gate.refusal(origin);
+    if (refused === undefined) return undefined;
+    const kind = budgetKind(method);
+    this.buckets[kind].giveBack();
+    this.metrics?.refused(this.device, kind, 'retry_after', refused.retryAfterMs);
+    return refused;
+  }
+
   /** Closes the gate (and throws) on a 429/503 with Retry-After. */
   observe(response: PipelineResponse, origin: string): void {
     this.gate.observe(response, origin);
@@ -133,8 +148,11 @@ export class DeviceBudgets {
   }
 
   /**
-   * The pipeline policy for a device's SDK clients (position "perRetry": every attempt spends a token). It looks
-   * the budget up on every request, so clients built at different times share the one budget of their device.
+   * The pipeline policy for a device's SDK clients (position "perRetry", after the SDK's retry policy: every
+   * attempt spends a token and meets the gate). The gate is asked again when the attempt is about to leave its
+   * socket (sendCheck.ts, on the device's agent): a request admitted before a sibling's 429/503 was read does not
+   * go out inside its Retry-After. It looks the budget up on every request, so clients built at different times
+   * share the one budget of their device.
    */
   policy(device: string): PipelinePolicy {
     return {
@@ -142,7 +160,7 @@ export class DeviceBudgets {
       sendRequest: async (request, next) => {
         const origin = new URL(request.url).origin;
         this.get(device).admit(request.method, origin);
-        const response = await next(request);
+        const response = await sendChecked(request, next, () => this.get(device).refusalAtSend(request.method, origin));
         this.get(device).observe(response, origin);
         return response;
       },

@@ -1,6 +1,7 @@
-import { createHttpHeaders, createPipelineRequest, type PipelineResponse, type SendRequest } from '@azure/core-rest-pipeline';
+import { RestError, createHttpHeaders, createPipelineRequest, type PipelineResponse, type SendRequest } from '@azure/core-rest-pipeline';
 import { DeviceThrottledError } from './deviceResponseError.js';
 import { MAX_RETRY_AFTER_MS } from './retryAfter.js';
+import { sendCheckOf } from './sendCheck.js';
 import { ThrottleGate } from './throttleGate.js';
 
 function respond(status: number, headers: Record<string, string> = {}): SendRequest & { sent: number } {
@@ -58,5 +59,19 @@ describe('ThrottleGate', () => {
     expect((error as DeviceThrottledError).retryAfterMs).toBe(MAX_RETRY_AFTER_MS);
     expect((error as Error).message).toMatch(/Retry-After 99999999/);
     expect(gate.remainingMs()).toBe(MAX_RETRY_AFTER_MS);
+  });
+
+  it('hands the agent a send check: a request admitted before the gate closed is refused at its socket', async () => {
+    const gate = new ThrottleGate(() => 1_000_000);
+    let reachedDevice = false;
+    const admitted = gate.policy.sendRequest(request(), async (r) => {
+      // While this request waits for its socket, the device answers another one 429 with Retry-After.
+      await expect(gate.policy.sendRequest(request(), respond(429, { 'retry-after': '2' }))).rejects.toBeInstanceOf(DeviceThrottledError);
+      if (sendCheckOf(r.requestOverrides)?.() !== undefined) throw new RestError('socket hang up', { code: 'ECONNRESET' });
+      reachedDevice = true;
+      return { request: r, status: 200, headers: createHttpHeaders() };
+    });
+    await expect(admitted).rejects.toMatchObject({ name: 'DeviceThrottledError', retryAfterMs: 2000 });
+    expect(reachedDevice).toBe(false);
   });
 });

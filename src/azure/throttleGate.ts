@@ -1,6 +1,7 @@
 import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
 import { DeviceThrottledError } from './deviceResponseError.js';
 import { MAX_RETRY_AFTER_MS, parseRetryAfter } from './retryAfter.js';
+import { sendChecked } from './sendCheck.js';
 
 /**
  * ARM throttles per subscription and principal, and each device is one subscription: once any request to a
@@ -25,10 +26,16 @@ export class ThrottleGate {
     return Math.max(0, this.until - this.now());
   }
 
+  /** The DeviceThrottledError a request meets while the gate is closed, else undefined. */
+  refusal(origin: string): DeviceThrottledError | undefined {
+    const wait = this.remainingMs();
+    return wait > 0 ? new DeviceThrottledError(`${origin} is throttling requests (${this.answer}); next request in ${Math.ceil(wait / 1000)} s`, wait) : undefined;
+  }
+
   /** Throws DeviceThrottledError while the gate is closed. */
   admit(origin: string): void {
-    const wait = this.remainingMs();
-    if (wait > 0) throw new DeviceThrottledError(`${origin} is throttling requests (${this.answer}); next request in ${Math.ceil(wait / 1000)} s`, wait);
+    const refused = this.refusal(origin);
+    if (refused !== undefined) throw refused;
   }
 
   /** Closes the gate, and throws DeviceThrottledError, when the response is a 429/503 with Retry-After. */
@@ -46,12 +53,13 @@ export class ThrottleGate {
     throw new DeviceThrottledError(`${origin} ${answer}`, ms);
   }
 
+  /** Checks the gate per attempt, and again when the attempt is about to leave its socket (sendCheck.ts). */
   readonly policy: PipelinePolicy = {
     name: 'gpuvmThrottleGate',
     sendRequest: async (request, next) => {
       const origin = new URL(request.url).origin;
       this.admit(origin);
-      const response = await next(request);
+      const response = await sendChecked(request, next, () => this.refusal(origin));
       this.observe(response, origin);
       return response;
     },

@@ -13,6 +13,17 @@ describe('TokenBucket', () => {
     expect(bucket.available()).toBe(3);
   });
 
+  it('takes back a token given back, never holding more than the burst', () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ ratePerSecond: 1, burst: 2 }, () => clock.now());
+    expect([bucket.take().ok, bucket.take().ok]).toEqual([true, true]);
+    bucket.giveBack();
+    expect(bucket.available()).toBe(1);
+    bucket.giveBack();
+    bucket.giveBack();
+    expect(bucket.available()).toBe(2);
+  });
+
   it('says exactly when the next token is there, and a caller back at that time gets it', () => {
     const clock = new FakeClock();
     const bucket = new TokenBucket({ ratePerSecond: 1, burst: 1 }, () => clock.now());

@@ -63,6 +63,12 @@ export class TokenBucket {
     return { ok: false, retryAfterMs: Math.max(1, Math.ceil(returnAt - now)) };
   }
 
+  /** Returns a token taken for a request that was not sent after all (never above the burst). */
+  giveBack(): void {
+    this.refill();
+    this.tokens = Math.min(this.limits.burst, this.tokens + 1);
+  }
+
   /** Tokens available now (fractional while refilling). */
   available(): number {
     this.refill();

@@ -26,7 +26,7 @@ import { parseDuration } from './duration.js';
 export const RUN_USAGE = `usage: gpuvm-controller run [flags]
 
   --kubeconfig PATH                  kubeconfig to use (default: $KUBECONFIG, then in-cluster)
-  --concurrency N                    parallel reconciles per controller (default 4)
+  --concurrency N                    parallel reconciles per controller (default 16)
   --leader-elect                     compete for a Lease; only the leader reconciles (default off)
   --leader-elect-namespace NS        namespace of the Lease (default: the pod's namespace, else gpuvm-system)
   --leader-elect-lease-duration D    how long a standby waits after the lease last changed (default 15s)
@@ -70,7 +70,7 @@ export async function main(args: string[]): Promise<number> {
     args,
     options: {
       kubeconfig: { type: 'string' },
-      concurrency: { type: 'string', default: '4' },
+      concurrency: { type: 'string', default: '16' },
       'leader-elect': { type: 'boolean', default: false },
       'leader-elect-namespace': { type: 'string' },
       'leader-elect-lease-duration': { type: 'string', default: '15s' },
