@@ -29,7 +29,8 @@ export interface ShardReplicaOptions {
 
 interface LogLine {
   msg?: string;
-  time?: number;
+  /** ISO time. */
+  time?: string;
   identity?: string;
   members?: string[];
 }
@@ -77,6 +78,18 @@ export class ShardReplica {
   /** The members this replica saw at its last membership change. */
   members(): string[] | undefined {
     return this.logLines().filter((l) => l.msg === 'shard members').at(-1)?.members;
+  }
+
+  /** Whether the process has ended (on its own: a replica that lost its Lease exits). */
+  exited(): boolean {
+    const pid = this.proc.pid;
+    if (pid === undefined) return false;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   /** This replica's gpuvm_shard_owned_devices sample. */
