@@ -72,7 +72,9 @@ describe('three controller processes in sharded mode, 60 devices', () => {
     // All three see each other before devices exist, so no device is claimed and handed over during start-up.
     const ids = await startShardReplicas(replicas);
 
-    await applyManifest(SIM_DEVICES.map((simDevice, i) => deviceManifests(sim(), simDevice, namespace(), { name: deviceName(i) })).join('---\n'));
+    // kubectl applies one object after another (180 here, with the Secrets): four at once take a quarter of the time.
+    const chunks = [0, 1, 2, 3].map((c) => SIM_DEVICES.flatMap((simDevice, i) => (i % 4 === c ? [deviceManifests(sim(), simDevice, namespace(), { name: deviceName(i) })] : [])));
+    await Promise.all(chunks.map((docs) => applyManifest(docs.join('---\n'))));
     const initial = SIM_DEVICES.flatMap((_, i) => (i % WITH_VM === 0 ? [deviceName(i)] : []));
     const applying = addGpuVms(initial, 'vm');
     const owners = await settled(replicas, ids, 'every device to be owned by the replica the hash picks');
