@@ -238,7 +238,7 @@ describe('kustomize output', () => {
     expect(clusterBindings.map((b) => b.roleRef.name)).toEqual(['gpuvm-controller']);
     expect(rules('ClusterRole', 'gpuvm-controller').some((r) => r.resources.includes('secrets'))).toBe(false);
     expect(find(base, 'RoleBinding', 'gpuvm-controller-secrets')).toMatchObject({ metadata: { namespace: SYSTEM_NAMESPACE }, roleRef: { kind: 'Role', name: 'gpuvm-controller-secrets' } });
-    expect(rules('Role', 'gpuvm-controller-leader-election')).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    expect(rules('Role', 'gpuvm-controller-leader-election')).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'list', 'delete'] }]);
     for (const d of base.filter((x) => x.kind.endsWith('Binding'))) {
       expect((d as K8sObject & { subjects: unknown[] }).subjects).toEqual([{ kind: 'ServiceAccount', name: SA, namespace: SYSTEM_NAMESPACE }]);
     }
@@ -423,6 +423,9 @@ describe('against the apiserver', () => {
         ['watch', 'secrets', '-n', controllerNamespace()],
         ['get', 'secrets', '-n', ns],
         ['update', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
+        // --sharding lists the replicas' shard Leases and deletes a crashed replica's.
+        ['list', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
+        ['delete', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
         // --metrics-secure checks each scrape's token.
         ['create', 'tokenreviews.authentication.k8s.io'],
         ['create', 'subjectaccessreviews.authorization.k8s.io'],
@@ -454,7 +457,11 @@ describe('against the apiserver', () => {
         ['create', 'pods', '-n', SYSTEM_NAMESPACE],
         ['get', 'configmaps', '-n', SYSTEM_NAMESPACE],
         ['create', 'leases.coordination.k8s.io', '-n', ns],
-        ['delete', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
+        ['list', 'leases.coordination.k8s.io', '-n', ns],
+        ['delete', 'leases.coordination.k8s.io', '-n', ns],
+        ['watch', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
+        ['patch', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
+        ['deletecollection', 'leases.coordination.k8s.io', '-n', SYSTEM_NAMESPACE],
         ['delete', 'events.events.k8s.io', '-n', ns],
         ['create', 'clusterrolebindings'],
         ['impersonate', 'serviceaccounts'],
@@ -484,7 +491,7 @@ describe('against the apiserver', () => {
       expect((await kubectl(['get', 'secret', `${ns}-dev-arm`, '-n', controllerNamespace()])).code).toBe(0);
     });
 
-    test('Leases: get, create and update in gpuvm-system only', async () => {
+    test('Leases: get, create, update, list and delete in gpuvm-system only', async () => {
       const sa = new KubeConfig();
       sa.loadFromFile(saKubeconfig);
       const leases = sa.makeApiClient(CoordinationV1Api);
@@ -495,10 +502,13 @@ describe('against the apiserver', () => {
       await leases.replaceNamespacedLease({ namespace: SYSTEM_NAMESPACE, name, body: { ...read, spec: { ...read.spec, holderIdentity: 'other' } } });
       expect(created.metadata?.name).toBe(name);
       const code = async (p: Promise<unknown>) => p.then(() => 0, (e: unknown) => (e instanceof ApiException ? e.code : -1));
-      expect(await code(leases.deleteNamespacedLease({ namespace: SYSTEM_NAMESPACE, name }))).toBe(403);
       expect(await code(leases.createNamespacedLease({ namespace: namespace(), body }))).toBe(403);
-      expect(await code(leases.listNamespacedLease({ namespace: SYSTEM_NAMESPACE }))).toBe(403);
-      await testKubeConfig().makeApiClient(CoordinationV1Api).deleteNamespacedLease({ namespace: SYSTEM_NAMESPACE, name });
+      expect(await code(leases.listNamespacedLease({ namespace: namespace() }))).toBe(403);
+      // Sharded mode: the shard Leases are listed by label, and a crashed replica's is deleted only if unchanged.
+      const listed = await leases.listNamespacedLease({ namespace: SYSTEM_NAMESPACE });
+      expect(listed.items.map((l) => l.metadata?.name)).toContain(name);
+      await leases.deleteNamespacedLease({ namespace: SYSTEM_NAMESPACE, name });
+      expect(await code(leases.readNamespacedLease({ namespace: SYSTEM_NAMESPACE, name }))).toBe(404);
     });
 
     test('with the base install applied, no Secret outside the controller namespace and the bound tenant namespace is readable', async () => {

@@ -1,137 +1,150 @@
-// Sharded mode with three controller processes against the real apiserver and the simulator: every EdgeDevice is
-// owned by exactly one replica (status.shard and the metric agree); after a SIGKILL the dead replica's devices are
-// taken by the others within lease duration + retry period; the simulator's audit (which keeps each request's
-// User-Agent, naming the replica) shows no device written by a replica after another one took it.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { CustomObjectsApi } from '@kubernetes/client-node';
-import { EDGEDEVICE_PLURAL, GROUP, VERSION, type EdgeDevice } from '../../src/api/types.js';
-import { freePorts } from '../../src/devenv/freePort.js';
-import { applyManifest, kubectl, testKubeConfig, useTestNamespace, waitFor } from '../support/cluster.js';
-import { ControllerProcess, TEST_DEVICE_LABEL } from '../support/controllerHarness.js';
+// Sharded mode with three controller processes against the real apiserver and the simulator, 60 devices:
+// every EdgeDevice is owned by exactly one replica, the one rendezvous hashing picks (status.shard and each replica's
+// gpuvm_shard_owned_devices agree); after a SIGKILL the dead replica's devices are taken by the others within lease
+// duration + retry period of its last renewal; a new replica takes about a third of them back, and only those move.
+// Throughout, the simulator's audit (each request's User-Agent names the replica) shows one writer per device at a
+// time, and every deployment name accepted once.
+import type { GpuVm } from '../../src/api/types.js';
+import { ownerOf } from '../../src/runtime/hashRing.js';
+import { applyManifest, kubectl, useTestNamespace, waitFor } from '../support/cluster.js';
 import { LINUX_IMAGE, deviceManifests, gpuVmManifests, useSimulator } from '../support/devices.js';
+import { listGpuVms } from '../support/objects.js';
+import {
+  SHARD_LEASE_MS,
+  SHARD_RETRY_MS,
+  ShardReplica,
+  countOwned,
+  metricsAgree,
+  ownersByStatus,
+  shardLeaseRenewedAt,
+  startShardReplicas,
+  testEdgeDevices,
+  writerProblems,
+  writerRuns,
+} from '../support/shardReplicas.js';
+import { deploymentProblems, deploymentPuts } from '../reliability/support/crashAudit.js';
 
 const namespace = useTestNamespace('sharding');
-const COUNT = 12;
-const SIM_DEVICES = Array.from({ length: COUNT }, (_, i) => `sim-${i}`);
+const COUNT = 60;
+/** GpuVms at the start on every WITH_VM-th device: enough deployments for the audit, few enough to stay quick. */
+const WITH_VM = 10;
+/** After each handover, one more GpuVm on this many of the devices that moved. */
+const LATE_VMS = 4;
+/**
+ * List and write latency on top of lease duration + retry period: the expiry is listed for when it is due, then
+ * the claim is a PATCH; both on a loaded two-core machine.
+ */
+const TAKEOVER_ALLOWANCE_MS = 2_500;
+const SIM_DEVICES = Array.from({ length: COUNT }, (_, i) => `sim-${String(i).padStart(2, '0')}`);
 const sim = useSimulator({ devices: SIM_DEVICES.map((name) => ({ name, gpus: 2, images: [LINUX_IMAGE] })) });
-const deviceName = (i: number): string => `${namespace()}-d${i}`;
-const LEASE_MS = 4_000;
-const RETRY_MS = 500;
-const TIMINGS = ['--shard-lease-duration', '4s', '--shard-renew-deadline', '3s', '--shard-retry-period', '500ms'];
+const deviceName = (i: number): string => `${namespace()}-d${String(i).padStart(2, '0')}`;
+const indexOf = (device: string): number => Number(device.slice(device.lastIndexOf('-d') + 2));
 
-interface Replica {
-  proc: ControllerProcess;
-  metricsPort: number;
-}
-
-function replica(name: string, metricsPort: number): Replica {
-  const proc = new ControllerProcess({ namespace: namespace(), args: ['--sharding', ...TIMINGS, '--metrics-bind-address', `127.0.0.1:${metricsPort}`], env: { POD_NAME: name } });
-  // The harness names the log by namespace, which the three share.
-  const logFile = join(proc.logFile, '..', `controller-${namespace()}-${name}.log`);
-  if (existsSync(logFile)) rmSync(logFile);
-  Object.defineProperty(proc, 'logFile', { value: logFile });
-  return { proc, metricsPort };
-}
-
-const logLines = (p: ControllerProcess): { msg?: string; identity?: string; members?: string[] }[] =>
-  (existsSync(p.logFile) ? readFileSync(p.logFile, 'utf8') : '')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { msg?: string });
-const identityOf = (r: Replica): string | undefined => logLines(r.proc).find((l) => l.msg === 'starting')?.identity;
-
-async function devices(): Promise<EdgeDevice[]> {
-  const api = testKubeConfig().makeApiClient(CustomObjectsApi);
-  const list = (await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: EDGEDEVICE_PLURAL, labelSelector: `${TEST_DEVICE_LABEL}=${namespace()}` })) as { items: EdgeDevice[] };
-  return list.items;
-}
-
-async function ownedMetric(r: Replica): Promise<{ replica: string; value: number } | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
-  const match = /^gpuvm_shard_owned_devices\{replica="([^"]+)"\} (\d+)$/m.exec(text);
-  return match === null ? undefined : { replica: match[1] ?? '', value: Number(match[2]) };
-}
-
-/** Every device owned (not released) by one of `identities`, counted per identity. */
-async function ownership(identities: string[]): Promise<Map<string, number> | undefined> {
-  const all = await devices();
-  if (all.length !== COUNT) return undefined;
-  const counts = new Map(identities.map((id) => [id, 0]));
-  for (const d of all) {
-    const shard = d.status?.shard;
-    if (shard === undefined || shard.releasedAt !== undefined || !counts.has(shard.replica)) return undefined;
-    counts.set(shard.replica, (counts.get(shard.replica) ?? 0) + 1);
-  }
-  return counts;
-}
-
-describe('three controller processes in sharded mode', () => {
-  const replicas: Replica[] = [];
+describe('three controller processes in sharded mode, 60 devices', () => {
+  const replicas: ShardReplica[] = [];
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.proc.stop()));
   });
 
-  test('each device has one owner; a SIGKILLed replica\'s devices move to the others, never with two writers', async () => {
-    const ports = await freePorts(3);
-    replicas.push(...ports.map((port, i) => replica(`shard-${i}`, port)));
-    await Promise.all(replicas.map((r) => r.proc.start()));
-    const ids = await waitFor(() => {
-      const found = replicas.map(identityOf);
-      return found.every((id) => id !== undefined) ? (found as string[]) : undefined;
-    }, { timeoutMs: 20_000, description: 'the replicas to log their identities' });
+  /** Waits until every device is owned by the replica rendezvous hashing picks among `ids`, and the metrics agree. */
+  async function settled(live: ShardReplica[], ids: string[], description: string): Promise<Map<string, string>> {
+    const owners = await waitFor(
+      async () => {
+        const o = await ownersByStatus(namespace(), COUNT, ids);
+        return o !== undefined && [...o].every(([device, owner]) => ownerOf(device, ids) === owner) ? o : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, description },
+    );
+    await metricsAgree(live, ids, countOwned(owners, ids));
+    return owners;
+  }
+
+  async function addGpuVms(devices: string[], prefix: string): Promise<void> {
+    const names = devices.map((d) => `${prefix}-${String(indexOf(d)).padStart(2, '0')}`);
+    await applyManifest(devices.map((d, k) => gpuVmManifests({ name: names[k] ?? '', device: d })).join('---\n'), { namespace: namespace() });
+    expect((await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', ...names.map((n) => `gvm/${n}`), '--timeout=60s'])).code).toBe(0);
+  }
+
+  test('one owner per device; a SIGKILLed replica\'s devices move to the others, a new one takes a third back, never with two writers', async () => {
+    const started = Date.now();
+    const phase = (what: string): void => void process.stdout.write(`sharding e2e: ${what} at ${Date.now() - started} ms\n`);
+    for (const i of [0, 1, 2]) replicas.push(await ShardReplica.create(`shard-${i}`, namespace()));
     // All three see each other before devices exist, so no device is claimed and handed over during start-up.
-    await waitFor(() => replicas.every((r) => logLines(r.proc).some((l) => l.msg === 'shard members' && l.members?.length === 3)), {
-      timeoutMs: 20_000,
-      description: 'every replica to see three members',
-    });
+    const ids = await startShardReplicas(replicas);
 
-    const manifests = SIM_DEVICES.map((simDevice, i) => deviceManifests(sim(), simDevice, namespace(), { name: deviceName(i) })).join('---\n');
-    await applyManifest(manifests);
-    await applyManifest(SIM_DEVICES.map((_, i) => gpuVmManifests({ name: `vm-${i}`, device: deviceName(i) })).join('---\n'), { namespace: namespace() });
-
-    const counts = await waitFor(() => ownership(ids), { timeoutMs: 30_000, intervalMs: 200, description: 'every device to be owned by one replica' });
+    // kubectl applies one object after another (180 here, with the Secrets): four at once take a quarter of the time.
+    const chunks = [0, 1, 2, 3].map((c) => SIM_DEVICES.flatMap((simDevice, i) => (i % 4 === c ? [deviceManifests(sim(), simDevice, namespace(), { name: deviceName(i) })] : [])));
+    await Promise.all(chunks.map((docs) => applyManifest(docs.join('---\n'))));
+    const initial = SIM_DEVICES.flatMap((_, i) => (i % WITH_VM === 0 ? [deviceName(i)] : []));
+    const applying = addGpuVms(initial, 'vm');
+    const owners = await settled(replicas, ids, 'every device to be owned by the replica the hash picks');
+    const counts = countOwned(owners, ids);
     expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(COUNT);
-    // The metric of each replica agrees with the status records.
-    for (const [i, r] of replicas.entries()) expect(await ownedMetric(r)).toEqual({ replica: ids[i], value: counts.get(ids[i] ?? '') });
-    expect((await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', 'gvm', '--all', '--timeout=60s'])).code).toBe(0);
+    await applying;
+    phase(`${COUNT} devices owned, ${initial.length} GpuVms Ready`);
 
-    // Kill the replica with the most devices.
-    const victim = [...replicas.keys()].sort((a, b) => (counts.get(ids[b] ?? '') ?? 0) - (counts.get(ids[a] ?? '') ?? 0))[0] ?? 0;
+    // SIGKILL the replica with the most devices.
+    const victim = [0, 1, 2].sort((a, b) => (counts.get(ids[b] ?? '') ?? 0) - (counts.get(ids[a] ?? '') ?? 0))[0] ?? 0;
     const victimId = ids[victim] ?? '';
-    const moved = (await devices()).filter((d) => d.status?.shard?.replica === victimId).map((d) => d.metadata.name ?? '');
-    expect(moved.length).toBeGreaterThan(0);
+    // Those with a GpuVm first: the later GpuVms go to devices the victim wrote to.
+    const moved = [...owners].filter(([, owner]) => owner === victimId).map(([device]) => device).sort((a, b) => Number(!initial.includes(a)) - Number(!initial.includes(b)));
     await replicas[victim]?.proc.kill();
-    const killedAt = Date.now();
-    const survivors = ids.filter((id) => id !== victimId);
-    const after = await waitFor(() => ownership(survivors), { timeoutMs: 20_000, intervalMs: 50, description: 'the killed replica\'s devices to be taken' });
-    const takeover = Date.now() - killedAt;
-    process.stdout.write(`sharding e2e: ${moved.length} device(s) of a SIGKILLed replica owned by the others after ${takeover} ms (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms)\n`);
-    // Not before the lease could have expired, and within lease duration + one retry period (a renewal is observed at
-    // the next list, up to one retry period late; the expiry itself is listed for when due) + list and write latency.
-    expect(takeover).toBeGreaterThan(LEASE_MS - RETRY_MS * 2);
-    expect(takeover).toBeLessThanOrEqual(LEASE_MS + RETRY_MS + 1_000);
-    for (const [i, r] of replicas.entries()) {
-      if (i === victim) continue;
-      expect(await ownedMetric(r)).toEqual({ replica: ids[i], value: after.get(ids[i] ?? '') });
-    }
+    const lastRenewal = await shardLeaseRenewedAt(namespace(), victimId);
+    const survivors = replicas.filter((_, i) => i !== victim);
+    const survivorIds = ids.filter((id) => id !== victimId);
+    const after = await settled(survivors, survivorIds, 'the killed replica\'s devices to be taken by the survivors');
+    // Only the victim's devices moved.
+    expect([...after].filter(([device, owner]) => owners.get(device) !== victimId && owner !== owners.get(device))).toEqual([]);
+    // Taken once the lease had expired (the survivors judge it by when they saw it change, which is after its
+    // renewTime), and within lease duration + one retry period (a renewal is seen at the next list) + the allowance.
+    const byName = new Map((await testEdgeDevices(namespace())).map((d) => [d.metadata.name ?? '', d]));
+    const takenAt = moved.map((d) => Date.parse(byName.get(d)?.status?.shard?.since ?? ''));
+    const first = Math.min(...takenAt) - lastRenewal;
+    const last = Math.max(...takenAt) - lastRenewal;
+    process.stdout.write(`sharding e2e: ${moved.length} device(s) of the SIGKILLed replica taken ${first}–${last} ms after its last renewal (lease ${SHARD_LEASE_MS} ms, retry ${SHARD_RETRY_MS} ms)\n`);
+    expect(first).toBeGreaterThanOrEqual(SHARD_LEASE_MS);
+    expect(last).toBeLessThanOrEqual(SHARD_LEASE_MS + SHARD_RETRY_MS + TAKEOVER_ALLOWANCE_MS);
+    // The new owners act on what they took.
+    await addGpuVms(moved.slice(0, LATE_VMS), 'late');
+    phase('taken over; late GpuVms Ready');
 
-    // The new owners act: a second GpuVm on (up to three of) the moved devices becomes Ready.
-    const movedIndexes = moved.map((name) => Number(name.slice(name.lastIndexOf('-d') + 2))).slice(0, 3);
-    await applyManifest(movedIndexes.map((i) => gpuVmManifests({ name: `late-${i}`, device: deviceName(i) })).join('---\n'), { namespace: namespace() });
-    expect((await kubectl(['wait', '-n', namespace(), '--for=condition=Ready', ...movedIndexes.map((i) => `gvm/late-${i}`), '--timeout=60s'])).code).toBe(0);
+    // A new replica (a restarted pod is a new identity) takes about a third of the devices: rendezvous hashing
+    // moves to it only the devices it wins, each from whichever survivor held it. The bounds are 1/6 and 1/2.
+    const rejoined = await ShardReplica.create(`shard-${victim}-restarted`, namespace());
+    replicas.push(rejoined);
+    const live = [...survivors, rejoined];
+    const [rejoinedId] = await startShardReplicas([rejoined], 3);
+    const liveIds = [...survivorIds, rejoinedId ?? ''];
+    const final = await settled(live, liveIds, 'every device to be owned by the hash\'s pick among the survivors and the new replica');
+    const back = [...final].filter(([device, owner]) => owner !== after.get(device)).sort(([a], [b]) => Number(!initial.includes(a)) - Number(!initial.includes(b)));
+    expect(back.map(([, owner]) => owner)).toEqual(back.map(() => rejoinedId));
+    process.stdout.write(`sharding e2e: ${back.length} of ${COUNT} devices moved to the new replica\n`);
+    expect(back.length).toBeGreaterThanOrEqual(COUNT / 6);
+    expect(back.length).toBeLessThanOrEqual(COUNT / 2);
+    // Devices with a GpuVm from the start first (written before), not those with a late one (two GPUs a device).
+    const backVms = back.map(([device]) => device).filter((d) => !moved.slice(0, LATE_VMS).includes(d)).slice(0, LATE_VMS);
+    await addGpuVms(backVms, 'back');
+    phase('rejoined; its GpuVms Ready');
 
-    // The audit: every write names its replica; per device, once another replica wrote, an earlier writer never
-    // writes again (two writers would interleave); the moved devices were written by the victim, then a survivor.
-    // Token requests go to the device's identity endpoint from the identity library (its own User-Agent): not writes to the device.
-    const writes = sim().audit().filter((e) => e.method !== 'GET' && e.device !== 'azure' && e.operation !== 'token' && !e.operation.startsWith('identity'));
-    expect(writes.length).toBeGreaterThan(0);
-    for (const [i, simDevice] of SIM_DEVICES.entries()) {
-      const writers = writes.filter((e) => e.device === simDevice).map((e) => /shard\/(\S+)/.exec(e.userAgent ?? '')?.[1] ?? 'unknown');
-      expect(writers).not.toContain('unknown');
-      const runs = writers.filter((w, k) => k === 0 || writers[k - 1] !== w);
-      expect(new Set(runs).size).toBe(runs.length);
-      if (movedIndexes.includes(i)) expect(runs).toEqual([victimId, after.has(runs[1] ?? '') ? runs[1] : 'a survivor']);
+    // The audit: every write names its replica; per device one writer at a time, none writing again after another
+    // one did; the victim's devices were written by it first; every deployment name accepted once.
+    const audit = sim().audit();
+    const runs = writerRuns(audit);
+    expect(writerProblems(runs)).toEqual([]);
+    const simDevice = (device: string): string => `sim-${String(indexOf(device)).padStart(2, '0')}`;
+    for (const device of moved.slice(0, LATE_VMS)) {
+      const writers = runs.get(simDevice(device))?.map((r) => r.writer) ?? [];
+      // The victim first if it wrote at all (a device with a GpuVm from the start), then the survivor that took it
+      // (it created the late GpuVm); the new replica after them if the device moved on to it and it wrote.
+      const chain = [victimId, after.get(device), final.get(device)].filter((w, k, all) => k === 0 || w !== all[k - 1]).slice(initial.includes(device) ? 0 : 1);
+      expect(writers.length).toBeGreaterThanOrEqual(initial.includes(device) ? 2 : 1);
+      expect(writers).toEqual(chain.slice(0, writers.length));
     }
+    for (const device of backVms) expect(runs.get(simDevice(device))?.at(-1)?.writer).toBe(rejoinedId);
+    const vms: GpuVm[] = await listGpuVms(namespace());
+    expect(vms.length).toBe(initial.length + Math.min(LATE_VMS, moved.length) + backVms.length);
+    expect(deploymentProblems(deploymentPuts(audit), new Map(vms.map((vm) => [vm.metadata.uid ?? '', vm.metadata.name ?? ''])))).toEqual([]);
+    expect(sim().violations()).toEqual([]);
+    process.stdout.write(`sharding e2e: ${vms.length} GpuVms, ${[...runs.values()].reduce((n, r) => n + r.length, 0)} writer runs on ${runs.size} devices, ${Date.now() - started} ms\n`);
   }, 90_000);
 });

@@ -27,7 +27,7 @@ import {
   spread,
 } from './support/crashAudit.js';
 import { isArmRequest, requestStart } from './support/faultAudit.js';
-import { fleet, fleetDeviceManifests, fleetDevices, fleetGpuVmManifests, isReady, planGpuVms, vmMismatches } from './support/faultFleet.js';
+import { deviceLeftovers, fleet, fleetDeviceManifests, fleetDevices, fleetGpuVmManifests, isReady, planGpuVms, vmMismatches } from './support/faultFleet.js';
 
 const DEVICES = scaled(100);
 const VMS_PER_DEVICE = 2;
@@ -157,16 +157,7 @@ test(`${DEVICES * VMS_PER_DEVICE} GpuVms on ${DEVICES} devices converge through 
   const devicesDeletedAt = Date.now();
 
   // Nothing left on the devices: no VM, NIC, extension, deployment record or GPU holder.
-  const leftovers = f.simDevices.flatMap((d) => {
-    const s = sim().deviceState(d);
-    return [
-      ...s.vms.map((vm) => `${d}: VM ${vm.name}`),
-      ...s.nics.map((nic) => `${d}: NIC ${nic.name}`),
-      ...s.deployments.map((dep) => `${d}: deployment ${dep.name} (${dep.provisioningState})`),
-      ...(s.gpus.free === s.gpus.total ? [] : [`${d}: ${s.gpus.total - s.gpus.free} GPUs held`]),
-    ];
-  });
-  expect(leftovers).toEqual([]);
+  expect(deviceLeftovers(sim(), f)).toEqual([]);
   expect(sim().violations()).toEqual([]);
 
   const audit = sim().audit().filter(isArmRequest);

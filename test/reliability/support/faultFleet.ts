@@ -74,6 +74,19 @@ export function vmMismatches(sim: Simulator, f: Fleet, vms: readonly PlannedGpuV
   return problems;
 }
 
+/** What is left on the fleet's devices: VMs, NICs, deployment records, GPU holders. Empty after a clean deletion. */
+export function deviceLeftovers(sim: Simulator, f: Fleet): string[] {
+  return f.simDevices.flatMap((d) => {
+    const s = sim.deviceState(d);
+    return [
+      ...s.vms.map((vm) => `${d}: VM ${vm.name}`),
+      ...s.nics.map((nic) => `${d}: NIC ${nic.name}`),
+      ...s.deployments.map((dep) => `${d}: deployment ${dep.name} (${dep.provisioningState})`),
+      ...(s.gpus.free === s.gpus.total ? [] : [`${d}: ${s.gpus.total - s.gpus.free} GPUs held`]),
+    ];
+  });
+}
+
 /**
  * Conditions (type/reason) GpuVms reported on their way to Ready while polled: evidence that failures were
  * reported while they lasted. Ready itself and Reconciling (in progress is normal) are left out; Stalled counts
