@@ -119,6 +119,8 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
   if (!(scale > 0)) throw new Error(`--scale ${values.scale}: expected a positive number`);
   const replicas = Number(values.replicas);
   if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`--replicas ${values.replicas}: expected a whole number ≥ 1`);
+  // The bench learns that a replica holds its shard Lease from the info line it logs.
+  if (replicas > 1 && !['info', 'debug', 'trace'].includes(values['log-level'])) throw new Error(`--replicas ${replicas} needs --log-level info, debug or trace`);
   return {
     scenarios: SCENARIOS.filter((s) => names.includes(s.name)),
     settings: {
