@@ -48,3 +48,15 @@ export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 }
+
+const SHARD_USER_AGENT = /\bshard\/(\S+)/;
+
+/** Requests per sharded replica, told apart by the user agent each sends (`gpuvm-controller shard/<identity>`). */
+export function armByReplica(entries: readonly AuditEntry[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of entries) {
+    const replica = SHARD_USER_AGENT.exec(e.userAgent ?? '')?.[1] ?? '(none)';
+    counts.set(replica, (counts.get(replica) ?? 0) + 1);
+  }
+  return new Map([...counts].sort(([a], [b]) => a.localeCompare(b)));
+}

@@ -8,7 +8,7 @@ import { startControlPlane, type ControlPlane } from '../../src/devenv/controlPl
 import { installCrds } from '../../src/devenv/crds.ts';
 import { freePorts } from '../../src/devenv/freePort.ts';
 import { spawnManaged, type ManagedProcess } from '../../src/devenv/processes.ts';
-import { parsePrometheusText, sumSamples, type Sample } from '../../src/observability/prometheusText.ts';
+import { parsePrometheusText, type Sample } from '../../src/observability/prometheusText.ts';
 import { edgeDeviceManifests } from '../../src/simulator/edgeDeviceManifests.ts';
 import { Simulator, ZERO_TIMINGS, type TimingConfig } from '../../src/simulator/index.ts';
 import type { ApiserverAccess } from './apiserverRequests.ts';
@@ -61,14 +61,6 @@ export class ControllerUnderTest {
     const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
     if (res.status !== 200) throw new Error(`controller /metrics: HTTP ${res.status}`);
     return parsePrometheusText(await res.text());
-  }
-
-  /** Both work queues empty and at least `gpuVms` / `devices` reconciles done by this process. */
-  async caughtUp(gpuVms: number, devices: number): Promise<boolean> {
-    const m = await this.metrics();
-    const done = (controller: string) => sumSamples(m, 'controller_runtime_reconcile_total', { controller }) ?? 0;
-    const depth = (name: string) => sumSamples(m, 'workqueue_depth', { name }) ?? 0;
-    return done('gpuvm') >= gpuVms && done('edgedevice') >= devices && depth('gpuvm') === 0 && depth('edgedevice') === 0;
   }
 
   async kill(): Promise<void> {
@@ -139,8 +131,9 @@ export class BenchEnvironment {
    * Starts a controller process watching the bench namespace, serving metrics on a free port. With `cpuProfile`
    * it writes a V8 CPU profile to <workDir>/cpu-profiles when it stops (not when killed). `heapLimitMiB` limits
    * V8's heap as a container memory limit of about twice that does (Node sizes its heap from the limit).
+   * `podNamed` sets POD_NAME to the process's name (controller-<n>), as a pod's name is: replicas tell apart by it.
    */
-  async startController(args: readonly string[], options: { cpuProfile?: boolean; heapLimitMiB?: number } = {}): Promise<ControllerUnderTest> {
+  async startController(args: readonly string[], options: { cpuProfile?: boolean; heapLimitMiB?: number; podNamed?: boolean } = {}): Promise<ControllerUnderTest> {
     const [port = 0, inspectorPort = 0] = await freePorts(2);
     const n = ++this.controllers;
     const nodeArgs = [
@@ -149,7 +142,9 @@ export class BenchEnvironment {
       ...(options.heapLimitMiB !== undefined ? [`--max-old-space-size=${options.heapLimitMiB}`] : []),
       ...(options.cpuProfile === true ? ['--cpu-prof', '--cpu-prof-dir', join(this.options.workDir, 'cpu-profiles'), '--cpu-prof-name', `controller-${n}.cpuprofile`] : []),
     ];
-    const proc = await spawnManaged(`controller-${n}`, process.execPath, {
+    const name = `controller-${n}`;
+    const proc = await spawnManaged(name, process.execPath, {
+      ...(options.podNamed === true ? { env: { ...process.env, POD_NAME: name } } : {}),
       args: [...nodeArgs, CLI, 'run', '--kubeconfig', this.kubeconfigPath, '--namespace', NAMESPACE, '--controller-namespace', NAMESPACE, '--metrics-bind-address', `127.0.0.1:${port}`, '--health-probe-bind-address', '0', ...args],
       logFile: join(this.options.workDir, `controller-${n}.log`),
     });

@@ -5,11 +5,13 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../../src/commands/duration.ts';
 import type { AuditEntry } from '../../src/simulator/index.ts';
 import { diffCounts, isWriteKey, scrapeRequestCounts, total, type RequestCounts } from './apiserverRequests.ts';
-import { byOperation, deploymentPutsByUid, firstVmDeploymentPut, isArmRead, isArmWrite, isIdentity, percentile } from './armAudit.ts';
+import { armByReplica, byOperation, deploymentPutsByUid, firstVmDeploymentPut, isArmRead, isArmWrite, isIdentity, percentile } from './armAudit.ts';
 import { readBaseline, writeBaseline, type Numbers } from './baseline.ts';
 import { sumSamples } from '../../src/observability/prometheusText.ts';
-import { BenchEnvironment, NAMESPACE, type ControllerUnderTest } from './benchEnvironment.ts';
+import { BenchEnvironment, NAMESPACE } from './benchEnvironment.ts';
+import { ControllerFleet } from './controllerFleet.ts';
 import { GpuVmTracker } from './gpuVmTracker.ts';
+import type { ProcessUsage } from './processUsage.ts';
 import { baselineTable, countsTable, fixed, heading, line, mib } from './scaleReport.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -17,6 +19,13 @@ const BASELINE = join(ROOT, 'bench', 'baseline.json');
 // What the controller reads and writes (no leases: the bench runs it without leader election, and the
 // apiserver renews its own identity lease every 10 s).
 const RESOURCES = ['gpuvms', 'edgedevices', 'secrets', 'events'];
+// Sharded, the replicas' own bookkeeping too: their Leases (renewed and listed every retry period; the apiserver's
+// own identity Lease renewals are in the same counter) and the EdgeDevice status.shard claims and releases (the
+// only PATCHes of edgedevices/status: the device status itself is PUT).
+const SHARDED_RESOURCES = [...RESOURCES, 'leases'];
+const isShardBookkeeping = (key: string): boolean => key.startsWith('leases ') || key === 'edgedevices/status PATCH';
+/** kube-apiserver's --identity-lease-renew-interval-seconds default: its own Lease PUT, in the leases counter. */
+const APISERVER_LEASE_RENEW_S = 10;
 const GPUVM_WRITES = (key: string) => key.startsWith('gpuvms') && isWriteKey(key) && !key.endsWith(' POST');
 
 interface Scenario {
@@ -57,6 +66,8 @@ interface Settings {
   heapLimitMiB: number | undefined;
   /** Wait this long after converging and read the live heap again (devices' clients dropped when idle); 0 = not. */
   idleHeapMs: number;
+  /** Controller processes; more than one run sharded (--sharding). */
+  replicas: number;
 }
 
 const USAGE = `npm run bench [-- options]
@@ -72,6 +83,8 @@ const USAGE = `npm run bench [-- options]
   --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
   --controller-heap MiB  limit the controller's V8 heap (256 is what Node gives it under a 512Mi memory limit)
   --idle-heap D          after converging, wait D (e.g. 3m) and read the controller's live heap again
+  --replicas N           controller processes (default 1); N > 1 run sharded (--sharding, needs --log-level info or
+                         debug), each reported on its own and summed; results and baseline as "<scenario>/N-replicas"
   --update-baseline      write this run's headline numbers to bench/baseline.json`;
 
 function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[] } {
@@ -91,6 +104,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       'cpu-prof': { type: 'boolean', default: false },
       'controller-heap': { type: 'string' },
       'idle-heap': { type: 'string', default: '0ms' },
+      replicas: { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -103,6 +117,10 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
   if (unknown.length > 0) throw new Error(`--scenario ${unknown.join(', ')}: unknown; choose from ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const scale = Number(values.scale);
   if (!(scale > 0)) throw new Error(`--scale ${values.scale}: expected a positive number`);
+  const replicas = Number(values.replicas);
+  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`--replicas ${values.replicas}: expected a whole number ≥ 1`);
+  // The bench learns that a replica holds its shard Lease from the info line it logs.
+  if (replicas > 1 && !['info', 'debug', 'trace'].includes(values['log-level'])) throw new Error(`--replicas ${replicas} needs --log-level info, debug or trace`);
   return {
     scenarios: SCENARIOS.filter((s) => names.includes(s.name)),
     settings: {
@@ -119,12 +137,17 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       cpuProfile: values['cpu-prof'],
       heapLimitMiB: values['controller-heap'] === undefined ? undefined : Number(values['controller-heap']),
       idleHeapMs: parseDuration(values['idle-heap'], '--idle-heap'),
+      replicas,
     },
   };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number): number => ms / 1000;
+const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
+/** One value per replica: "a / b / c". */
+const each = (values: readonly number[], format: (n: number) => string): string => values.map(format).join(' / ');
+const MiB = 1024 * 1024;
 
 async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, progress?: () => string): Promise<number> {
   const started = Date.now();
@@ -145,7 +168,7 @@ class ScenarioRun {
   private readonly devices: number;
   private readonly gpuVms: number;
   private env!: BenchEnvironment;
-  private controller!: ControllerUnderTest;
+  private fleet!: ControllerFleet;
   private tracker!: GpuVmTracker;
 
   constructor(
@@ -163,9 +186,25 @@ class ScenarioRun {
     return [...(syncPeriodMs !== undefined ? ['--sync-period', `${syncPeriodMs}ms`] : []), '--poll-interval', `${s.retryAfterSeconds}s`, '--retry-base', '1s', ...(s.concurrency !== undefined ? ['--concurrency', String(s.concurrency)] : []), '--log-level', s.logLevel];
   }
 
-  private startController(syncPeriodMs?: number): Promise<ControllerUnderTest> {
-    const { cpuProfile, heapLimitMiB } = this.settings;
-    return this.env.startController(this.controllerArgs(syncPeriodMs), { cpuProfile, ...(heapLimitMiB !== undefined ? { heapLimitMiB } : {}) });
+  private startFleet(syncPeriodMs?: number): Promise<ControllerFleet> {
+    const { cpuProfile, heapLimitMiB, replicas } = this.settings;
+    return ControllerFleet.start(this.env, this.controllerArgs(syncPeriodMs), { replicas, devices: this.devices, cpuProfile, heapLimitMiB });
+  }
+
+  private get sharded(): boolean {
+    return this.settings.replicas > 1;
+  }
+
+  private get resources(): string[] {
+    return this.sharded ? SHARDED_RESOURCES : RESOURCES;
+  }
+
+  /** Sharded: the Lease and status.shard requests among `counts`, shown as a table of their own. */
+  private shardBookkeeping(counts: RequestCounts, windowMs: number, per: number, unit: string): RequestCounts {
+    const bookkeeping = new Map([...counts].filter(([key]) => isShardBookkeeping(key)));
+    countsTable('of which shard bookkeeping (Leases; EdgeDevice status.shard claims and releases)', bookkeeping, per, unit);
+    line("  the apiserver's own Lease PUTs among them", `≈${Math.round(seconds(windowMs) / APISERVER_LEASE_RENEW_S)} (one per ${APISERVER_LEASE_RENEW_S} s)`);
+    return bookkeeping;
   }
 
   private audit(sinceSeq: number): AuditEntry[] {
@@ -178,7 +217,7 @@ class ScenarioRun {
 
   async run(): Promise<Numbers> {
     const { scenario, settings } = this;
-    heading(`${scenario.name}: ${this.gpuVms} GpuVms on ${this.devices} two-GPU devices${settings.scale !== 1 ? ` (scale ${settings.scale})` : ''}`);
+    heading(`${scenario.name}: ${this.gpuVms} GpuVms on ${this.devices} two-GPU devices${settings.scale !== 1 ? ` (scale ${settings.scale})` : ''}${this.sharded ? `, ${settings.replicas} sharded replicas` : ''}`);
     const setupStarted = Date.now();
     this.env = await BenchEnvironment.start({
       devices: this.devices,
@@ -190,12 +229,12 @@ class ScenarioRun {
       line('setup (control plane, CRDs, simulator)', `${fixed(seconds(Date.now() - setupStarted), 1)} s; logs in ${this.workDir}`);
       this.tracker = new GpuVmTracker(this.env.kubeConfig, NAMESPACE);
       await this.tracker.start();
-      this.controller = await this.startController();
+      this.fleet = await this.startFleet();
       await this.converge();
       if (scenario.steadyState) await this.steadyState();
       if (scenario.restart) await this.restart();
-      const usage = await this.controller.stop();
-      if (usage !== undefined) this.numbers.controllerCpuSecondsTotal = usage.cpuSeconds;
+      const usages = await this.fleet.stop();
+      if (usages.every((u) => u !== undefined)) this.numbers.controllerCpuSecondsTotal = sum(usages.map((u) => u.cpuSeconds));
       // The whole ARM conversation, for looking into a number: one JSON line per request.
       writeFileSync(join(this.workDir, 'arm-audit.jsonl'), this.env.sim.audit().map((e) => JSON.stringify(e)).join('\n'));
       const violations = this.env.sim.violations();
@@ -211,10 +250,11 @@ class ScenarioRun {
   private async converge(): Promise<void> {
     const { env, tracker, scenario, settings } = this;
     const seq0 = this.lastSeq();
-    const requests0 = await scrapeRequestCounts(env.access, RESOURCES);
+    const requests0 = await scrapeRequestCounts(env.access, this.resources);
+    const requests0At = Date.now();
     this.trackerAtSnapshot = this.tracker.informerRequests();
     const creates0 = new Map(env.tally.counts);
-    const cpu0 = this.controller.usage()?.cpuSeconds ?? 0;
+    const cpu0 = this.fleet.usage().map((u) => u.cpuSeconds);
     const benchCpu0 = process.cpuUsage();
     const t0 = Date.now();
     await env.createDevices();
@@ -225,8 +265,8 @@ class ScenarioRun {
     line('apply: GpuVms', `${fixed(seconds(applied - devicesApplied), 1)} s`);
 
     const progress = () => {
-      const u = this.controller.usage();
-      return `${tracker.readyCount}/${names.length} Ready, controller ${fixed(u?.cpuSeconds ?? 0, 0)} CPU s, RSS ${mib(u?.rssBytes ?? 0)}`;
+      const u = this.fleet.usage();
+      return `${tracker.readyCount}/${names.length} Ready, controller ${fixed(sum(u.map((x) => x.cpuSeconds)), 0)} CPU s, RSS ${mib(sum(u.map((x) => x.rssBytes)))}`;
     };
     let waitingDone: number | undefined;
     if (scenario.capacity) {
@@ -238,39 +278,56 @@ class ScenarioRun {
     const readyTarget = scenario.capacity ? this.devices * 2 : names.length;
     const converged = await until(`${readyTarget} GpuVms Ready`, 60 * 60_000, () => tracker.readyCount >= readyTarget, progress);
     // Status writes trail the Ready transition by at most one reconcile; let the last ones land before counting.
-    await until('the controller to go idle', 5 * 60_000, () => this.controller.caughtUp(0, 0));
+    await until('the controller to go idle', 5 * 60_000, () => this.fleet.caughtUp(0, 0));
     await sleep(1000);
-    const requests1 = await scrapeRequestCounts(env.access, RESOURCES);
-    const usage = this.controller.usage();
+    const requests1 = await scrapeRequestCounts(env.access, this.resources);
+    const requestsWindowMs = Date.now() - requests0At;
+    const usage = this.fleet.usage();
     const benchCpu = process.cpuUsage(benchCpu0);
     const entries = this.audit(seq0);
+    const cpu = usage.map((u, i) => u.cpuSeconds - (cpu0[i] ?? 0));
+    const peakRss = usage.map((u) => u.peakRssBytes);
 
     line('wall time to converge (first apply → all Ready)', `${fixed(seconds(converged - t0), 1)} s`);
-    line('controller CPU', `${fixed((usage?.cpuSeconds ?? 0) - cpu0, 1)} s`);
-    line('controller peak RSS', mib(usage?.peakRssBytes ?? 0));
+    if (this.sharded) {
+      line('controller CPU, all replicas (each)', `${fixed(sum(cpu), 1)} s (${each(cpu, (n) => fixed(n, 1))} s)`);
+      line('controller peak RSS, all replicas (each)', `${mib(sum(peakRss))} (${each(peakRss, mib)})`);
+      line('devices owned per replica (gpuvm_shard_owned_devices)', each(await this.fleet.ownedDevices(), String));
+    } else {
+      line('controller CPU', `${fixed(sum(cpu), 1)} s`);
+      line('controller peak RSS', mib(sum(peakRss)));
+    }
     line('bench process CPU (simulator, apply, watch)', `${fixed((benchCpu.user + benchCpu.system) / 1e6, 1)} s`);
-    const liveHeap = await this.controller.liveHeapBytes();
-    line('controller live heap (after a full GC), per device', `${mib(liveHeap)}, ${fixed(liveHeap / 1024 / this.devices, 0)} KiB`);
-    this.numbers.controllerLiveHeapMiB = liveHeap / 1024 / 1024;
+    const liveHeap = await this.fleet.liveHeapBytes();
+    this.printLiveHeap('controller live heap (after a full GC), per device', liveHeap);
+    this.numbers.controllerLiveHeapMiB = sum(liveHeap) / MiB;
+    if (this.sharded) this.numbers.controllerLiveHeapMiBMaxReplica = Math.max(...liveHeap) / MiB;
     if (settings.idleHeapMs > 0) {
       // With the default sync period, devices list their VMs 10 to 11 minutes apart: in between they have no work.
       await sleep(settings.idleHeapMs);
-      const idleHeap = await this.controller.liveHeapBytes();
-      line(`controller live heap ${fixed(seconds(settings.idleHeapMs), 0)} s later, per device`, `${mib(idleHeap)}, ${fixed(idleHeap / 1024 / this.devices, 0)} KiB`);
-      this.numbers.controllerIdleLiveHeapMiB = idleHeap / 1024 / 1024;
+      const idleHeap = await this.fleet.liveHeapBytes();
+      this.printLiveHeap(`controller live heap ${fixed(seconds(settings.idleHeapMs), 0)} s later, per device`, idleHeap);
+      this.numbers.controllerIdleLiveHeapMiB = sum(idleHeap) / MiB;
     }
     this.numbers.convergeSeconds = seconds(converged - t0);
     this.numbers.applySeconds = seconds(applied - t0);
-    this.numbers.controllerCpuSeconds = (usage?.cpuSeconds ?? 0) - cpu0;
-    this.numbers.controllerPeakRssMiB = (usage?.peakRssBytes ?? 0) / 1024 / 1024;
+    // Sharded, the fleet's cost (sums) and what the busiest replica took.
+    this.numbers.controllerCpuSeconds = sum(cpu);
+    this.numbers.controllerPeakRssMiB = sum(peakRss) / MiB;
+    if (this.sharded) {
+      this.numbers.controllerCpuSecondsMaxReplica = Math.max(...cpu);
+      this.numbers.controllerPeakRssMiBMaxReplica = Math.max(...peakRss) / MiB;
+    }
 
     await this.printWorkQueues(names.length);
     const arm = entries.filter((e) => !isIdentity(e));
     countsTable('ARM requests (simulator audit), by operation', byOperation(entries), names.length, 'GpuVm');
+    if (this.sharded) line('ARM requests per replica (by user agent)', [...armByReplica(arm)].map(([replica, n]) => `${replica}: ${n}`).join(', '));
     const own = this.benchOwnRequestsSince();
     for (const [key, n] of env.tally.counts) own.set(key, n - (creates0.get(key) ?? 0));
     const apiserver = diffCounts(requests1, requests0, own);
-    countsTable('apiserver requests by the controller (apiserver_request_total − the bench\'s own), by resource and verb', apiserver, names.length, 'GpuVm');
+    countsTable(`apiserver requests by the controller${this.sharded ? ' (all replicas)' : ''} (apiserver_request_total − the bench's own), by resource and verb`, apiserver, names.length, 'GpuVm');
+    if (this.sharded) this.numbers.apiserverShardBookkeepingPerGpuVm = total(this.shardBookkeeping(apiserver, requestsWindowMs, names.length, 'GpuVm')) / names.length;
 
     // Apply → first ARM PUT (the CreateVM deployment) of each GpuVm that got a GPU.
     const firstPut = firstVmDeploymentPut(entries);
@@ -314,9 +371,23 @@ class ScenarioRun {
     this.numbers.apiserverWriteRatio = gpuVmWrites / (transitions + 1);
   }
 
-  /** Reconciles per object and where their time went: waiting in the queue, or working (ARM + apiserver calls). */
+  /** Live heaps: one process's, or each replica's and their sum; per device, of the sum. */
+  private printLiveHeap(label: string, heaps: readonly number[]): void {
+    const total = sum(heaps);
+    line(this.sharded ? `${label}, all replicas (each)` : label, `${mib(total)}, ${fixed(total / 1024 / this.devices, 0)} KiB${this.sharded ? ` (${each(heaps, mib)})` : ''}`);
+  }
+
+  /**
+   * Reconciles per object and where their time went: waiting in the queue, or working (ARM + apiserver calls).
+   * Sharded, summed over the replicas: every replica reconciles every object it hears of, those of devices it does
+   * not own only to skip them at once, so the sum is at least replicas × objects.
+   */
   private async printWorkQueues(gpuVms: number): Promise<void> {
-    const m = await this.controller.metrics();
+    if (this.sharded) {
+      const perReplica = await Promise.all(this.fleet.replicas.map(async (r) => sumSamples(await r.metrics(), 'controller_runtime_reconcile_total') ?? 0));
+      line('reconciles per replica (gpuvm + edgedevice)', each(perReplica, String));
+    }
+    const m = await this.fleet.metrics();
     for (const [controller, objects] of [
       ['gpuvm', gpuVms],
       ['edgedevice', this.devices],
@@ -324,7 +395,7 @@ class ScenarioRun {
       const reconciles = sumSamples(m, 'controller_runtime_reconcile_total', { controller }) ?? 0;
       const mean = (metric: string) => (sumSamples(m, `${metric}_sum`, { name: controller }) ?? 0) / (sumSamples(m, `${metric}_count`, { name: controller }) || 1);
       line(
-        `${controller} reconciles: count, per object, mean queue wait / work`,
+        `${controller} reconciles${this.sharded ? ', all replicas' : ''}: count, per object, mean queue wait / work`,
         `${reconciles}, ${fixed(reconciles / objects)}, ${fixed(mean('workqueue_queue_duration_seconds') * 1000, 0)} ms / ${fixed(mean('workqueue_work_duration_seconds') * 1000, 0)} ms`,
       );
       this.numbers[`${controller}ReconcilesPerObject`] = reconciles / objects;
@@ -346,26 +417,35 @@ class ScenarioRun {
     heading(`${this.scenario.name}: steady state, ${settings.periods} resync periods of ${seconds(syncPeriodMs)} s`);
     // A short sync period while thousands of devices converge would list each device's VMs every period for as
     // long as that takes; the fleet converges with the default, and a controller with the short one takes over.
-    await this.controller.stop();
-    this.controller = await this.startController(syncPeriodMs);
+    // Sharded, every replica is restarted: the started ones take the devices over once their Leases are listed.
+    await this.fleet.stop();
+    const started = Date.now();
+    this.fleet = await this.startFleet(syncPeriodMs);
     const caughtUp = Date.now();
-    await until('the controller with the short sync period to catch up', 30 * 60_000, () => this.controller.caughtUp(this.gpuVms, this.devices));
-    line('controller restarted with the short sync period, caught up in', `${fixed(seconds(Date.now() - caughtUp), 1)} s`);
+    await until('the controller with the short sync period to catch up', 30 * 60_000, () => this.fleet.caughtUp(this.gpuVms, this.devices));
+    if (this.sharded) line('replicas started (processes up, Leases held, members listed) in', `${fixed(seconds(caughtUp - started), 1)} s`);
+    line(`${this.sharded ? 'replicas' : 'controller'} restarted with the short sync period, caught up in`, `${fixed(seconds(Date.now() - caughtUp), 1)} s`);
     const seq0 = this.lastSeq();
-    const requests0 = await scrapeRequestCounts(env.access, RESOURCES);
+    const requests0 = await scrapeRequestCounts(env.access, this.resources);
     this.trackerAtSnapshot = this.tracker.informerRequests();
-    const cpu0 = this.controller.usage()?.cpuSeconds ?? 0;
+    const cpu0 = this.fleet.usage().map((u) => u.cpuSeconds);
     await sleep(windowMs);
     const entries = this.audit(seq0);
-    const apiserver = diffCounts(await scrapeRequestCounts(env.access, RESOURCES), requests0, this.benchOwnRequestsSince());
+    const apiserver = diffCounts(await scrapeRequestCounts(env.access, this.resources), requests0, this.benchOwnRequestsSince());
     const writes = entries.filter(isArmWrite).length;
     const readsPerDevicePeriod = entries.filter(isArmRead).length / this.devices / settings.periods;
-    const apiserverWrites = total(apiserver, isWriteKey);
+    // Sharded, Lease renewals are writes every retry period by design: they are shown apart.
+    const apiserverWrites = total(apiserver, (key) => isWriteKey(key) && !(this.sharded && isShardBookkeeping(key)));
+    const cpu = this.fleet.usage().map((u, i) => u.cpuSeconds - (cpu0[i] ?? 0));
     line('ARM writes (target 0)', String(writes));
     line('ARM reads per device per period (target 1)', fixed(readsPerDevicePeriod, 3));
-    line('apiserver writes (target 0)', String(apiserverWrites));
-    line('controller CPU during the window', `${fixed((this.controller.usage()?.cpuSeconds ?? 0) - cpu0, 1)} s of ${fixed(seconds(windowMs), 0)} s`);
+    line(this.sharded ? 'apiserver writes, shard bookkeeping aside (target 0)' : 'apiserver writes (target 0)', String(apiserverWrites));
+    line(
+      `controller CPU during the window${this.sharded ? ', all replicas (each)' : ''}`,
+      `${fixed(sum(cpu), 1)} s of ${fixed(seconds(windowMs), 0)} s${this.sharded ? ` (${each(cpu, (n) => fixed(n, 1))} s)` : ''}`,
+    );
     countsTable('ARM requests in the window, by operation', byOperation(entries), this.devices, 'device');
+    if (this.sharded) this.shardBookkeeping(apiserver, windowMs, settings.periods, 'period');
     this.numbers.steadyArmWrites = writes;
     this.numbers.steadyArmReadsPerDevicePeriod = readsPerDevicePeriod;
     this.numbers.steadyApiserverWrites = apiserverWrites;
@@ -386,29 +466,35 @@ class ScenarioRun {
 
   private async restart(): Promise<void> {
     const { env } = this;
-    heading(`${this.scenario.name}: controller restart (SIGKILL, start again) with ${this.tracker.readyCount} Ready GpuVms`);
-    const before = this.controller.usage();
-    await this.controller.kill();
+    heading(`${this.scenario.name}: controller restart (SIGKILL${this.sharded ? ' every replica' : ''}, start again) with ${this.tracker.readyCount} Ready GpuVms`);
+    const before = this.fleet.usage();
+    await this.fleet.kill();
     const seq0 = this.lastSeq();
-    const requests0 = await scrapeRequestCounts(env.access, RESOURCES);
+    const requests0 = await scrapeRequestCounts(env.access, this.resources);
+    const requests0At = Date.now();
     this.trackerAtSnapshot = this.tracker.informerRequests();
     const t0 = Date.now();
-    // With the default sync period, as in production: the time measured is the restart's own work.
-    this.controller = await this.startController();
-    const back = await until('the restarted controller to catch up', 30 * 60_000, () => this.controller.caughtUp(this.gpuVms, this.devices));
+    // With the default sync period, as in production: the time measured is the restart's own work. Sharded, it
+    // includes waiting for the killed replicas' Leases to expire: nobody released their devices.
+    this.fleet = await this.startFleet();
+    const back = await until('the restarted controller to catch up', 30 * 60_000, () => this.fleet.caughtUp(this.gpuVms, this.devices));
     const entries = this.audit(seq0);
-    const apiserver = diffCounts(await scrapeRequestCounts(env.access, RESOURCES), requests0, this.benchOwnRequestsSince());
-    const usage = this.controller.usage();
-    line('killed controller: CPU / peak RSS', `${fixed(before?.cpuSeconds ?? 0, 1)} s / ${mib(before?.peakRssBytes ?? 0)}`);
+    const apiserver = diffCounts(await scrapeRequestCounts(env.access, this.resources), requests0, this.benchOwnRequestsSince());
+    const usage = this.fleet.usage();
+    const cpuAndRss = (u: readonly ProcessUsage[]) => u.map((x) => `${fixed(x.cpuSeconds, 1)} s / ${mib(x.peakRssBytes)}`).join(', ');
+    line(`killed ${this.sharded ? 'replicas' : 'controller'}: CPU / peak RSS`, cpuAndRss(before));
     line('time back to steady state (start → every object reconciled, queues empty)', `${fixed(seconds(back - t0), 1)} s`);
     line('ARM writes during it (target 0)', String(entries.filter(isArmWrite).length));
-    line('apiserver writes during it', String(total(apiserver, isWriteKey)));
-    line('restarted controller: CPU / peak RSS', `${fixed(usage?.cpuSeconds ?? 0, 1)} s / ${mib(usage?.peakRssBytes ?? 0)}`);
+    // Sharded, Lease renewals and the devices' claims are shown apart, as in the steady state.
+    const apiserverWrites = total(apiserver, (key) => isWriteKey(key) && !(this.sharded && isShardBookkeeping(key)));
+    line(this.sharded ? 'apiserver writes during it, shard bookkeeping aside' : 'apiserver writes during it', String(apiserverWrites));
+    line(`restarted ${this.sharded ? 'replicas' : 'controller'}: CPU / peak RSS`, cpuAndRss(usage));
     countsTable('ARM requests during the restart, by operation', byOperation(entries), this.devices, 'device');
     countsTable('apiserver requests during the restart, by resource and verb', apiserver, this.gpuVms, 'GpuVm');
+    if (this.sharded) this.shardBookkeeping(apiserver, Date.now() - requests0At, this.gpuVms, 'GpuVm');
     this.numbers.restartSeconds = seconds(back - t0);
     this.numbers.restartArmWrites = entries.filter(isArmWrite).length;
-    this.numbers.restartApiserverWrites = total(apiserver, isWriteKey);
+    this.numbers.restartApiserverWrites = apiserverWrites;
   }
 }
 
@@ -417,15 +503,17 @@ export async function runScaleBench(argv: string[]): Promise<void> {
   const runDir = join(ROOT, '.tmp', 'bench', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
-  console.log(`${command}\nNode ${process.version}; simulator: CreateVM ${settings.vmCreateMs} ms, GPU driver ${settings.extensionMs} ms, Retry-After ${settings.retryAfterSeconds} s, added latency ${settings.latencyMs} ms`);
+  console.log(`${command}\nNode ${process.version}; simulator: CreateVM ${settings.vmCreateMs} ms, GPU driver ${settings.extensionMs} ms, Retry-After ${settings.retryAfterSeconds} s, added latency ${settings.latencyMs} ms${settings.replicas > 1 ? `; ${settings.replicas} controller replicas, sharded` : ''}`);
   const baseline = readBaseline(BASELINE);
   const results: Record<string, Numbers> = {};
   for (const scenario of scenarios) {
     const numbers = await new ScenarioRun(scenario, settings, join(runDir, scenario.name)).run();
-    results[scenario.name] = numbers;
-    baselineTable(scenario.name, numbers, baseline[scenario.name]?.numbers);
+    // A sharded run is its own entry: its sums are not comparable with one process's numbers.
+    const key = settings.replicas > 1 ? `${scenario.name}/${settings.replicas}-replicas` : scenario.name;
+    results[key] = numbers;
+    baselineTable(key, numbers, baseline[key]?.numbers);
     // Recorded per scenario, so a long run stopped midway keeps what it measured.
-    if (settings.updateBaseline) writeBaseline(BASELINE, { ...readBaseline(BASELINE), [scenario.name]: { recordedAt: new Date().toISOString(), command, numbers } });
+    if (settings.updateBaseline) writeBaseline(BASELINE, { ...readBaseline(BASELINE), [key]: { recordedAt: new Date().toISOString(), command, numbers } });
   }
   writeFileSync(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nresults: ${join(runDir, 'results.json')}`);
