@@ -1,5 +1,6 @@
 import { RestError } from '@azure/core-rest-pipeline';
 import { ApiException, type V1Secret } from '@kubernetes/client-node';
+import type { ArmVm } from '../arm/resources.js';
 import { API_VERSION, FINALIZER, type EdgeDevice, type EdgeDeviceStatus, type GpuVm, type GpuVmStatus } from '../api/types.js';
 import type { EventRecorder } from '../kube/eventRecorder.js';
 import { statusUnchanged, type KubeStatusWriter } from '../kube/kubeWriter.js';
@@ -223,7 +224,7 @@ describe('GpuVmKind in the reconcile loop: the reads the planner asks for, and n
     await r.reconcile(KEY);
     w.clock.advance(1000);
     // A listing after the PUT, while the old VM was still there.
-    const oldVm = { name: 'vm1', id: '/vms/vm1', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running', tags: { 'gpuvm.io-uid': UID }, nicIds: [] };
+    const oldVm: ArmVm = { name: 'vm1', id: '/vms/vm1', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running', tags: { 'gpuvm.io-uid': UID }, nicIds: [] };
     w.snapshots.record('dev-a', { at: w.clock.now(), items: [oldVm] });
     w.clock.advance(1000);
     w.gone = true;
