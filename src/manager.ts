@@ -197,6 +197,11 @@ export class Manager {
         logger: child('shard'),
       });
     this.shards = shards;
+    /**
+     * Sharded: events of objects whose device another replica acts on are not queued (taking a device over queues
+     * it and its GpuVms: onGained). An object gone from the cache is queued, to be forgotten.
+     */
+    const admitsDevice = (device: string | undefined): boolean => shards === undefined || device === undefined || shards.mayActOn(device);
     /** Runs a reconcile only if this replica acts on `device` (always without sharding). */
     const gated = (device: string | undefined, work: () => Promise<ReconcileOutcome>): Promise<ReconcileOutcome> =>
       // An object gone from the cache is only forgotten (no write), so any replica may do it.
@@ -208,6 +213,7 @@ export class Manager {
       logger: log, // the runtime adds {controller} itself
       // The initial list and resyncs wait behind changes: after a restart a fresh apply is not queued behind the fleet.
       lowPriorityWhenUnchanged: true,
+      admits: (key) => admitsDevice(this.gpuVms.get(key)?.spec.deviceRef.name),
       reconcile: (key, context) => gated(this.gpuVms.get(key)?.spec.deviceRef.name, () => gpuVmReconciler.reconcile(key, context.log)),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('gpuvm') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('gpuvm') } } : {}),
@@ -231,6 +237,7 @@ export class Manager {
       concurrency: options.concurrency,
       logger: log,
       lowPriorityWhenUnchanged: true,
+      admits: (key) => admitsDevice(this.devices.get(key) === undefined ? undefined : key),
       reconcile: (key, context) => gated(this.devices.get(key) === undefined ? undefined : key, () => deviceReconciler.reconcile(key, context.log)),
       ...(options.controllerMetrics ? { metrics: options.controllerMetrics('edgedevice') } : {}),
       ...(options.queueMetrics ? { queue: { metrics: options.queueMetrics('edgedevice') } } : {}),

@@ -411,6 +411,37 @@ describe('Controller.watches mapping', () => {
     t.devices.stop();
   });
 
+  it('queues only the event keys it admits; enqueue() is not filtered', async () => {
+    const t = twoInformers();
+    const calls: string[] = [];
+    const controller = new Controller({
+      name: 'gpuvm',
+      clock: t.clock,
+      // Another replica owns dev-b.
+      admits: (key) => t.vms.get(key)?.spec.device !== 'dev-b',
+      reconcile: async (key) => {
+        calls.push(key);
+        return done();
+      },
+    });
+    controller.watches(t.vms).watches(t.devices, { map: (d) => t.vms.indexKeys('device', d.metadata.name) });
+    t.vms.start();
+    t.devices.start();
+    await controller.start();
+    await flushPromises();
+    expect(calls.sort()).toEqual(['ns/a', 'ns/b']);
+    calls.length = 0;
+    t.devLw.apply(device('dev-b', 2));
+    await flushPromises();
+    expect(calls).toEqual([]);
+    controller.enqueue('ns/c');
+    await flushPromises();
+    expect(calls).toEqual(['ns/c']);
+    await controller.stop();
+    t.vms.stop();
+    t.devices.stop();
+  });
+
   it('enqueues the keys of both the old and the new object on updates', async () => {
     const t = twoInformers();
     const calls: string[] = [];

@@ -85,6 +85,11 @@ export interface ControllerOptions {
    * (resyncs). Default false: every event is high priority.
    */
   lowPriorityWhenUnchanged?: boolean;
+  /**
+   * Whether a key from a watched event is this controller's to reconcile at all (sharded mode: not when another
+   * replica owns its device). Keys it refuses are not queued; keys added with enqueue() always are. Default: all.
+   */
+  admits?: (key: string) => boolean;
 }
 
 export type EventKind = 'add' | 'update' | 'delete';
@@ -128,6 +133,7 @@ export class Controller {
   private readonly clock: Clock;
   private readonly metrics: ControllerMetrics;
   private readonly lowPriorityWhenUnchanged: boolean;
+  private readonly admits: (key: string) => boolean;
   private readonly watched: Watched[] = [];
   private readonly workers: Promise<void>[] = [];
   private readonly inFlight = new Set<string>();
@@ -143,6 +149,7 @@ export class Controller {
     this.clock = options.clock ?? systemClock;
     this.metrics = options.metrics ?? {};
     this.lowPriorityWhenUnchanged = options.lowPriorityWhenUnchanged ?? false;
+    this.admits = options.admits ?? (() => true);
     this.queue =
       options.queue instanceof WorkQueue ? options.queue : new WorkQueue({ name: options.name, ...options.queue, clock: this.clock });
   }
@@ -190,7 +197,7 @@ export class Controller {
       if (event.oldObject && event.oldObject !== event.object) keysOf(event, event.oldObject, keys);
       keysOf(event, event.object, keys);
       const priority = priorityOf(event);
-      for (const key of keys) this.queue.add(key, priority);
+      for (const key of keys) if (this.admits(key)) this.queue.add(key, priority);
     };
     const unsubscribe = source.addEventHandler({
       onAdd: (object) => handle({ kind: 'add', object }),
