@@ -381,12 +381,13 @@ describe('Controller.watches mapping', () => {
     return { clock, vmLw, devLw, vms, devices };
   }
 
-  it('maps events of one resource to keys of another through an index', async () => {
-    const t = twoInformers();
+  /** A GpuVm-like controller watching VMs and, through the device index, devices; started with both informers. */
+  async function vmController(t: ReturnType<typeof twoInformers>, admits?: (key: string) => boolean) {
     const calls: string[] = [];
     const controller = new Controller({
       name: 'gpuvm',
       clock: t.clock,
+      ...(admits !== undefined ? { admits } : {}),
       reconcile: async (key) => {
         calls.push(key);
         return done();
@@ -397,6 +398,12 @@ describe('Controller.watches mapping', () => {
     t.devices.start();
     await controller.start();
     await flushPromises();
+    return { calls, controller };
+  }
+
+  it('maps events of one resource to keys of another through an index', async () => {
+    const t = twoInformers();
+    const { calls, controller } = await vmController(t);
     expect(calls.sort()).toEqual(['ns/a', 'ns/b', 'ns/c']);
     calls.length = 0;
     t.devLw.apply(device('dev-a', 2));
@@ -413,22 +420,8 @@ describe('Controller.watches mapping', () => {
 
   it('queues only the event keys it admits; enqueue() is not filtered', async () => {
     const t = twoInformers();
-    const calls: string[] = [];
-    const controller = new Controller({
-      name: 'gpuvm',
-      clock: t.clock,
-      // Another replica owns dev-b.
-      admits: (key) => t.vms.get(key)?.spec.device !== 'dev-b',
-      reconcile: async (key) => {
-        calls.push(key);
-        return done();
-      },
-    });
-    controller.watches(t.vms).watches(t.devices, { map: (d) => t.vms.indexKeys('device', d.metadata.name) });
-    t.vms.start();
-    t.devices.start();
-    await controller.start();
-    await flushPromises();
+    // Another replica owns dev-b.
+    const { calls, controller } = await vmController(t, (key) => t.vms.get(key)?.spec.device !== 'dev-b');
     expect(calls.sort()).toEqual(['ns/a', 'ns/b']);
     calls.length = 0;
     t.devLw.apply(device('dev-b', 2));
