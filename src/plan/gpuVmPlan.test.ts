@@ -127,6 +127,17 @@ describe('planGpuVm: VM deployment', () => {
     expect(step({ secret: undefined, arm: {} })).toEqual({ kind: 'read', read: 'adminSecret' });
   });
 
+  it('takes the pre-check from device listings, and rechecks a failed one by GET (a fix made since is seen at once)', () => {
+    const unreserved = device({ reservation: undefined });
+    expect(step({ device: unreserved, arm: {} })).toEqual({ kind: 'read', read: 'vmFromListing' });
+    expect(step({ device: unreserved, arm: { vm: null } })).toEqual({ kind: 'read', read: 'imageFromListing' });
+    const missing = plan({ device: unreserved, arm: { vm: null, imageExists: false } });
+    expect(cond(missing, 'VmProvisioned')).toMatchObject({ status: 'False', reason: 'ImageNotFound' });
+    expect(step({ gpuVm: gpuVm({ status: missing.status }), device: unreserved, arm: { vm: null } })).toEqual({ kind: 'read', read: 'imageExists' });
+    const conflict = plan({ device: unreserved, arm: { vm: vm({ tags: {} }) } });
+    expect(step({ gpuVm: gpuVm({ status: conflict.status }), device: unreserved, arm: {} })).toEqual({ kind: 'read', read: 'vm' });
+  });
+
   it('reads nothing of a GpuVm already waiting in the queue at this generation, and nothing before its first PUT once a GPU is reserved', () => {
     const waiting = plan({ device: device({ reservation: undefined }), arm: precheckPassed });
     const queued = gpuVm({ status: waiting.status });

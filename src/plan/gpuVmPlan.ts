@@ -424,17 +424,18 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     if (ours && (running(inFlight.deployment) || (inFlight.kind === 'CreateVm' && inFlight.deployment?.provisioningState === 'Succeeded' && driverWanted))) vm = undefined;
     else if (ours && inFlight.kind === 'CreateVm' && inFlight.deployment === null) vm = null;
     else if (prechecked && device.reservation !== undefined) vm = null;
-    // A VM the controller knows, with no operation of ours on it, or one whose driver install of ours has just
+    // The VM of a Ready GpuVm with no operation of ours on it, or one whose driver install of ours has just
     // succeeded (nothing of ours is left to finish): the device's listing, sent after our last write, says enough.
-    // A reconcile-now request reads it by GET.
-    else if (!refresh && ((op === undefined && gpuVm.status?.vm?.resourceId !== undefined) || (ours && inFlight.kind === 'InstallGpuDriver' && inFlight.deployment?.provisioningState === 'Succeeded'))) {
+    // A GpuVm with a problem (a GPU lost, a start refused, a conflict) and a reconcile-now request read it by GET:
+    // what they wait for may have changed since the listing.
+    else if (!refresh && ((op === undefined && gpuVm.status?.vm?.resourceId !== undefined && findCondition(gpuVm.status.conditions, 'Ready')?.status === 'True') || (ours && inFlight.kind === 'InstallGpuDriver' && inFlight.deployment?.provisioningState === 'Succeeded'))) {
       vm = listedRead(obs, 'vm');
     } else vm = armRead(obs, 'vm');
   } else if (device.namespaceAllowed && !(waitingInQueue(gpuVm) && !refresh)) {
     // Before a GPU is reserved: could it deploy (its name is free, its image there)? Asked once per generation
     // (a GpuVm already waiting in the queue is not read again until it gets its GPU), from the device's listing:
     // the GpuVms of a device share it.
-    vm = refresh ? armRead(obs, 'vm') : listedRead(obs, 'vm');
+    vm = refresh || precheckFailed(gpuVm, 'VmNameConflict') ? armRead(obs, 'vm') : listedRead(obs, 'vm');
   }
   if (vm !== undefined && vm !== null && vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
     const owner = vm.tags[OWNER_TAG] !== undefined && vm.tags[OWNER_TAG] !== '' ? 'belongs to another GpuVm' : 'is not managed by this controller';
@@ -470,7 +471,7 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   } else if (!device.namespaceAllowed) {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'NamespaceNotAllowed', `${notAllowedMessage(gpuVm, deviceName)}; no GPU is reserved for it`);
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
-  } else if (vm === null && (refresh ? armRead(obs, 'imageExists') : listedRead(obs, 'imageExists')) === false) {
+  } else if (vm === null && (refresh || precheckFailed(gpuVm, 'ImageNotFound') ? armRead(obs, 'imageExists') : listedRead(obs, 'imageExists')) === false) {
     // Checked before a GPU is reserved, so a GpuVm that could not deploy holds none (the device skips it).
     conditions.VmProvisioned = imageNotFound(obs);
     conditions.GpuReserved = noReservationYet();
@@ -501,6 +502,15 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   // A reconcile-now request reads the IP again too: it is the one fact otherwise read only once.
   if ((knownIp === undefined || knownIp === '' || refresh) && vm.nicIds[0] !== undefined) armRead(obs, 'nicIp');
   return decidePower(obs, vm, desiredPower, conditions, settings);
+}
+
+/**
+ * The last look found the pre-check failing for this reason: the recheck reads by GET, so a fix made since (an image
+ * uploaded, a VM renamed) is seen at once rather than through a listing that may predate it.
+ */
+function precheckFailed(gpuVm: GpuVm, reason: 'ImageNotFound' | 'VmNameConflict'): boolean {
+  const provisioned = findCondition(gpuVm.status?.conditions, 'VmProvisioned');
+  return provisioned?.status === 'False' && provisioned.reason === reason;
 }
 
 /** The same words while the deployment runs as when it was sent: a poll that finds it running writes nothing. */

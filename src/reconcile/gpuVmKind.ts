@@ -48,6 +48,9 @@ interface GpuVmSession {
 
 type GpuVmDecision = Decision<GpuVmAction, GpuVmStatus>;
 
+/** The actions that are a request to the device. */
+type DeviceAction = Exclude<GpuVmAction, { kind: 'none' | 'addFinalizer' | 'removeFinalizer' }>;
+
 /** Which condition reports a failure of each action. */
 const ACTION_CONDITION: Record<GpuVmAction['kind'], string> = {
   none: 'VmProvisioned',
@@ -203,13 +206,21 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
 
   /** The action table: each action is one ARM request. */
   async act(action: GpuVmAction, session: GpuVmSession, log: Logger): Promise<{ retryAfterMs?: number } | undefined> {
-    const { gpuVm } = session.obs;
-    const name = gpuVm.metadata.name ?? '';
     if (action.kind === 'none' || action.kind === 'addFinalizer' || action.kind === 'removeFinalizer') return undefined;
     const arm = connectedArm(session);
-    log.info({ device: gpuVm.spec.deviceRef.name, action: action.kind }, 'acting on device');
-    // A listing sent before this write no longer stands in for a read of this VM.
-    this.lastWrite.set(session.key, this.deps.clock.now());
+    log.info({ device: session.obs.gpuVm.spec.deviceRef.name, action: action.kind }, 'acting on device');
+    try {
+      return await this.send(action, session, arm);
+    } finally {
+      // A listing no longer stands in for a read of this VM unless sent after the device answered this write (one
+      // sent while it was on its way may have been served before it), or after the attempt failed.
+      this.lastWrite.set(session.key, this.deps.clock.now());
+    }
+  }
+
+  private send(action: DeviceAction, session: GpuVmSession, arm: DeviceArm): Promise<{ retryAfterMs?: number } | undefined> {
+    const { gpuVm } = session.obs;
+    const name = gpuVm.metadata.name ?? '';
     switch (action.kind) {
       case 'deployVm':
         if (session.credentials === undefined) throw new Error('deployVm needs admin credentials');
