@@ -1,6 +1,7 @@
 import { FakeClock, flushPromises } from '../../test/support/fakes/fakeClock.js';
 import { MemoryLeaseStore } from '../../test/support/fakes/memoryLeaseStore.js';
 import { MemoryShardDevices, MemoryShardLeaseLister } from '../../test/support/fakes/memoryShards.js';
+import type { EdgeDevice } from '../api/types.js';
 import { ownerOf } from './hashRing.js';
 import type { LeaderElector, LeaderElectionRecord, LeaseRef, LeaseStore, StoredLease, StoppedLeadingReason } from './leaderElection.js';
 import { shardLease, shardLeaseName } from './shardLease.js';
@@ -242,4 +243,39 @@ describe('ShardOwnership', () => {
     for (const n of names) expect([a, b].filter((r) => r.ownership.mayActOn(n)).map((r) => r.id)).toEqual([ownerOf(n, ['a', 'b'])]);
     await w.stopAll();
   });
+});
+
+test('a claimed device is acted on once the cache shows the claim, so its first reconcile reads the claimed version', async () => {
+  const stale: EdgeDevice = { apiVersion: 'gpuvm.io/v1alpha1', kind: 'EdgeDevice', metadata: { name: 'dev-0', resourceVersion: '1' }, spec: {} as EdgeDevice['spec'] };
+  let cached = stale;
+  const claims: string[] = [];
+  const gained: string[] = [];
+  const ownership = new ShardOwnership({
+    identity: 'a',
+    membership: { known: () => true, members: () => ['a'], isGone: () => false },
+    devices: { get: (name) => (name === 'dev-0' ? cached : undefined), list: () => [cached] },
+    writer: {
+      claim: async (device, replica, at) => {
+        claims.push(device.metadata.resourceVersion ?? '');
+        return { ...device, metadata: { ...device.metadata, resourceVersion: '2' }, status: { shard: { replica, since: at.toISOString() } } };
+      },
+      release: async (device) => device,
+    },
+    leaseHeld: () => true,
+    onGained: (name) => gained.push(`${name}@${ownership.mayActOn(name) ? cached.metadata.resourceVersion : 'not acting'}`),
+  });
+  await ownership.evaluate('dev-0');
+  await flushPromises();
+  // Claimed, but the cache still holds the version before the claim: not acting, and no second claim on a re-decide.
+  expect(claims).toEqual(['1']);
+  expect(ownership.mayActOn('dev-0')).toBe(false);
+  ownership.evaluateAll();
+  await flushPromises();
+  expect(claims).toEqual(['1']);
+  expect(gained).toEqual([]);
+  // The claim's update event reaches the cache.
+  cached = { ...stale, metadata: { ...stale.metadata, resourceVersion: '2' }, status: { shard: { replica: 'a', since: new Date(0).toISOString() } } };
+  await ownership.evaluate('dev-0');
+  expect(gained).toEqual(['dev-0@2']);
+  expect(ownership.mayActOn('dev-0')).toBe(true);
 });

@@ -58,6 +58,14 @@ export class ShardOwnership {
   private readonly inFlight = new Map<string, number>();
   /** Devices with a status.shard write in flight. */
   private readonly writing = new Set<string>();
+  /**
+   * Devices claimed, whose claim the cache does not show yet. Acting starts when it does (the claim's update event):
+   * a reconcile started earlier would read the device as it was before the claim, and its writes (finalizer, status)
+   * would fail on the resourceVersion precondition.
+   */
+  private readonly claimedUnseen = new Set<string>();
+  /** The owner a claim took a device from, for the log line when acting starts. */
+  private readonly previousOwner = new Map<string, string>();
   private stopped = false;
 
   constructor(private readonly options: ShardOwnershipOptions) {
@@ -124,6 +132,8 @@ export class ShardOwnership {
     const device = this.options.devices.get(name);
     const shard = device?.status?.shard;
     if (!this.options.leaseHeld() || !this.wants(name)) {
+      this.claimedUnseen.delete(name);
+      this.previousOwner.delete(name);
       if (this.owned.delete(name)) this.log.info({ device: name, members: this.options.membership.members() }, 'shard: device moves to another replica; stopped acting on it');
       if (device !== undefined && shard?.replica === this.identity && shard.releasedAt === undefined && !this.inFlight.has(name) && this.options.leaseHeld()) {
         await this.release(device);
@@ -135,6 +145,7 @@ export class ShardOwnership {
       this.gain(name, shard.since);
       return;
     }
+    if (this.claimedUnseen.has(name)) return;
     const free = shard === undefined || shard.releasedAt !== undefined || this.options.membership.isGone(shard.replica);
     if (!free) {
       this.log.debug({ device: name, owner: shard.replica }, 'shard: waiting for the owner to release the device or its lease to expire');
@@ -142,24 +153,29 @@ export class ShardOwnership {
     }
     this.writing.add(name);
     try {
-      const at = new Date(this.clock.now());
-      const updated = await this.options.writer.claim(device, this.identity, at);
-      // Still wanted? The membership may have changed while the claim was in flight.
-      this.gain(name, updated.status?.shard?.since ?? at.toISOString(), shard?.replica);
+      await this.options.writer.claim(device, this.identity, new Date(this.clock.now()));
+      this.claimedUnseen.add(name);
+      if (shard !== undefined) this.previousOwner.set(name, shard.replica);
     } catch (error) {
       // A conflict means the device changed since it was read: its update event brings us back here.
       this.log.debug({ device: name, err: errorText(error) }, 'shard: claiming the device failed');
+      return;
     } finally {
       this.writing.delete(name);
     }
-    if (!this.wants(name)) void this.evaluate(name);
+    // The cache may already show the claim (its event came while the write was in flight), or the membership changed
+    // meanwhile: decide again.
+    void this.evaluate(name);
   }
 
   private wants(device: string): boolean {
     return this.options.membership.known() && ownerOf(device, this.options.membership.members()) === this.identity;
   }
 
-  private gain(name: string, since: string, from?: string): void {
+  private gain(name: string, since: string): void {
+    this.claimedUnseen.delete(name);
+    const from = this.previousOwner.get(name);
+    this.previousOwner.delete(name);
     if (this.stopped || this.owned.has(name)) return;
     this.owned.add(name);
     this.log.info({ device: name, since, ...(from !== undefined ? { from } : {}) }, 'shard: acting on device');
