@@ -2,7 +2,7 @@
 import { request } from 'node:https';
 import { parsePrometheusText } from '../../src/observability/prometheusText.ts';
 
-/** `resource[/subresource] VERB` → requests. */
+/** `resource[/subresource] VERB` → requests; refused ones (HTTP 4xx/5xx, e.g. a 409 conflict) as `… VERB:code`. */
 export type RequestCounts = Map<string, number>;
 
 export interface ApiserverAccess {
@@ -16,7 +16,7 @@ const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'DELETECOLLECTION
 export const requestKey = (resource: string, verb: string, subresource = ''): string => `${resource}${subresource ? `/${subresource}` : ''} ${verb}`;
 
 export function isWriteKey(key: string): boolean {
-  return WRITE_VERBS.has(key.slice(key.lastIndexOf(' ') + 1));
+  return WRITE_VERBS.has(key.slice(key.lastIndexOf(' ') + 1).split(':')[0] ?? '');
 }
 
 function get(access: ApiserverAccess, path: string): Promise<string> {
@@ -35,13 +35,14 @@ function get(access: ApiserverAccess, path: string): Promise<string> {
   });
 }
 
-/** Current totals of apiserver_request_total for the resources of interest (all codes summed). */
+/** Current totals of apiserver_request_total for the resources of interest; the codes of refused requests apart. */
 export async function scrapeRequestCounts(access: ApiserverAccess, resources: readonly string[]): Promise<RequestCounts> {
   const wanted = new Set(resources);
   const counts: RequestCounts = new Map();
   for (const s of parsePrometheusText(await get(access, '/metrics'))) {
     if (s.name !== 'apiserver_request_total' || !wanted.has(s.labels.resource ?? '')) continue;
-    const key = requestKey(s.labels.resource ?? '', s.labels.verb ?? '', s.labels.subresource);
+    const code = Number(s.labels.code);
+    const key = `${requestKey(s.labels.resource ?? '', s.labels.verb ?? '', s.labels.subresource)}${code >= 400 ? `:${code}` : ''}`;
     counts.set(key, (counts.get(key) ?? 0) + s.value);
   }
   return counts;

@@ -7,6 +7,7 @@ import type { AuditEntry } from '../../src/simulator/index.ts';
 import { diffCounts, isWriteKey, scrapeRequestCounts, total, type RequestCounts } from './apiserverRequests.ts';
 import { armByReplica, byOperation, deploymentPutsByUid, firstVmDeploymentPut, isArmRead, isArmWrite, isIdentity, percentile } from './armAudit.ts';
 import { readBaseline, writeBaseline, type Numbers } from './baseline.ts';
+import { replicaComparison } from './replicaComparison.ts';
 import { sumSamples } from '../../src/observability/prometheusText.ts';
 import { BenchEnvironment, NAMESPACE } from './benchEnvironment.ts';
 import { ControllerFleet } from './controllerFleet.ts';
@@ -23,7 +24,7 @@ const RESOURCES = ['gpuvms', 'edgedevices', 'secrets', 'events'];
 // own identity Lease renewals are in the same counter) and the EdgeDevice status.shard claims and releases (the
 // only PATCHes of edgedevices/status: the device status itself is PUT).
 const SHARDED_RESOURCES = [...RESOURCES, 'leases'];
-const isShardBookkeeping = (key: string): boolean => key.startsWith('leases ') || key === 'edgedevices/status PATCH';
+const isShardBookkeeping = (key: string): boolean => key.startsWith('leases ') || key.split(':')[0] === 'edgedevices/status PATCH';
 /** kube-apiserver's --identity-lease-renew-interval-seconds default: its own Lease PUT, in the leases counter. */
 const APISERVER_LEASE_RENEW_S = 10;
 const GPUVM_WRITES = (key: string) => key.startsWith('gpuvms') && isWriteKey(key) && !key.endsWith(' POST');
@@ -83,11 +84,13 @@ const USAGE = `npm run bench [-- options]
   --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
   --controller-heap MiB  limit the controller's V8 heap (256 is what Node gives it under a 512Mi memory limit)
   --idle-heap D          after converging, wait D (e.g. 3m) and read the controller's live heap again
-  --replicas N           controller processes (default 1); N > 1 run sharded (--sharding, needs --log-level info or
-                         debug), each reported on its own and summed; results and baseline as "<scenario>/N-replicas"
+  --replicas N[,M...]    controller processes (default 1); N > 1 run sharded (--sharding, needs --log-level info or
+                         debug), each reported on its own and summed; results and baseline as "<scenario>/N-replicas".
+                         Several counts run each scenario once per count, in order, and end with a comparison table
+  Results and baseline entries of a run at a scale other than 1 are named "<scenario>/scale-F"
   --update-baseline      write this run's headline numbers to bench/baseline.json`;
 
-function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[] } {
+function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario[]; replicaCounts: number[] } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -117,12 +120,13 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
   if (unknown.length > 0) throw new Error(`--scenario ${unknown.join(', ')}: unknown; choose from ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const scale = Number(values.scale);
   if (!(scale > 0)) throw new Error(`--scale ${values.scale}: expected a positive number`);
-  const replicas = Number(values.replicas);
-  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`--replicas ${values.replicas}: expected a whole number ≥ 1`);
+  const replicaCounts = values.replicas.split(',').map((r) => Number(r.trim()));
+  if (replicaCounts.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--replicas ${values.replicas}: expected whole numbers ≥ 1, separated by commas`);
   // The bench learns that a replica holds its shard Lease from the info line it logs.
-  if (replicas > 1 && !['info', 'debug', 'trace'].includes(values['log-level'])) throw new Error(`--replicas ${replicas} needs --log-level info, debug or trace`);
+  if (replicaCounts.some((r) => r > 1) && !['info', 'debug', 'trace'].includes(values['log-level'])) throw new Error(`--replicas ${values.replicas} needs --log-level info, debug or trace`);
   return {
     scenarios: SCENARIOS.filter((s) => names.includes(s.name)),
+    replicaCounts,
     settings: {
       scale,
       syncPeriodMs: values['sync-period'] === undefined ? undefined : parseDuration(values['sync-period'], '--sync-period'),
@@ -137,7 +141,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       cpuProfile: values['cpu-prof'],
       heapLimitMiB: values['controller-heap'] === undefined ? undefined : Number(values['controller-heap']),
       idleHeapMs: parseDuration(values['idle-heap'], '--idle-heap'),
-      replicas,
+      replicas: replicaCounts[0] ?? 1,
     },
   };
 }
@@ -498,24 +502,36 @@ class ScenarioRun {
   }
 }
 
+/** The name a run is recorded under: the scenario, its scale when not 1, and its replica count when sharded. */
+function resultKey(scenario: string, scale: number, replicas: number): string {
+  return `${scenario}${scale !== 1 ? `/scale-${scale}` : ''}${replicas > 1 ? `/${replicas}-replicas` : ''}`;
+}
+
 export async function runScaleBench(argv: string[]): Promise<void> {
-  const { settings, scenarios } = settingsFrom(argv);
+  const { settings: common, scenarios, replicaCounts } = settingsFrom(argv);
   const runDir = join(ROOT, '.tmp', 'bench', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
-  console.log(`${command}\nNode ${process.version}; simulator: CreateVM ${settings.vmCreateMs} ms, GPU driver ${settings.extensionMs} ms, Retry-After ${settings.retryAfterSeconds} s, added latency ${settings.latencyMs} ms${settings.replicas > 1 ? `; ${settings.replicas} controller replicas, sharded` : ''}`);
+  const sharded = replicaCounts.some((r) => r > 1) ? `; ${replicaCounts.join(' then ')} controller replicas (sharded when more than one)` : '';
+  console.log(`${command}\nNode ${process.version}; simulator: CreateVM ${common.vmCreateMs} ms, GPU driver ${common.extensionMs} ms, Retry-After ${common.retryAfterSeconds} s, added latency ${common.latencyMs} ms${sharded}`);
   const baseline = readBaseline(BASELINE);
   const results: Record<string, Numbers> = {};
   for (const scenario of scenarios) {
-    const numbers = await new ScenarioRun(scenario, settings, join(runDir, scenario.name)).run();
-    // A sharded run is its own entry: its sums are not comparable with one process's numbers.
-    const key = settings.replicas > 1 ? `${scenario.name}/${settings.replicas}-replicas` : scenario.name;
-    results[key] = numbers;
-    baselineTable(key, numbers, baseline[key]?.numbers);
-    // Recorded per scenario, so a long run stopped midway keeps what it measured.
-    if (settings.updateBaseline) writeBaseline(BASELINE, { ...readBaseline(BASELINE), [key]: { recordedAt: new Date().toISOString(), command, numbers } });
+    for (const replicas of replicaCounts) {
+      const settings = { ...common, replicas };
+      // A sharded run is its own entry: its sums are not comparable with one process's numbers.
+      const key = resultKey(scenario.name, settings.scale, replicas);
+      const numbers = await new ScenarioRun(scenario, settings, join(runDir, key.replaceAll('/', '-'))).run();
+      results[key] = numbers;
+      baselineTable(key, numbers, baseline[key]?.numbers);
+      // Recorded per scenario, so a long run stopped midway keeps what it measured.
+      if (settings.updateBaseline) writeBaseline(BASELINE, { ...readBaseline(BASELINE), [key]: { recordedAt: new Date().toISOString(), command, numbers } });
+    }
+    if (replicaCounts.length > 1) {
+      replicaComparison(scenario.name, replicaCounts.map((r) => ({ replicas: r, numbers: results[resultKey(scenario.name, common.scale, r)] ?? {} })));
+    }
   }
   writeFileSync(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nresults: ${join(runDir, 'results.json')}`);
-  if (settings.updateBaseline) console.log(`baseline updated: ${BASELINE}`);
+  if (common.updateBaseline) console.log(`baseline updated: ${BASELINE}`);
 }
