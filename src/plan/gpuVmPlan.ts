@@ -72,10 +72,14 @@ export interface GpuVmObservation {
 }
 
 /**
- * A field of ArmView taken from a recent listing of the device (shared by its GpuVms, sent after this GpuVm's last
- * write) rather than a GET of its own: for facts a few seconds' age cannot mislead.
+ * The ArmView fields a recent listing of the device (shared by its GpuVms, sent after this GpuVm's last write) may
+ * fill instead of a GET of their own, and the read that asks for them that way: for facts a few seconds' age cannot
+ * mislead.
  */
-export type ListedRead = 'vmFromListing' | 'imageFromListing';
+const LISTED = { vm: 'vmFromListing', imageExists: 'imageFromListing' } as const;
+type ListedField = keyof typeof LISTED;
+export type ListedRead = (typeof LISTED)[ListedField];
+const FIELD_OF_LISTED = Object.fromEntries(Object.entries(LISTED).map(([field, read]) => [read, field])) as Record<ListedRead, ListedField>;
 
 /** One read the planner needs before it can decide: the admin Secret, or one field of ArmView (by GET or listing). */
 export type GpuVmRead = 'adminSecret' | keyof ArmView | ListedRead;
@@ -95,15 +99,20 @@ function armRead<K extends keyof ArmView>(obs: GpuVmObservation, key: K, read: G
   return value as Exclude<ArmView[K], undefined>;
 }
 
-const LISTED: Record<'vm' | 'imageExists', ListedRead> = { vm: 'vmFromListing', imageExists: 'imageFromListing' };
-
 /** The ArmView field a read fills. */
 export function armViewField(read: Exclude<GpuVmRead, 'adminSecret'>): keyof ArmView {
-  return read === 'vmFromListing' ? 'vm' : read === 'imageFromListing' ? 'imageExists' : read;
+  return read in FIELD_OF_LISTED ? FIELD_OF_LISTED[read as ListedRead] : (read as keyof ArmView);
 }
 
 /** armRead for a fact the device's listing may answer. */
-const listedRead = <K extends keyof typeof LISTED>(obs: GpuVmObservation, key: K): Exclude<ArmView[K], undefined> => armRead(obs, key, LISTED[key]);
+const listedRead = <K extends ListedField>(obs: GpuVmObservation, key: K): Exclude<ArmView[K], undefined> => armRead(obs, key, LISTED[key]);
+
+/**
+ * A pre-check's fact (is the VM name free, is the image there): from the device's listing, but by GET after the
+ * pre-check failed on it or on a reconcile-now request, so a fix made since is seen at once.
+ */
+const precheckRead = <K extends ListedField>(obs: GpuVmObservation, key: K, refresh: boolean, failedAs: 'ImageNotFound' | 'VmNameConflict'): Exclude<ArmView[K], undefined> =>
+  refresh || precheckFailed(obs.gpuVm, failedAs) ? armRead(obs, key) : listedRead(obs, key);
 
 export interface PlanSettings {
   /** How often to look at an in-flight operation when ARM gave no Retry-After. */
@@ -435,7 +444,7 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
     // Before a GPU is reserved: could it deploy (its name is free, its image there)? Asked once per generation
     // (a GpuVm already waiting in the queue is not read again until it gets its GPU), from the device's listing:
     // the GpuVms of a device share it.
-    vm = refresh || precheckFailed(gpuVm, 'VmNameConflict') ? armRead(obs, 'vm') : listedRead(obs, 'vm');
+    vm = precheckRead(obs, 'vm', refresh, 'VmNameConflict');
   }
   if (vm !== undefined && vm !== null && vm.tags[OWNER_TAG] !== gpuVm.metadata.uid) {
     const owner = vm.tags[OWNER_TAG] !== undefined && vm.tags[OWNER_TAG] !== '' ? 'belongs to another GpuVm' : 'is not managed by this controller';
@@ -471,7 +480,7 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   } else if (!device.namespaceAllowed) {
     conditions.GpuReserved = condition('GpuReserved', 'False', 'NamespaceNotAllowed', `${notAllowedMessage(gpuVm, deviceName)}; no GPU is reserved for it`);
     return { action: { kind: 'none' }, phase: 'Pending', conditions, requeueAfterMs: settings.recheckMs };
-  } else if (vm === null && (refresh || precheckFailed(gpuVm, 'ImageNotFound') ? armRead(obs, 'imageExists') : listedRead(obs, 'imageExists')) === false) {
+  } else if (vm === null && precheckRead(obs, 'imageExists', refresh, 'ImageNotFound') === false) {
     // Checked before a GPU is reserved, so a GpuVm that could not deploy holds none (the device skips it).
     conditions.VmProvisioned = imageNotFound(obs);
     conditions.GpuReserved = noReservationYet();
