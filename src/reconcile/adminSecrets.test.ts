@@ -53,8 +53,19 @@ describe('AdminSecretReader', () => {
     await r.read('a', 'x');
     await r.read('a', 'y');
     expect(fetched).toEqual(['a/y']);
-    r.forget('a', 'x');
-    expect(r.cachedEntries).toBe(1);
+  });
+
+  it('reads of one Secret at the same time share one GET', async () => {
+    const r = reader();
+    answers.set('a/shared', { kind: 'found', secret: secret({ username: 'u', password: 'p' }) });
+    const reads = await Promise.all([r.read('a', 'shared'), r.read('a', 'shared'), r.read('a', 'shared')]);
+    expect(reads.map((x) => x.view.state)).toEqual(['ok', 'ok', 'ok']);
+    expect(fetched).toEqual(['a/shared']);
+    // A missing Secret is not cached, but simultaneous reads still share its GET.
+    await Promise.all([r.read('a', 'gone'), r.read('a', 'gone')]);
+    expect(fetched).toEqual(['a/shared', 'a/gone']);
+    await r.read('a', 'gone');
+    expect(fetched).toEqual(['a/shared', 'a/gone', 'a/gone']);
   });
 });
 

@@ -1,7 +1,8 @@
 // GpuVm admin-credential Secrets, read on demand (GET) in the GpuVm's own namespace: no Secret of a tenant
 // namespace is listed or watched, and the controller needs only `get` there (a RoleBinding the namespace's admin
-// creates). Found Secrets are kept briefly in a small bounded cache, so the few reconciles of one deployment
-// make one request; missing, forbidden or invalid Secrets are never cached, so a fix is seen on the next retry.
+// creates). Found Secrets are kept briefly (a minute from the read) in a small bounded cache, so the reconciles of
+// one deployment, and the GpuVms sharing a Secret, make one request, and reads at the same time share one request;
+// missing, forbidden or invalid Secrets are never cached, so a fix is seen on the next retry.
 import { ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { AdminCredentials } from '../azure/gpuVmDeployments.js';
 import type { SecretView } from '../plan/gpuVmPlan.js';
@@ -63,6 +64,8 @@ interface Entry {
 export class AdminSecretReader {
   /** Insertion order is recency order (a hit is moved to the end): the first key is the least recently used. */
   private readonly cache = new Map<string, Entry>();
+  /** GETs in flight, by Secret: a read while one is on its way waits for it. */
+  private readonly inFlight = new Map<string, Promise<AdminSecret>>();
   private fetches = 0;
 
   constructor(
@@ -79,6 +82,15 @@ export class AdminSecretReader {
       this.cache.set(key, cached);
       return { view: { state: 'ok' }, credentials: cached.credentials };
     }
+    let pending = this.inFlight.get(key);
+    if (pending === undefined) {
+      pending = this.fetchAndKeep(key, namespace, name).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async fetchAndKeep(key: string, namespace: string, name: string): Promise<AdminSecret> {
     this.fetches++;
     const fetched = await this.fetch(namespace, name);
     if (fetched.kind === 'forbidden') return { view: { state: 'forbidden' } };
@@ -91,11 +103,6 @@ export class AdminSecretReader {
       }
     }
     return decoded;
-  }
-
-  /** Drops a GpuVm's Secret once it is no longer needed (VM created, GpuVm gone). */
-  forget(namespace: string, name: string): void {
-    this.cache.delete(`${namespace}/${name}`);
   }
 
   get cachedEntries(): number {

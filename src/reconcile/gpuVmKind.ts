@@ -2,7 +2,6 @@ import { isRestError } from '@azure/core-rest-pipeline';
 import type { EdgeDevice, GpuVm, GpuVmStatus } from '../api/types.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment, type AdminCredentials } from '../azure/gpuVmDeployments.js';
-import { findCondition } from '../plan/conditions.js';
 import { GPU_EXTENSION_NAME, driverDeploymentName, nicName, vmDeploymentName } from '../naming/armNames.js';
 import { planGpuVm, type ArmView, type GpuVmAction, type GpuVmObservation, type GpuVmRead, type PlanSettings } from '../plan/gpuVmPlan.js';
 import { gpuVmSuspension, planSuspended } from '../plan/suspension.js';
@@ -273,10 +272,6 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
   }
 
   settled(key: string, decision: GpuVmDecision, session: GpuVmSession, retryAfterMs: number | undefined): ReconcileOutcome {
-    const { gpuVm } = session.obs;
-    if (findCondition(decision.status.conditions, 'Ready')?.status === 'True') {
-      this.deps.adminSecrets.forget(gpuVm.metadata.namespace ?? '', gpuVm.spec.adminCredentialsSecretRef.name);
-    }
     // ARM's Retry-After, when it gave one, says when the operation is worth looking at again.
     const wait = retryAfterMs ?? this.withSecretRetry(key, session, decision.requeueAfterMs);
     if (wait === undefined) return done();
