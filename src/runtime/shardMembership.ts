@@ -54,6 +54,9 @@ export class ShardMembership {
   private readonly seen = new Map<string, Seen>();
   private live: readonly string[] = [];
   private listed = false;
+  /** Two lists in a row agreed on the live set, or a lease duration passed since the first list (see known()). */
+  private settled = false;
+  private firstListAt: number | undefined;
   /** When the last successful list was sent. */
   private lastListAt = -Infinity;
   /** Identities asked about but absent from every list since (see isGone). */
@@ -67,9 +70,14 @@ export class ShardMembership {
     this.log = options.logger ?? noopLogger;
   }
 
-  /** Whether one list has succeeded (readiness waits for it). */
+  /**
+   * Whether the live set is known: two lists in a row agreed on it (or a lease duration of lists went by). Readiness
+   * and every claim wait for it. One list is not enough: replicas started together (a new Deployment, a restart of
+   * all pods) each create their Lease while the others list, so a first list often shows a replica alone, and
+   * acting on it would claim every device only to hand two thirds of them over a retry period later.
+   */
   known(): boolean {
-    return this.listed;
+    return this.settled;
   }
 
   /** The live replicas' identities, sorted; this replica is always among them. */
@@ -128,6 +136,8 @@ export class ShardMembership {
     }
     const members = [...live].sort();
     const changed = !this.listed || members.join('\n') !== this.live.join('\n');
+    this.firstListAt ??= sentAt;
+    if ((this.listed && !changed) || sentAt >= this.firstListAt + this.options.leaseDurationMs) this.settled = true;
     this.live = members;
     this.listed = true;
     this.lastListAt = sentAt;

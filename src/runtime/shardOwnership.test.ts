@@ -93,7 +93,7 @@ function world() {
 }
 
 describe('ShardMembership', () => {
-  test('unknown until the first list; a lease unchanged for its duration, or released, is no longer live', async () => {
+  test('unknown until two lists agree; a lease unchanged for its duration, or released, is no longer live', async () => {
     const clock = new FakeClock();
     const leases = new MemoryLeaseStore();
     const lister = new MemoryShardLeaseLister(leases, () => ['l-a', 'l-b', 'l-c']);
@@ -104,11 +104,13 @@ describe('ShardMembership', () => {
     expect(m.known()).toBe(false);
     m.start();
     await flushPromises();
-    expect(m.known()).toBe(true);
     expect(m.members()).toEqual(['a', 'b', 'c']);
+    expect(m.known()).toBe(false);
+    await clock.advanceAsync(500);
+    expect(m.known()).toBe(true);
 
     // b keeps renewing, c stops; c is judged gone once its record was unchanged for 4 s of *this* clock.
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 6; i++) {
       await clock.advanceAsync(500);
       leases.put({ namespace: NS, name: 'l-b' }, { ...record('b'), renewTime: clock.now() });
     }
@@ -278,4 +280,49 @@ test('a claimed device is acted on once the cache shows the claim, so its first 
   await ownership.evaluate('dev-0');
   expect(gained).toEqual(['dev-0@2']);
   expect(ownership.mayActOn('dev-0')).toBe(true);
+});
+
+test('a replica whose first list shows it alone claims nothing until a second list agrees', async () => {
+  const clock = new FakeClock();
+  const leases = new MemoryLeaseStore();
+  const devices = new MemoryShardDevices(DEVICES, () => clock.now());
+  const record = (holder: string): LeaderElectionRecord => ({ holderIdentity: holder, leaseDurationSeconds: 4, leaderTransitions: 0 });
+  // a holds its Lease; b and c, started with it, have not created theirs when a first lists.
+  leases.put({ namespace: NS, name: 'l-a' }, record('a'));
+  const lister = new MemoryShardLeaseLister(leases, () => ['l-a', 'l-b', 'l-c']);
+  const membership: ShardMembership = new ShardMembership({ lister, namespace: NS, identity: 'a', retryPeriodMs: 500, leaseDurationMs: 4_000, clock, onRefresh: () => ownership.evaluateAll() });
+  const ownership: ShardOwnership = new ShardOwnership({ identity: 'a', membership, devices, writer: devices, leaseHeld: () => true, onGained: () => undefined, clock });
+  membership.start();
+  await flushPromises();
+  expect(membership.members()).toEqual(['a']);
+  expect(devices.writes).toEqual([]);
+  leases.put({ namespace: NS, name: 'l-b' }, record('b'));
+  leases.put({ namespace: NS, name: 'l-c' }, record('c'));
+  await clock.advanceAsync(1_000);
+  // Two lists saw a, b and c: a claimed its own share and nothing else.
+  const mine = DEVICES.filter((d) => ownerOf(d, ['a', 'b', 'c']) === 'a');
+  expect(devices.writes.map((x) => `${x.op}:${x.device}`).sort()).toEqual(mine.map((d) => `claim:${d}`).sort());
+  expect(ownership.ownedDevices()).toEqual([...mine].sort());
+  membership.stop();
+});
+
+test('a replica whose lists keep changing settles after a lease duration', async () => {
+  const clock = new FakeClock();
+  const leases = new MemoryLeaseStore();
+  const names: string[] = [];
+  const m = new ShardMembership({ lister: new MemoryShardLeaseLister(leases, () => names), namespace: NS, identity: 'a', retryPeriodMs: 500, leaseDurationMs: 4_000, clock });
+  m.start();
+  await flushPromises();
+  // A new replica appears before every list.
+  for (let i = 0; i < 7; i++) {
+    names.push(`l-${i}`);
+    leases.put({ namespace: NS, name: `l-${i}` }, { holderIdentity: `r${i}`, leaseDurationSeconds: 4, leaderTransitions: 0 });
+    await clock.advanceAsync(500);
+    expect(m.known()).toBe(false);
+  }
+  names.push('l-7');
+  leases.put({ namespace: NS, name: 'l-7' }, { holderIdentity: 'r7', leaseDurationSeconds: 4, leaderTransitions: 0 });
+  await clock.advanceAsync(500);
+  expect(m.known()).toBe(true);
+  m.stop();
 });
