@@ -58,6 +58,9 @@ export class ControllerUnderTest {
   }
 
   async metrics(): Promise<Sample[]> {
+    // A replica that exited (e.g. it lost its shard Lease) ends the run with its log named, not a bare fetch error.
+    const exit = this.process.exitStatus();
+    if (exit !== undefined) throw new Error(`the controller exited (${JSON.stringify(exit)}); see ${this.process.logFile}`);
     const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
     if (res.status !== 200) throw new Error(`controller /metrics: HTTP ${res.status}`);
     return parsePrometheusText(await res.text());

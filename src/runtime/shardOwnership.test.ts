@@ -6,7 +6,7 @@ import { ownerOf } from './hashRing.js';
 import type { LeaderElector, LeaderElectionRecord, LeaseRef, LeaseStore, StoredLease, StoppedLeadingReason } from './leaderElection.js';
 import { shardLease, shardLeaseName } from './shardLease.js';
 import { ShardMembership } from './shardMembership.js';
-import { ShardOwnership } from './shardOwnership.js';
+import { SHARD_WRITES_IN_FLIGHT, ShardOwnership } from './shardOwnership.js';
 
 const NS = 'gpuvm-system';
 const T = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
@@ -325,4 +325,39 @@ test('a replica whose lists keep changing settles after a lease duration', async
   await clock.advanceAsync(500);
   expect(m.known()).toBe(true);
   m.stop();
+});
+
+test(`a replica taking many devices at once has at most ${SHARD_WRITES_IN_FLIGHT} status.shard writes on their way`, async () => {
+  const clock = new FakeClock();
+  const devices = new MemoryShardDevices(DEVICES, () => clock.now());
+  let inFlight = 0;
+  let most = 0;
+  const pending: (() => void)[] = [];
+  const ownership = new ShardOwnership({
+    identity: 'a',
+    membership: { known: () => true, members: () => ['a'], isGone: () => false },
+    devices,
+    writer: {
+      claim: async (device, replica, at) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise<void>((resolve) => pending.push(resolve));
+        inFlight--;
+        return devices.claim(device, replica, at);
+      },
+      release: (device, at) => devices.release(device, at),
+    },
+    leaseHeld: () => true,
+    onGained: () => undefined,
+    clock,
+  });
+  ownership.evaluateAll();
+  for (let round = 0; round < DEVICES.length; round++) {
+    await flushPromises();
+    if (pending.length === 0) break;
+    pending.splice(0).forEach((resolve) => resolve());
+  }
+  expect(most).toBe(SHARD_WRITES_IN_FLIGHT);
+  expect(devices.writes.filter((w) => w.op === 'claim').length).toBe(DEVICES.length);
+  expect(ownership.ownedDevices()).toEqual([...DEVICES].sort());
 });

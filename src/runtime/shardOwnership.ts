@@ -47,6 +47,9 @@ export interface ShardOwnershipOptions {
   logger?: Logger;
 }
 
+/** status.shard writes a replica has on their way at once (see ShardOwnership.inSlot). */
+export const SHARD_WRITES_IN_FLIGHT = 8;
+
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export class ShardOwnership {
@@ -67,6 +70,9 @@ export class ShardOwnership {
   /** The owner a claim took a device from, for the log line when acting starts. */
   private readonly previousOwner = new Map<string, string>();
   private stopped = false;
+  /** status.shard writes in flight, and those waiting for a slot (see inSlot). */
+  private writesInFlight = 0;
+  private readonly waitingForSlot: (() => void)[] = [];
 
   constructor(private readonly options: ShardOwnershipOptions) {
     this.clock = options.clock ?? systemClock;
@@ -153,7 +159,7 @@ export class ShardOwnership {
     }
     this.writing.add(name);
     try {
-      await this.options.writer.claim(device, this.identity, new Date(this.clock.now()));
+      await this.inSlot(() => this.options.writer.claim(device, this.identity, new Date(this.clock.now())));
       this.claimedUnseen.add(name);
       if (shard !== undefined) this.previousOwner.set(name, shard.replica);
     } catch (error) {
@@ -166,6 +172,25 @@ export class ShardOwnership {
     // The cache may already show the claim (its event came while the write was in flight), or the membership changed
     // meanwhile: decide again.
     void this.evaluate(name);
+  }
+
+  /**
+   * Runs a status.shard write once fewer than SHARD_WRITES_IN_FLIGHT are on their way. Taking over or handing over
+   * hundreds of devices at once (a start, a peer gone, SIGTERM) would otherwise send them all together, and the
+   * API server would queue this replica's Lease renewal behind them (same client, same priority level): a renewal
+   * late past the renew deadline makes the replica exit.
+   */
+  private async inSlot<T>(write: () => Promise<T>): Promise<T> {
+    // A finished write hands its slot to the longest waiting one.
+    if (this.writesInFlight < SHARD_WRITES_IN_FLIGHT) this.writesInFlight++;
+    else await new Promise<void>((resolve) => this.waitingForSlot.push(resolve));
+    try {
+      return await write();
+    } finally {
+      const next = this.waitingForSlot.shift();
+      if (next !== undefined) next();
+      else this.writesInFlight--;
+    }
   }
 
   private wants(device: string): boolean {
@@ -187,7 +212,7 @@ export class ShardOwnership {
     if (this.writing.has(name)) return;
     this.writing.add(name);
     try {
-      await this.options.writer.release(device, new Date(this.clock.now()));
+      await this.inSlot(() => this.options.writer.release(device, new Date(this.clock.now())));
       this.log.info({ device: name }, 'shard: released device');
     } catch (error) {
       this.log.debug({ device: name, err: errorText(error) }, 'shard: releasing the device failed; retried at the next membership list');
