@@ -15,8 +15,12 @@ const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'DELETECOLLECTION
 
 export const requestKey = (resource: string, verb: string, subresource = ''): string => `${resource}${subresource ? `/${subresource}` : ''} ${verb}`;
 
+/** The key without the code of a refused request: `gpuvms/status PUT:409` → `gpuvms/status PUT`. */
+export const withoutCode = (key: string): string => key.split(':')[0] ?? key;
+
 export function isWriteKey(key: string): boolean {
-  return WRITE_VERBS.has(key.slice(key.lastIndexOf(' ') + 1).split(':')[0] ?? '');
+  const base = withoutCode(key);
+  return WRITE_VERBS.has(base.slice(base.lastIndexOf(' ') + 1));
 }
 
 function get(access: ApiserverAccess, path: string): Promise<string> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../src/commands/duration.ts';
 import type { AuditEntry } from '../../src/simulator/index.ts';
-import { diffCounts, isWriteKey, scrapeRequestCounts, total, type RequestCounts } from './apiserverRequests.ts';
+import { diffCounts, isWriteKey, scrapeRequestCounts, total, withoutCode, type RequestCounts } from './apiserverRequests.ts';
 import { armByReplica, byOperation, deploymentPutsByUid, firstVmDeploymentPut, isArmRead, isArmWrite, isIdentity, percentile } from './armAudit.ts';
 import { readBaseline, writeBaseline, type Numbers } from './baseline.ts';
 import { replicaComparison } from './replicaComparison.ts';
@@ -24,10 +24,10 @@ const RESOURCES = ['gpuvms', 'edgedevices', 'secrets', 'events'];
 // own identity Lease renewals are in the same counter) and the EdgeDevice status.shard claims and releases (the
 // only PATCHes of edgedevices/status: the device status itself is PUT).
 const SHARDED_RESOURCES = [...RESOURCES, 'leases'];
-const isShardBookkeeping = (key: string): boolean => key.startsWith('leases ') || key.split(':')[0] === 'edgedevices/status PATCH';
+const isShardBookkeeping = (key: string): boolean => key.startsWith('leases ') || withoutCode(key) === 'edgedevices/status PATCH';
 /** kube-apiserver's --identity-lease-renew-interval-seconds default: its own Lease PUT, in the leases counter. */
 const APISERVER_LEASE_RENEW_S = 10;
-const GPUVM_WRITES = (key: string) => key.startsWith('gpuvms') && isWriteKey(key) && !key.endsWith(' POST');
+const GPUVM_WRITES = (key: string) => key.startsWith('gpuvms') && isWriteKey(key) && !withoutCode(key).endsWith(' POST');
 
 interface Scenario {
   name: string;
