@@ -14,6 +14,9 @@ export const DEVICE_ARM_CLIENT_ID = '1950a258-227b-4e31-a9cf-717495945fc2';
 /** A token is renewed this long before it expires (or at half its lifetime when that is shorter). */
 const REFRESH_MARGIN_MS = 5 * 60_000;
 
+/** Tokens by resource: a cache handed in outlives the credential (clients built again keep their token). */
+export type AdfsTokenCache = Map<string, { token: AccessToken; refreshAt: number }>;
+
 export interface AdfsPasswordCredentialOptions {
   /** https://login.<device>.<domain> (the token endpoint is <loginEndpoint>/adfs/oauth2/token). */
   loginEndpoint: string;
@@ -31,6 +34,8 @@ export interface AdfsPasswordCredentialOptions {
   timeoutMs?: number;
   /** Where the username and password come from, named in errors (e.g. "Secret gpuvm-system/dev-arm"). */
   credentialsSource?: string;
+  /** Where tokens are kept (default: a cache of this credential's own). Share it only for the same username and password. */
+  tokenCache?: AdfsTokenCache;
   now?: () => number;
 }
 
@@ -85,7 +90,7 @@ function stsCodesOf(body: Record<string, unknown> | undefined): string[] {
 /** TokenCredential for the device's EdgeArmUser (ADAL-style resource-owner-password grant against ADFS). */
 export class AdfsPasswordCredential implements TokenCredential {
   private readonly tokenUrl: URL;
-  private readonly cache = new Map<string, { token: AccessToken; refreshAt: number }>();
+  private readonly cache: AdfsTokenCache;
   private readonly inFlight = new Map<string, Promise<AccessToken>>();
   private readonly now: () => number;
 
@@ -93,6 +98,7 @@ export class AdfsPasswordCredential implements TokenCredential {
     if (!/^https:\/\//i.test(options.loginEndpoint)) throw new Error(`loginEndpoint must be an https:// URL (got ${options.loginEndpoint})`);
     this.tokenUrl = new URL(`${options.loginEndpoint.replace(/\/+$/, '')}/adfs/oauth2/token`);
     this.now = options.now ?? Date.now;
+    this.cache = options.tokenCache ?? new Map();
   }
 
   async getToken(scopes: string | string[], options: GetTokenOptions = {}): Promise<AccessToken> {

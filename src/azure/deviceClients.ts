@@ -10,11 +10,12 @@ import type { Agent } from 'node:https';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
 import { createPipelineRequest, type PipelineRetryOptions } from '@azure/core-rest-pipeline';
-import { AdfsPasswordCredential, DEVICE_ARM_CLIENT_ID } from './adfsPasswordCredential.js';
+import { AdfsPasswordCredential, DEVICE_ARM_CLIENT_ID, type AdfsTokenCache } from './adfsPasswordCredential.js';
 import { ApiVersionNegotiator, type ProviderRead } from './apiVersionNegotiator.js';
 import { deviceApiVersionPolicy } from './apiVersionPolicy.js';
 import type { DeviceApiVersions } from './apiVersions.js';
 import { DeviceAgent } from './deviceAgent.js';
+import type { DeviceCompute } from './sdkDeviceArm.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './requestTimeout.js';
 import { responseSizeLimitPolicy } from './responseSizeLimit.js';
 import { sameOriginPolicy } from './sameOriginPolicy.js';
@@ -50,11 +51,15 @@ export interface DeviceClientOptions {
   knownApiVersions?: DeviceApiVersions;
   /** Hears each negotiated set of api-versions (to pass it as knownApiVersions to clients built later). */
   onApiVersions?: (versions: DeviceApiVersions) => void;
+  /** The device's ADFS tokens, kept by the caller so clients built later for the same credentials reuse them. */
+  tokenCache?: AdfsTokenCache;
+  /** The clock tokens are timed by (default Date.now): the one that also sweeps a kept tokenCache. */
+  now?: () => number;
 }
 
 export interface DeviceClients {
   credential: TokenCredential;
-  compute: ComputeManagementClient;
+  compute: DeviceCompute;
   resources: ResourceManagementClient;
   network: NetworkManagementClient;
   /** The device's api-versions (negotiated on first request, shared by the three clients). */
@@ -74,7 +79,7 @@ function requireHttps(name: string, url: string): void {
 }
 
 /** The EdgeArmUser credential against the device's ADFS. */
-export function createDeviceCredential(conn: DeviceConnection, options: { timeoutMs?: number; agent?: Agent } = {}): TokenCredential {
+export function createDeviceCredential(conn: DeviceConnection, options: { timeoutMs?: number; agent?: Agent; tokenCache?: AdfsTokenCache; now?: () => number } = {}): TokenCredential {
   requireHttps('loginEndpoint', conn.loginEndpoint);
   return new AdfsPasswordCredential({
     loginEndpoint: conn.loginEndpoint,
@@ -85,6 +90,8 @@ export function createDeviceCredential(conn: DeviceConnection, options: { timeou
     ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
     ...(conn.credentialsSource !== undefined ? { credentialsSource: conn.credentialsSource } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.tokenCache !== undefined ? { tokenCache: options.tokenCache } : {}),
+    ...(options.now !== undefined ? { now: options.now } : {}),
   });
 }
 
@@ -94,7 +101,12 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
   const scope = `${endpoint}/.default`;
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const agent = new DeviceAgent(conn.caPem);
-  const credential = createDeviceCredential(conn, { timeoutMs, agent });
+  const credential = createDeviceCredential(conn, {
+    timeoutMs,
+    agent,
+    ...(options.tokenCache !== undefined ? { tokenCache: options.tokenCache } : {}),
+    ...(options.now !== undefined ? { now: options.now } : {}),
+  });
   const common = {
     endpoint,
     // The agent carries the trust (the device CA only, when set): the SDK's own agent per tlsOptions would
@@ -130,7 +142,16 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
     ...(options.additionalPolicies ?? []),
     { policy: responseSizeLimitPolicy(), position: 'perRetry' },
   ];
-  const compute = new ComputeManagementClient(credential, conn.subscriptionId, { ...common, credentials: { scopes: [scope] }, additionalPolicies: policies });
+  const computeClient = new ComputeManagementClient(credential, conn.subscriptionId, { ...common, credentials: { scopes: [scope] }, additionalPolicies: policies });
+  // The Compute client builds about fifty operation groups of closures (35 KiB per device); the device keeps
+  // the ones it calls and lets the rest go with the client.
+  const compute: DeviceCompute = {
+    pipeline: computeClient.pipeline,
+    virtualMachines: computeClient.virtualMachines,
+    virtualMachineExtensions: computeClient.virtualMachineExtensions,
+    images: computeClient.images,
+    disks: computeClient.disks,
+  };
   const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
   const network = new NetworkManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
   return { credential, compute, resources, network, apiVersions, scope, agent, close: () => agent.close() };

@@ -21,8 +21,11 @@ import { retryAfterCapture, type RawResponse } from './retryAfter.js';
 import { asUnreadableAnswer } from './unreadableAnswerPolicy.js';
 import { truncateUtf8 } from '../text/truncateUtf8.js';
 
+/** The Compute operation groups this adapter calls, and the pipeline they share. */
+export type DeviceCompute = Pick<ComputeManagementClient, 'pipeline' | 'virtualMachines' | 'virtualMachineExtensions' | 'images' | 'disks'>;
+
 export interface DeviceArmClients {
-  compute: ComputeManagementClient;
+  compute: DeviceCompute;
   resources: ResourceManagementClient;
   network: NetworkManagementClient;
   apiVersions: Pick<ApiVersionNegotiator, 'get'>;

@@ -4,6 +4,7 @@ import type { EdgeDevice } from '../api/types.js';
 import { AZURE_CLOUD_ARM_HOSTS, AZURE_CLOUD_AUTHORITY_HOSTS, DEFAULT_AUTHORITY_HOST, authorityHostName, isAzureCloudAuthority } from '../azure/authorityHosts.js';
 import { createAzureClients, subscriptionOf } from '../azure/azureClients.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
+import type { AdfsTokenCache } from '../azure/adfsPasswordCredential.js';
 import type { DeviceApiVersions } from '../azure/apiVersions.js';
 import { createDeviceClients } from '../azure/deviceClients.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
@@ -70,14 +71,16 @@ export interface SecretBackedConnectionsOptions {
  * Builds SDK clients per device from its Secrets and caches them (token caches and the device's connections
  * included) until the device's connection settings or the Secrets' resourceVersions change, or until they were
  * not asked for during the idle period: a converged fleet holds clients only for the devices it works on.
- * What must outlive a drop stays outside the clients: the throttle gates, and the negotiated api-versions (so
- * clients built again cost one ADFS token request and no ARM request).
+ * What must outlive a drop stays outside the clients: the throttle gates, the negotiated api-versions and the
+ * ADFS tokens (so clients built again cost no request while the device's token lasts).
  */
 export class SecretBackedConnections implements DeviceConnections {
   private readonly armCache = new Map<string, Cached<DeviceArm>>();
   private readonly azureCache = new Map<string, Cached<AzureDevice>>();
   /** Per device: the api-versions its clients negotiated, and for which endpoint and subscription. */
   private readonly apiVersions = new Map<string, { target: string; versions: DeviceApiVersions }>();
+  /** Per device: its ADFS tokens, and for which connection settings and credentials Secret version. */
+  private readonly tokens = new Map<string, { target: string; cache: AdfsTokenCache }>();
   private readonly idleMs: number;
   private readonly clock: Clock;
   private sweepTimer: TimerHandle | undefined;
@@ -134,7 +137,7 @@ export class SecretBackedConnections implements DeviceConnections {
     const refs: SecretRef[] = [spec.credentialsSecretRef, ...(spec.caBundleSecretRef !== undefined ? [spec.caBundleSecretRef] : [])];
     const fingerprint = JSON.stringify([spec, refs.map((r) => this.secrets.get(this.secretKey(r))?.metadata?.resourceVersion)]);
     const name = device.metadata.name ?? '';
-    return this.cached(this.armCache, name, fingerprint, () => this.buildArm(device));
+    return this.cached(this.armCache, name, fingerprint, () => this.buildArm(device, fingerprint));
   }
 
   azure(device: EdgeDevice): Connected<AzureDevice> | undefined {
@@ -156,6 +159,7 @@ export class SecretBackedConnections implements DeviceConnections {
     this.drop(this.armCache, deviceName);
     this.drop(this.azureCache, deviceName);
     this.apiVersions.delete(deviceName);
+    this.tokens.delete(deviceName);
   }
 
   /** How many devices have ARM / Azure clients built now (for tests and measurements). */
@@ -205,10 +209,28 @@ export class SecretBackedConnections implements DeviceConnections {
       for (const cache of [this.armCache, this.azureCache] as Map<string, Cached<unknown>>[]) {
         for (const [name, entry] of cache) if (now - entry.usedAt >= this.idleMs) this.drop(cache, name);
       }
+      this.dropExpiredTokens(now);
       this.scheduleSweep();
     }, this.idleMs / 4);
     (handle as { unref?: () => void }).unref?.();
     this.sweepTimer = handle;
+  }
+
+  /** A token past its expiry serves nothing: it goes at a sweep (tokens outlive clients, not themselves). */
+  private dropExpiredTokens(now: number): void {
+    for (const [name, { cache }] of this.tokens) {
+      for (const [resource, { token }] of cache) if (token.expiresOnTimestamp <= now) cache.delete(resource);
+      if (cache.size === 0) this.tokens.delete(name);
+    }
+  }
+
+  /** The device's token cache while its connection settings and credentials Secret are those it was filled with. */
+  private tokenCache(name: string, target: string): AdfsTokenCache {
+    const known = this.tokens.get(name);
+    if (known?.target === target) return known.cache;
+    const cache: AdfsTokenCache = new Map();
+    this.tokens.set(name, { target, cache });
+    return cache;
   }
 
   private caPem(device: EdgeDevice): { pem?: string } | Failure {
@@ -255,7 +277,7 @@ export class SecretBackedConnections implements DeviceConnections {
     return 'ok' in ca || ca.pem === undefined ? undefined : [...rootCertificates, ca.pem].join('\n');
   }
 
-  private buildArm(device: EdgeDevice): { value: Connected<DeviceArm>; close?: () => void } {
+  private buildArm(device: EdgeDevice, fingerprint: string): { value: Connected<DeviceArm>; close?: () => void } {
     const spec = device.spec.arm;
     const creds = this.readSecret(spec.credentialsSecretRef, 'spec.arm.credentialsSecretRef', ['username', 'password']);
     if ('ok' in creds) return { value: creds };
@@ -282,6 +304,9 @@ export class SecretBackedConnections implements DeviceConnections {
         additionalPolicies: this.policies(device.metadata.name ?? ''),
         ...(known?.target === target ? { knownApiVersions: known.versions } : {}),
         onApiVersions: (versions) => this.apiVersions.set(name, { target, versions }),
+        // The fingerprint holds the credentials Secret's resourceVersion: a new password gets a new token.
+        tokenCache: this.tokenCache(name, fingerprint),
+        now: () => this.clock.now(),
       },
     );
     return { value: { ok: true, client: new SdkDeviceArm(clients, spec.resourceGroup) }, close: clients.close };

@@ -53,7 +53,6 @@ export class ShardMembership {
   private readonly log: Logger;
   private readonly seen = new Map<string, Seen>();
   private live: readonly string[] = [];
-  private listed = false;
   /** Two lists in a row agreed on the live set, or a lease duration passed since the first list (see known()). */
   private settled = false;
   private firstListAt: number | undefined;
@@ -135,11 +134,11 @@ export class ShardMembership {
       if (lease.holderIdentity !== '' && now < observedAt + lease.leaseDurationSeconds * 1000) live.add(lease.holderIdentity);
     }
     const members = [...live].sort();
-    const changed = !this.listed || members.join('\n') !== this.live.join('\n');
+    const firstList = this.firstListAt === undefined;
+    const changed = firstList || members.join('\n') !== this.live.join('\n');
     this.firstListAt ??= sentAt;
-    if ((this.listed && !changed) || sentAt >= this.firstListAt + this.options.leaseDurationMs) this.settled = true;
+    if ((!firstList && !changed) || sentAt >= this.firstListAt + this.options.leaseDurationMs) this.settled = true;
     this.live = members;
-    this.listed = true;
     this.lastListAt = sentAt;
     if (changed) this.log.info({ members }, 'shard members');
     this.options.onRefresh?.(members, changed);

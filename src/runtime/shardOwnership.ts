@@ -67,8 +67,6 @@ export class ShardOwnership {
    * would fail on the resourceVersion precondition.
    */
   private readonly claimedUnseen = new Set<string>();
-  /** The owner a claim took a device from, for the log line when acting starts. */
-  private readonly previousOwner = new Map<string, string>();
   private stopped = false;
   /** status.shard writes in flight, and those waiting for a slot (see inSlot). */
   private writesInFlight = 0;
@@ -139,7 +137,6 @@ export class ShardOwnership {
     const shard = device?.status?.shard;
     if (!this.options.leaseHeld() || !this.wants(name)) {
       this.claimedUnseen.delete(name);
-      this.previousOwner.delete(name);
       if (this.owned.delete(name)) this.log.info({ device: name, members: this.options.membership.members() }, 'shard: device moves to another replica; stopped acting on it');
       if (device !== undefined && shard?.replica === this.identity && shard.releasedAt === undefined && !this.inFlight.has(name) && this.options.leaseHeld()) {
         await this.release(device);
@@ -161,7 +158,7 @@ export class ShardOwnership {
     try {
       await this.inSlot(() => this.options.writer.claim(device, this.identity, new Date(this.clock.now())));
       this.claimedUnseen.add(name);
-      if (shard !== undefined) this.previousOwner.set(name, shard.replica);
+      this.log.debug({ device: name, ...(shard !== undefined ? { from: shard.replica } : {}) }, 'shard: claimed device');
     } catch (error) {
       // A conflict means the device changed since it was read: its update event brings us back here.
       this.log.debug({ device: name, err: errorText(error) }, 'shard: claiming the device failed');
@@ -199,11 +196,9 @@ export class ShardOwnership {
 
   private gain(name: string, since: string): void {
     this.claimedUnseen.delete(name);
-    const from = this.previousOwner.get(name);
-    this.previousOwner.delete(name);
     if (this.stopped || this.owned.has(name)) return;
     this.owned.add(name);
-    this.log.info({ device: name, since, ...(from !== undefined ? { from } : {}) }, 'shard: acting on device');
+    this.log.info({ device: name, since }, 'shard: acting on device');
     this.options.onGained(name);
   }
 

@@ -110,10 +110,17 @@ describe('device connections', () => {
     const clock = new FakeClock();
     let connections: SecretBackedConnections;
     let edgeDevice: EdgeDevice;
+    const secrets = new Map<string, V1Secret>();
+    /** A new resourceVersion of the credentials Secret, as when the password is rotated. */
+    const bumpCredentials = (): void => {
+      const key = `gpuvm-system/${edgeDevice.spec.arm.credentialsSecretRef.name}`;
+      const secret = secrets.get(key);
+      if (secret === undefined) throw new Error(`no Secret ${key}`);
+      secrets.set(key, { ...secret, metadata: { ...secret.metadata, resourceVersion: String(Number(secret.metadata?.resourceVersion ?? '1') + 1) } });
+    };
 
     beforeAll(() => {
       const manifests = edgeDeviceManifests(sim, 'dev', { secretNamespace: 'gpuvm-system', azure: false }) as (V1Secret | EdgeDevice)[];
-      const secrets = new Map<string, V1Secret>();
       for (const m of manifests) if (m.kind === 'Secret') secrets.set(`gpuvm-system/${m.metadata?.name ?? ''}`, { ...m, metadata: { ...m.metadata, resourceVersion: '1' } });
       edgeDevice = manifests.find((m): m is EdgeDevice => m.kind === 'EdgeDevice') as EdgeDevice;
       connections = new SecretBackedConnections({ get: (key) => secrets.get(key), byIndex: () => [] }, { idleMs: IDLE_MS, clock });
@@ -128,7 +135,7 @@ describe('device connections', () => {
     const operationsSince = (since: number): string[] => sim.audit({ since, device: 'dev' }).map((e) => e.operation);
     const lastSeq = (): number => sim.audit().at(-1)?.seq ?? 0;
 
-    it('builds clients again after the idle period with one token request and no providers read', async () => {
+    it('builds clients again after the idle period without a request: the token and the api-versions outlive them', async () => {
       let since = lastSeq();
       await listVms();
       expect(operationsSince(since).filter((o) => o === 'provider.list' || o === 'provider.get').length).toBeGreaterThan(0);
@@ -138,8 +145,27 @@ describe('device connections', () => {
       since = lastSeq();
       await listVms();
       expect(operationsSince(since)).toEqual(['vm.listAll']);
+      expect(connections.clientCounts().arm).toBe(1);
 
       clock.advance(IDLE_MS * 1.25);
+      expect(connections.clientCounts().arm).toBe(0);
+      since = lastSeq();
+      await listVms();
+      expect(operationsSince(since)).toEqual(['vm.listAll']);
+    });
+
+    it('asks for a new token once the kept one expired, and for one with the new password when the Secret changes', async () => {
+      // The simulator's tokens last an hour; a sweep after that forgets the one kept while no clients existed.
+      clock.advance(IDLE_MS * 1.25);
+      clock.advance(3_600_000);
+      let since = lastSeq();
+      await listVms();
+      expect(operationsSince(since)).toEqual(['token', 'vm.listAll']);
+
+      since = lastSeq();
+      await listVms();
+      expect(operationsSince(since)).toEqual(['vm.listAll']);
+      bumpCredentials();
       since = lastSeq();
       await listVms();
       expect(operationsSince(since)).toEqual(['token', 'vm.listAll']);
@@ -154,8 +180,8 @@ describe('device connections', () => {
       clock.advance(IDLE_MS * 1.25);
       since = lastSeq();
       await expect(listVms()).rejects.toMatchObject({ name: 'DeviceThrottledError' });
-      // The new clients asked for a token, and sent the device nothing while its Retry-After runs.
-      expect(operationsSince(since)).toEqual(['token']);
+      // The new clients sent the device nothing while its Retry-After runs.
+      expect(operationsSince(since)).toEqual([]);
     });
   });
 });
