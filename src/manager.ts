@@ -15,7 +15,7 @@ import { DeviceListings } from './reconcile/deviceListings.js';
 import { EdgeDeviceKind } from './reconcile/edgeDeviceKind.js';
 import { GpuVmKind } from './reconcile/gpuVmKind.js';
 import { ReconcileLoop } from './reconcile/reconcileLoop.js';
-import { ImageSnapshots, VmSnapshots } from './reconcile/deviceSnapshots.js';
+import { ImageSnapshots, NicSnapshots, VmSnapshots } from './reconcile/deviceSnapshots.js';
 import { gpuVmsWithChangedView } from './reconcile/deviceView.js';
 import { deployBlocker } from './plan/tenancy.js';
 import { BY_DEVICE, gpuVmKey, type Logger } from './reconcile/ports.js';
@@ -182,6 +182,7 @@ export class Manager {
     const listings = new DeviceListings((device) => this.deviceController.enqueue(device));
     const snapshots = new VmSnapshots(systemClock);
     const images = new ImageSnapshots(systemClock);
+    const nics = new NicSnapshots(systemClock);
     const sharding = options.sharding;
     const shards = sharding === undefined
       ? undefined
@@ -206,7 +207,7 @@ export class Manager {
     const gated = (device: string | undefined, work: () => Promise<ReconcileOutcome>): Promise<ReconcileOutcome> =>
       // An object gone from the cache is only forgotten (no write), so any replica may do it.
       shards === undefined || device === undefined ? work() : shards.gate(device, work, done);
-    const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, snapshots, images, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
+    const gpuVmReconciler = new ReconcileLoop(new GpuVmKind({ caches, connections, writer, clock: systemClock, settings: options.plan, listings, snapshots, images, nics, adminSecrets: this.adminSecrets }), writer, events, child('gpuvm'));
     this.gpuVmController = new Controller({
       name: 'gpuvm',
       concurrency: options.concurrency,
@@ -230,6 +231,7 @@ export class Manager {
       listings,
       snapshots,
       images,
+      nics,
     });
     const deviceReconciler = new ReconcileLoop(deviceKind, writer, events, child('edgedevice'));
     this.deviceController = new Controller({

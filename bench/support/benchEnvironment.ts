@@ -14,7 +14,7 @@ import { Simulator, ZERO_TIMINGS, type TimingConfig } from '../../src/simulator/
 import type { ApiserverAccess } from './apiserverRequests.ts';
 import { RequestTally } from './apiserverRequests.ts';
 import type { GpuVmTracker } from './gpuVmTracker.ts';
-import { liveHeapBytes } from './liveHeap.ts';
+import { heapSummary, liveHeapBytes, type HeapGroup } from './liveHeap.ts';
 import { UsageSampler, type ProcessUsage } from './processUsage.ts';
 
 export const NAMESPACE = 'bench';
@@ -51,6 +51,11 @@ export class ControllerUnderTest {
   /** The heap left after a full garbage collection (see liveHeap.ts). */
   liveHeapBytes(): Promise<number> {
     return liveHeapBytes(this.process.pid, this.inspectorPort);
+  }
+
+  /** Where the heap goes: a heap snapshot's objects by constructor (see liveHeap.ts). */
+  heapSummary(): Promise<HeapGroup[]> {
+    return heapSummary(this.process.pid, this.inspectorPort);
   }
 
   usage(): ProcessUsage | undefined {

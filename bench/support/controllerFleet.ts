@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { sumSamples, type Sample } from '../../src/observability/prometheusText.ts';
 import type { BenchEnvironment, ControllerUnderTest } from './benchEnvironment.ts';
+import type { HeapGroup } from './liveHeap.ts';
 import type { ProcessUsage } from './processUsage.ts';
 
 /** The replicas' --shard-retry-period: how often each renews its Lease and lists the others'. */
@@ -83,6 +84,13 @@ export class ControllerFleet {
     const heaps: number[] = [];
     for (const r of this.replicas) heaps.push(await r.liveHeapBytes());
     return heaps;
+  }
+
+  /** The first replica's heap by constructor (a snapshot of every replica would say the same, three times). */
+  heapSummary(): Promise<HeapGroup[]> {
+    const first = this.replicas[0];
+    if (first === undefined) throw new Error('no controller is running');
+    return first.heapSummary();
   }
 
   /** Each replica's gpuvm_shard_owned_devices (empty when not sharded). */

@@ -67,6 +67,8 @@ interface Settings {
   heapLimitMiB: number | undefined;
   /** Wait this long after converging and read the live heap again (devices' clients dropped when idle); 0 = not. */
   idleHeapMs: number;
+  /** After the live heap (and the idle one): print where it goes, from a heap snapshot of the (first) controller. */
+  heapSummary: boolean;
   /** Controller processes; more than one run sharded (--sharding). */
   replicas: number;
 }
@@ -84,6 +86,7 @@ const USAGE = `npm run bench [-- options]
   --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
   --controller-heap MiB  limit the controller's V8 heap (256 is what Node gives it under a 512Mi memory limit)
   --idle-heap D          after converging, wait D (e.g. 3m) and read the controller's live heap again
+  --heap-summary         then print where the live heap goes: a heap snapshot's objects by constructor
   --replicas N[,M...]    controller processes (default 1); N > 1 run sharded (--sharding, needs --log-level info or
                          debug), each reported on its own and summed; results and baseline as "<scenario>/N-replicas".
                          Several counts run each scenario once per count, in order, and end with a comparison table
@@ -107,6 +110,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       'cpu-prof': { type: 'boolean', default: false },
       'controller-heap': { type: 'string' },
       'idle-heap': { type: 'string', default: '0ms' },
+      'heap-summary': { type: 'boolean', default: false },
       replicas: { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
@@ -141,10 +145,14 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       cpuProfile: values['cpu-prof'],
       heapLimitMiB: values['controller-heap'] === undefined ? undefined : Number(values['controller-heap']),
       idleHeapMs: parseDuration(values['idle-heap'], '--idle-heap'),
+      heapSummary: values['heap-summary'],
       replicas: replicaCounts[0] ?? 1,
     },
   };
 }
+
+/** Constructors shown by --heap-summary. */
+const HEAP_SUMMARY_ROWS = 20;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number): number => ms / 1000;
@@ -313,6 +321,7 @@ class ScenarioRun {
       this.printLiveHeap(`controller live heap ${fixed(seconds(settings.idleHeapMs), 0)} s later, per device`, idleHeap);
       this.numbers.controllerIdleLiveHeapMiB = sum(idleHeap) / MiB;
     }
+    if (settings.heapSummary) await this.printHeapSummary();
     this.numbers.convergeSeconds = seconds(converged - t0);
     this.numbers.applySeconds = seconds(applied - t0);
     // Sharded, the fleet's cost (sums) and what the busiest replica took.
@@ -376,6 +385,16 @@ class ScenarioRun {
   }
 
   /** Live heaps: one process's, or each replica's and their sum; per device, of the sum. */
+  /** Where the (first) controller's heap goes, by constructor: own sizes, largest first, and per device. */
+  private async printHeapSummary(): Promise<void> {
+    const groups = await this.fleet.heapSummary();
+    const total = groups.reduce((n, g) => n + g.bytes, 0);
+    line(`heap snapshot${this.sharded ? ' of the first replica' : ''}: objects by constructor (own size)`, `${mib(total)} in ${groups.reduce((n, g) => n + g.count, 0)} objects`);
+    for (const g of groups.slice(0, HEAP_SUMMARY_ROWS)) {
+      line(`  ${g.name.slice(0, 40)}`, `${mib(g.bytes).padStart(10)} ${String(g.count).padStart(9)} objects ${fixed(g.bytes / 1024 / this.devices, 1).padStart(7)} KiB per device`);
+    }
+  }
+
   private printLiveHeap(label: string, heaps: readonly number[]): void {
     const total = sum(heaps);
     line(this.sharded ? `${label}, all replicas (each)` : label, `${mib(total)}, ${fixed(total / 1024 / this.devices, 0)} KiB${this.sharded ? ` (${each(heaps, mib)})` : ''}`);

@@ -23,6 +23,13 @@ export interface ArmVm {
   osDiskName?: string;
 }
 
+/** A network interface as a listing shows it: enough to find a VM's private IP. */
+export interface ArmNic {
+  id: string;
+  /** The first IP configuration's privateIPAddress, when the device reported one. */
+  privateIp?: string;
+}
+
 export type DeploymentState = 'Accepted' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'Deleting' | 'Unknown';
 
 export interface ArmDeployment {

@@ -1,4 +1,4 @@
-import { type ProviderListing, UnsupportedApiVersionsError, chooseApiVersions, resourceTypeVersions } from './apiVersions.js';
+import { type ProviderListing, TESTED_API_VERSIONS, UnsupportedApiVersionsError, chooseApiVersions, newestRecorded, resourceTypeVersions } from './apiVersions.js';
 
 /** A listing in the Providers_Get shape for the three namespaces. */
 function listing(compute: string[], disks: string[] | undefined, network: string[], resources: string[]): ProviderListing {
@@ -61,5 +61,23 @@ describe('chooseApiVersions', () => {
   it('reports a kind the device does not list at all', () => {
     const partial: ProviderListing = { ...listing(['2020-06-01'], ['2019-07-01'], ['2018-11-01'], ['2019-10-01']), 'microsoft.network': new Map() };
     expect(() => chooseApiVersions(partial)).toThrow(/Microsoft\.Network\/networkInterfaces serves nothing/);
+  });
+});
+
+describe('newestRecorded', () => {
+  const newest = { compute: '2020-06-01', disks: '2019-07-01', network: '2018-11-01', resources: '2020-06-01' };
+
+  it('takes recorded versions only when each is the newest the controller speaks', () => {
+    expect(newest).toEqual(Object.fromEntries(Object.entries(TESTED_API_VERSIONS).map(([kind, versions]) => [kind, versions[0]])));
+    expect(newestRecorded(newest)).toEqual(newest);
+    expect(newestRecorded({ ...newest, extra: 'x' })).toEqual(newest);
+  });
+
+  it('leaves an older, unknown, missing or malformed record to negotiation', () => {
+    expect(newestRecorded({ ...newest, compute: '2017-12-01' })).toBeUndefined();
+    expect(newestRecorded({ ...newest, network: '2018-11-01&x=1' })).toBeUndefined();
+    const { disks: _disks, ...noDisks } = newest;
+    expect(newestRecorded(noDisks)).toBeUndefined();
+    for (const junk of [undefined, null, 'x', 3, []]) expect(newestRecorded(junk)).toBeUndefined();
   });
 });

@@ -90,3 +90,20 @@ export function chooseApiVersions(listing: ProviderListing): DeviceApiVersions {
   if (unsupported.length > 0) throw new UnsupportedApiVersionsError(unsupported);
   return { compute: chosen.compute ?? '', disks: disks ?? '', network: chosen.network ?? '', resources: chosen.resources ?? '' };
 }
+
+/**
+ * Versions recorded earlier (an EdgeDevice's status.apiVersions) that a process may use without reading the
+ * providers: only when each is the newest the controller speaks, so negotiating could choose nothing better. A
+ * device that stopped serving one refuses it, and the clients negotiate again (apiVersionPolicy.ts). Anything else
+ * recorded, or anything malformed, is negotiated as usual.
+ */
+export function newestRecorded(recorded: unknown): DeviceApiVersions | undefined {
+  if (recorded === null || typeof recorded !== 'object') return undefined;
+  const versions: Partial<Record<ApiVersionKind, string>> = {};
+  for (const kind of Object.keys(TESTED_API_VERSIONS) as ApiVersionKind[]) {
+    const newest = TESTED_API_VERSIONS[kind][0];
+    if ((recorded as Record<string, unknown>)[kind] !== newest || newest === undefined) return undefined;
+    versions[kind] = newest;
+  }
+  return versions as DeviceApiVersions;
+}

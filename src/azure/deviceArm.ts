@@ -1,9 +1,9 @@
 // The port through which reconcilers talk to one device's local Azure Resource Manager. Reads return
 // plain observations; writes start long-running operations and return at once (a reconcile never waits
 // on ARM), with the server's Retry-After when it sent one.
-import type { ArmDeployment, ArmError, ArmExtension, ArmVm, DeviceApiVersions } from '../arm/resources.js';
+import type { ArmDeployment, ArmError, ArmExtension, ArmNic, ArmVm, DeviceApiVersions } from '../arm/resources.js';
 
-export type { ArmDeployment, ArmError, ArmExtension, ArmVm, DeploymentState, VmPowerState } from '../arm/resources.js';
+export type { ArmDeployment, ArmError, ArmExtension, ArmNic, ArmVm, DeploymentState, VmPowerState } from '../arm/resources.js';
 
 export interface LroStarted {
   /** How long the server asked us to wait before polling, in ms. */
@@ -33,6 +33,8 @@ export interface DeviceArm {
   getExtension(vmName: string, extensionName: string): Promise<ArmExtension | undefined>;
   /** The NIC's private IP address, by NIC resource id. */
   getNicPrivateIp(nicId: string): Promise<string | undefined>;
+  /** One call: the NICs in the device resource group, with their private IPs. */
+  listNics(): Promise<ArmNic[]>;
   nicExists(name: string): Promise<boolean>;
   startVm(name: string): Promise<LroStarted>;
   powerOffVm(name: string): Promise<LroStarted>;

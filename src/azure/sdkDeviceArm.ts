@@ -8,6 +8,7 @@ import type {
   ArmDeployment,
   ArmError,
   ArmExtension,
+  ArmNic,
   ArmVm,
   DeploymentState,
   DeviceArm,
@@ -96,6 +97,12 @@ const lastSegment = (id: string): string => id.split('/').filter((s) => s !== ''
 
 /** The SDK types a body as the spec says; a device may send anything, so each field is checked as it is read. */
 const listOf = (value: unknown): unknown[] => (Array.isArray(value) ? value.slice(0, MAX_VM_LIST_ENTRIES) : []);
+
+/** A NIC's private IP: the first of its IP configurations that has one. */
+function privateIpOf(nic: unknown): string | undefined {
+  const configurations = listOf(objectOr(nic)['ipConfigurations']).map(objectOr);
+  return optionalDeviceString(configurations.find((c) => typeof c['privateIPAddress'] === 'string')?.['privateIPAddress']);
+}
 export const objectOr = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
 
 function tagsOf(value: unknown): Record<string, string> {
@@ -278,9 +285,21 @@ export class SdkDeviceArm implements DeviceArm {
   }
 
   async getNicPrivateIp(nicId: string): Promise<string | undefined> {
-    const nic = await orUndefinedOn404(() => this.clients.network.networkInterfaces.get(this.resourceGroup, lastSegment(nicId)));
-    const configurations = listOf(objectOr(nic)['ipConfigurations']).map(objectOr);
-    return optionalDeviceString(configurations.find((c) => typeof c['privateIPAddress'] === 'string')?.['privateIPAddress']);
+    return privateIpOf(await orUndefinedOn404(() => this.clients.network.networkInterfaces.get(this.resourceGroup, lastSegment(nicId))));
+  }
+
+  async listNics(): Promise<ArmNic[]> {
+    // NetworkInterfaces_List (Microsoft.Network 2017-10-01 and 2018-11-01 networkInterface.json): the NICs of the
+    // resource group, each with its ipConfigurations, as NetworkInterfaces_Get answers them.
+    const what = 'list of network interfaces';
+    const listed = await readBoundedList(what, this.clients.network.networkInterfaces.list(this.resourceGroup, { onResponse: requireListShape(what) }).byPage());
+    return listed
+      .map((nic) => {
+        const id = deviceString(objectOr(nic)['id']);
+        const privateIp = privateIpOf(nic);
+        return { id, ...(privateIp !== undefined ? { privateIp } : {}) };
+      })
+      .filter((nic) => nic.id !== '');
   }
 
   async nicExists(name: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { API_VERSION, FINALIZER, type GpuVm } from '../api/types.js';
+import { API_VERSION, FINALIZER, RECONCILE_REQUESTED_ANNOTATION, type GpuVm } from '../api/types.js';
 import { deviceViewFixture } from '../../test/support/deviceViewFixture.js';
 import { decidedGpuVmPlan } from '../../test/support/decidedGpuVmPlan.js';
 import type { ArmDeployment, ArmVm } from '../arm/resources.js';
@@ -376,6 +376,17 @@ describe('planGpuVm: GPU driver', () => {
 });
 
 describe('planGpuVm: Ready and power', () => {
+  it("takes the IP from the device's NIC listing once, and by GET on a reconcile-now request", () => {
+    const { nicIp: _ip, ...withoutIp } = readyArm;
+    expect(step({ arm: withoutIp })).toEqual({ kind: 'read', read: 'nicIpFromListing' });
+    const ready = plan({ arm: readyArm });
+    expect(ready.status.vm?.ipAddress).toBe('10.57.51.61');
+    // Known: not read again.
+    expect(plan({ gpuVm: gpuVm({ status: ready.status }), arm: withoutIp }).status.vm?.ipAddress).toBe('10.57.51.61');
+    const requested = gpuVm({ metadata: { annotations: { [RECONCILE_REQUESTED_ANNOTATION]: '2026-03-01T12:00:00Z' } }, status: ready.status });
+    expect(step({ gpuVm: requested, arm: withoutIp })).toEqual({ kind: 'read', read: 'nicIp' });
+  });
+
   it('is Ready with the IP once provisioned, installed and running', () => {
     const p = plan({ arm: readyArm });
     expect(p.action).toEqual({ kind: 'none' });

@@ -76,7 +76,7 @@ export interface GpuVmObservation {
  * fill instead of a GET of their own, and the read that asks for them that way: for facts a few seconds' age cannot
  * mislead.
  */
-const LISTED = { vm: 'vmFromListing', imageExists: 'imageFromListing' } as const;
+const LISTED = { vm: 'vmFromListing', imageExists: 'imageFromListing', nicIp: 'nicIpFromListing' } as const;
 type ListedField = keyof typeof LISTED;
 export type ListedRead = (typeof LISTED)[ListedField];
 const FIELD_OF_LISTED = Object.fromEntries(Object.entries(LISTED).map(([field, read]) => [read, field])) as Record<ListedRead, ListedField>;
@@ -508,8 +508,12 @@ function decide(obs: GpuVmObservation, settings: PlanSettings): Decision {
   if (driverDecision !== undefined) return driverDecision;
 
   const knownIp = gpuVm.status?.vm?.ipAddress;
-  // A reconcile-now request reads the IP again too: it is the one fact otherwise read only once.
-  if ((knownIp === undefined || knownIp === '' || refresh) && vm.nicIds[0] !== undefined) armRead(obs, 'nicIp');
+  // Read once, from the device's NIC listing (the GpuVms that finish together share it). A reconcile-now request
+  // reads the IP again, by GET: it is the one fact otherwise read only once.
+  if (vm.nicIds[0] !== undefined) {
+    if (refresh) armRead(obs, 'nicIp');
+    else if (knownIp === undefined || knownIp === '') listedRead(obs, 'nicIp');
+  }
   return decidePower(obs, vm, desiredPower, conditions, settings);
 }
 

@@ -5,7 +5,7 @@ import { AZURE_CLOUD_ARM_HOSTS, AZURE_CLOUD_AUTHORITY_HOSTS, DEFAULT_AUTHORITY_H
 import { createAzureClients, subscriptionOf } from '../azure/azureClients.js';
 import type { AzureDevice } from '../azure/azureDevice.js';
 import type { AdfsTokenCache } from '../azure/adfsPasswordCredential.js';
-import type { DeviceApiVersions } from '../azure/apiVersions.js';
+import { newestRecorded, type DeviceApiVersions } from '../azure/apiVersions.js';
 import { createDeviceClients } from '../azure/deviceClients.js';
 import type { DeviceArm } from '../azure/deviceArm.js';
 import { SdkAzureDevice } from '../azure/sdkAzureDevice.js';
@@ -287,7 +287,10 @@ export class SecretBackedConnections implements DeviceConnections {
     const name = device.metadata.name ?? '';
     // Versions negotiated against another endpoint or subscription are not this device's.
     const target = JSON.stringify([spec.endpoint, spec.subscriptionId]);
+    // Negotiated by these clients' predecessors, else (after a restart) recorded in the device's status when they
+    // are the newest the controller speaks: neither costs a providers read.
     const known = this.apiVersions.get(name);
+    const recorded = newestRecorded(device.status?.apiVersions);
     const clients = createDeviceClients(
       {
         armEndpoint: spec.endpoint,
@@ -302,7 +305,7 @@ export class SecretBackedConnections implements DeviceConnections {
         ...(this.options.userAgentPrefix !== undefined ? { userAgentPrefix: this.options.userAgentPrefix } : {}),
         ...(this.options.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
         additionalPolicies: this.policies(device.metadata.name ?? ''),
-        ...(known?.target === target ? { knownApiVersions: known.versions } : {}),
+        ...(known?.target === target ? { knownApiVersions: known.versions } : recorded !== undefined ? { knownApiVersions: recorded } : {}),
         onApiVersions: (versions) => this.apiVersions.set(name, { target, versions }),
         // The fingerprint holds the credentials Secret's resourceVersion: a new password gets a new token.
         tokenCache: this.tokenCache(name, fingerprint),

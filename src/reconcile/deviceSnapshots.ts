@@ -1,8 +1,8 @@
-// The latest listing of something per device (its VMs, its images), shared by both kinds in one process: a
+// The latest listing of something per device (its VMs, its images, its NICs), shared by both kinds in one process: a
 // GpuVm takes its VM or image from a recent listing of its device instead of a GET of its own, so the GpuVms of a
 // device (and the device itself) share one list request, and a restart costs one list per device, not one GET
 // per GpuVm. Callers that want a listing at the same time share one request.
-import type { ArmVm } from '../arm/resources.js';
+import type { ArmNic, ArmVm } from '../arm/resources.js';
 import type { Clock } from './ports.js';
 
 export interface DeviceSnapshot<T> {
@@ -71,3 +71,6 @@ export class VmSnapshots extends DeviceSnapshots<ArmVm> {}
 
 /** The names of each device's images in its resource group. */
 export class ImageSnapshots extends DeviceSnapshots<string> {}
+
+/** Each device's NICs in its resource group, with their private IPs. */
+export class NicSnapshots extends DeviceSnapshots<ArmNic> {}

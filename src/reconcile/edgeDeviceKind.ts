@@ -22,7 +22,7 @@ import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 import { type ActionFailure, type Decision, type PlanStep, type ReconcileKind } from './reconcileLoop.js';
 import { nextSyncDelay } from './syncPeriod.js';
-import type { ImageSnapshots, VmSnapshots } from './deviceSnapshots.js';
+import type { ImageSnapshots, NicSnapshots, VmSnapshots } from './deviceSnapshots.js';
 
 export interface EdgeDeviceKindSettings {
   /** How often each device's VMs are listed (one call) for foreign VMs and drift. */
@@ -49,6 +49,7 @@ export interface EdgeDeviceKindDeps {
   snapshots: VmSnapshots;
   /** The GpuVm reconciler's image listings, forgotten with their device. */
   images: ImageSnapshots;
+  nics: NicSnapshots;
 }
 
 interface DeviceListing {
@@ -89,6 +90,7 @@ export class EdgeDeviceKind implements ReconcileKind<EdgeDevice, EdgeDeviceSessi
     this.deps.listings.forget(name);
     this.deps.snapshots.forget(name);
     this.deps.images.forget(name);
+    this.deps.nics.forget(name);
     this.generationSeen.delete(name);
   }
 

@@ -12,7 +12,7 @@ import { FakeClock } from '../../test/support/fakes/fakeClock.js';
 import { FakeDeviceArm } from '../../test/support/fakes/fakeDeviceArm.js';
 import { AdminSecretReader } from './adminSecrets.js';
 import { DeviceListings } from './deviceListings.js';
-import { ImageSnapshots, VmSnapshots } from './deviceSnapshots.js';
+import { ImageSnapshots, NicSnapshots, VmSnapshots } from './deviceSnapshots.js';
 import { GpuVmKind } from './gpuVmKind.js';
 import { ReconcileLoop } from './reconcileLoop.js';
 import { BY_DEVICE, type Caches, type DeviceConnections } from './ports.js';
@@ -121,6 +121,7 @@ class World implements KubeStatusWriter, EventRecorder {
       listings: new DeviceListings(() => undefined),
       snapshots: this.snapshots,
       images: new ImageSnapshots(this.clock),
+      nics: new NicSnapshots(this.clock),
       adminSecrets: new AdminSecretReader(fetch, this.clock),
     });
     return new ReconcileLoop(kind, this, this, noopLogger);
@@ -158,8 +159,8 @@ describe('GpuVmKind in the reconcile loop: the reads the planner asks for, and n
     w.arm.finish(DRIVER_DEPLOYMENT, UID);
     w.clock.advance(1000);
     await r.reconcile(KEY);
-    // The driver installed: nothing of ours is left running, so a listing sent now says what the VM is.
-    expect(w.arm.take()).toEqual([`getDeployment ${DRIVER_DEPLOYMENT}`, 'listVms', 'getNicPrivateIp vm1-nic', 'status Ready -']);
+    // The driver installed: nothing of ours is left running, so listings sent now say what the VM is and its IP.
+    expect(w.arm.take()).toEqual([`getDeployment ${DRIVER_DEPLOYMENT}`, 'listVms', 'listNics', 'status Ready -']);
     expect(findCondition(w.gpuVm.status?.conditions, 'Ready')).toMatchObject({ status: 'True' });
     expect(w.gpuVm.status?.vm).toMatchObject({ ipAddress: '10.0.0.4', powerState: 'running', provisioningState: 'Succeeded' });
 

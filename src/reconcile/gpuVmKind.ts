@@ -14,7 +14,7 @@ import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 import { type ActionFailure, type Decision, type PlanStep, type ReconcileKind } from './reconcileLoop.js';
 import { SecretRetryBackoff } from './secretRetry.js';
-import type { DeviceSnapshots, ImageSnapshots, VmSnapshots } from './deviceSnapshots.js';
+import type { DeviceSnapshots, ImageSnapshots, NicSnapshots, VmSnapshots } from './deviceSnapshots.js';
 
 export interface GpuVmKindDeps {
   caches: Caches;
@@ -30,6 +30,7 @@ export interface GpuVmKindDeps {
   snapshots: VmSnapshots;
   /** The latest image listing of each device. */
   images: ImageSnapshots;
+  nics: NicSnapshots;
 }
 
 /** How old a device's listing (VMs, images) may be to stand in for a GET of one of them. */
@@ -176,6 +177,12 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
       case 'nicIp': {
         const nicId = session.obs.arm?.vm?.nicIds[0];
         return setArm(session, 'nicIp', nicId === undefined ? null : ((await connectedArm(session).getNicPrivateIp(nicId)) ?? null));
+      }
+      case 'nicIpFromListing': {
+        // ARM resource ids compare without case.
+        const nicId = session.obs.arm?.vm?.nicIds[0]?.toLowerCase();
+        const nics = nicId === undefined ? [] : await this.listed(session, this.deps.nics, (arm) => arm.listNics());
+        return setArm(session, 'nicIp', nics.find((nic) => nic.id.toLowerCase() === nicId)?.privateIp ?? null);
       }
       case 'nicExists':
         return setArm(session, 'nicExists', await connectedArm(session).nicExists(nicName(name)));

@@ -88,15 +88,31 @@ describe('ReconcileLoop', () => {
     await expect(loopOf(kind).loop.reconcile('t')).rejects.toThrow(/asked twice for read a/);
   });
 
-  it('applies the finalizer rule from one table', async () => {
+  it('applies the finalizer rule from one table: adds it and goes on with the patched object, removes it and stops', async () => {
     const kind = new ToyKind();
     const { loop } = loopOf(kind);
     kind.object = { ...kind.object, metadata: { ...kind.object.metadata, finalizers: ['other'] } };
-    kind.planner = () => ({ kind: 'plan', plan: { action: { kind: 'addFinalizer' }, status: { step: 'x' } } });
-    expect(await loop.reconcile('t')).toEqual(requeueAfter(0));
+    const planned: (string[] | undefined)[] = [];
+    kind.planner = () => {
+      planned.push(kind.object.metadata.finalizers);
+      return kind.object.metadata.finalizers?.includes(FINALIZER)
+        ? { kind: 'plan', plan: { action: { kind: 'send', ahead: false }, status: { step: 'sent' }, requeueAfterMs: 5000 } }
+        : { kind: 'plan', plan: { action: { kind: 'addFinalizer' }, status: { step: 'x' } } };
+    };
+    // The first step happens in the same reconcile, on the object as the patch returned it.
+    expect(await loop.reconcile('t')).toEqual(requeueAfter(5000));
+    expect(planned).toEqual([['other'], ['other', FINALIZER]]);
     kind.planner = () => ({ kind: 'plan', plan: { action: { kind: 'removeFinalizer' }, status: { step: 'x' } } });
     expect(await loop.reconcile('t')).toEqual(done());
-    expect(kind.log).toEqual([`finalizers [other,${FINALIZER}]`, 'finalizers [other]']);
+    expect(kind.log).toEqual([`finalizers [other,${FINALIZER}]`, 'act send', 'status sent', 'finalizers [other]']);
+  });
+
+  it('goes on once after adding the finalizer: a planner that asks for it again is looked at again from the queue', async () => {
+    const kind = new ToyKind();
+    const { loop } = loopOf(kind);
+    kind.planner = () => ({ kind: 'plan', plan: { action: { kind: 'addFinalizer' }, status: { step: 'x' } } });
+    expect(await loop.reconcile('t')).toEqual(requeueAfter(0));
+    expect(kind.log).toEqual([`finalizers [${FINALIZER}]`, `finalizers [${FINALIZER}]`]);
   });
 
   it('writes the status before an action that writes ahead, after any other, and the Event once the action is sent', async () => {

@@ -70,10 +70,13 @@ export interface FinalizerWriter<O> {
 
 type FinalizerAction = 'addFinalizer' | 'removeFinalizer';
 
-/** The finalizer rule, the same for every kind: add it and look again at once; remove it and stop. */
-const FINALIZER_RULES: Record<FinalizerAction, { finalizers: (others: string[]) => string[]; outcome: () => ReconcileOutcome }> = {
-  addFinalizer: { finalizers: (others) => [...others, FINALIZER], outcome: () => requeueAfter(0) },
-  removeFinalizer: { finalizers: (others) => others, outcome: () => done() },
+/**
+ * The finalizer rule, the same for every kind: add it and go on with the object the patch returned (a turn through
+ * the queue would only delay the first real step); remove it and stop.
+ */
+const FINALIZER_RULES: Record<FinalizerAction, { finalizers: (others: string[]) => string[]; goOn: boolean }> = {
+  addFinalizer: { finalizers: (others) => [...others, FINALIZER], goOn: true },
+  removeFinalizer: { finalizers: (others) => others, goOn: false },
 };
 
 const isFinalizerAction = (kind: string): kind is FinalizerAction => kind === 'addFinalizer' || kind === 'removeFinalizer';
@@ -112,7 +115,7 @@ export class ReconcileLoop<O extends KubeObject & EventTarget & { metadata: { fi
     }
   }
 
-  private async reconcileObject(key: string, object: O, log: Logger): Promise<ReconcileOutcome> {
+  private async reconcileObject(key: string, object: O, log: Logger, finalizerAdded = false): Promise<ReconcileOutcome> {
     const k = this.definition;
     const session = k.begin(object);
     let decision: Decision<A, S>;
@@ -125,8 +128,11 @@ export class ReconcileLoop<O extends KubeObject & EventTarget & { metadata: { fi
     if (isFinalizerAction(action.kind)) {
       const rule = FINALIZER_RULES[action.kind];
       const others = (object.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
-      this.fresh.remember(key, object, await this.writer.setFinalizers(object, rule.finalizers(others)));
-      return rule.outcome();
+      const patched = await this.writer.setFinalizers(object, rule.finalizers(others));
+      this.fresh.remember(key, object, patched);
+      if (!rule.goOn) return done();
+      // Once: a planner that asks again for the finalizer it was just given is looked at again from the queue.
+      return finalizerAdded ? requeueAfter(0) : this.reconcileObject(key, patched, log, true);
     }
 
     const ahead = k.writesAhead(action);

@@ -319,6 +319,22 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
         },
       },
       {
+        name: 'listNics',
+        front: armFront,
+        method: 'GET',
+        path: /\/providers\/Microsoft\.Network\/networkInterfaces\?/i,
+        run: async () => {
+          const nics = await arm.listNics();
+          return (tally) => {
+            const nicId = nics[0]?.id ?? '/x/owned-nic';
+            const ip = nics[0]?.privateIp;
+            const vm = { name: 'owned', id: '/x/owned', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running' as const, tags: { [OWNER_TAG]: UID }, nicIds: [nicId] };
+            const view: ArmView = { vm, extension: null, nicIp: ip ?? null };
+            checkStatus(tally, 'listNics', gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
+          };
+        },
+      },
+      {
         name: 'getGpuCapacity',
         front: azureFront,
         method: 'GET',

@@ -171,6 +171,27 @@ describe('device connections', () => {
       expect(operationsSince(since)).toEqual(['token', 'vm.listAll']);
     });
 
+    it("after a restart, takes the api-versions from the device's status when they are the newest, else reads the providers", async () => {
+      const providerReads = (since: number): number => operationsSince(since).filter((o) => o === 'provider.list' || o === 'provider.get').length;
+      for (const [recorded, reads] of [
+        [{ compute: '2020-06-01', disks: '2019-07-01', network: '2018-11-01', resources: '2020-06-01' }, 0],
+        [{ compute: '2017-12-01', disks: '2017-03-30', network: '2017-10-01', resources: '2019-10-01' }, 1],
+      ] as const) {
+        // A new process: nothing negotiated yet, the device as its cached object shows it.
+        const restarted = new SecretBackedConnections({ get: (key) => secrets.get(key), byIndex: () => [] }, { idleMs: IDLE_MS, clock });
+        try {
+          const arm = restarted.arm({ ...edgeDevice, status: { apiVersions: recorded } });
+          if (!arm.ok) throw new Error(arm.message);
+          const since = lastSeq();
+          await arm.client.listVms();
+          expect(providerReads(since)).toBe(reads);
+          expect(await arm.client.apiVersions()).toEqual(reads === 0 ? recorded : { compute: '2020-06-01', disks: '2019-07-01', network: '2018-11-01', resources: '2020-06-01' });
+        } finally {
+          restarted.close();
+        }
+      }
+    });
+
     it("keeps a throttled device's gate closed across the rebuild", async () => {
       sim.faults.add({ operation: 'vm.listAll', kind: 'throttle', sequence: [true], retryAfterSeconds: 600 });
       let since = lastSeq();

@@ -1,6 +1,6 @@
 // One device's ARM in memory, for reconciler tests: records every call, keeps deployments Running until the test
 // finishes them (a finished CreateVM deployment makes its VM, a driver deployment its extension), and can fail calls.
-import type { ArmDeployment, ArmError, ArmExtension, ArmVm, DeviceApiVersions } from '../../../src/arm/resources.js';
+import type { ArmDeployment, ArmError, ArmExtension, ArmNic, ArmVm, DeviceApiVersions } from '../../../src/arm/resources.js';
 import type { DeviceArm, LroStarted, TemplateDeployment } from '../../../src/azure/deviceArm.js';
 import { GPU_EXTENSION_NAME, OWNER_TAG, nicName } from '../../../src/naming/armNames.js';
 
@@ -108,6 +108,11 @@ export class FakeDeviceArm implements DeviceArm {
   async getNicPrivateIp(nicId: string): Promise<string | undefined> {
     this.call('getNicPrivateIp', nicId.split('/').pop());
     return '10.0.0.4';
+  }
+
+  async listNics(): Promise<ArmNic[]> {
+    this.call('listNics');
+    return [...this.vms.values()].flatMap((vm) => vm.nicIds.map((id) => ({ id, privateIp: '10.0.0.4' })));
   }
 
   async nicExists(name: string): Promise<boolean> {
