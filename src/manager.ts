@@ -254,6 +254,9 @@ export class Manager {
       .watches(this.devices, { predicate: desiredChanged })
       .watches(this.gpuVms, { predicate: ledgerInputChanged, map: (g) => g.spec.deviceRef.name })
       .watches(this.secrets, { map: (s) => this.devicesUsing(s) });
+    // Once the cache shows an object past the version a write was based on, the written copy the loop keeps goes.
+    this.gpuVms.addEventHandler({ onUpdate: (_old, g) => gpuVmReconciler.observed(gpuVmKey(g), g.metadata.resourceVersion) });
+    this.devices.addEventHandler({ onUpdate: (_old, d) => deviceReconciler.observed(d.metadata.name ?? '', d.metadata.resourceVersion) });
     // A changed ownership record (a claim or a release) may let this replica take the device, or release it.
     if (shards !== undefined) {
       this.devices.addEventHandler({

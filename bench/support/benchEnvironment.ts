@@ -53,9 +53,9 @@ export class ControllerUnderTest {
     return liveHeapBytes(this.process.pid, this.inspectorPort);
   }
 
-  /** Where the heap goes: a heap snapshot's objects by constructor (see liveHeap.ts). */
-  heapSummary(): Promise<HeapGroup[]> {
-    return heapSummary(this.process.pid, this.inspectorPort);
+  /** Where the heap goes: a heap snapshot's objects by constructor (see liveHeap.ts), the snapshot kept in `saveAs`. */
+  heapSummary(saveAs: string): Promise<HeapGroup[]> {
+    return heapSummary(this.process.pid, this.inspectorPort, saveAs);
   }
 
   usage(): ProcessUsage | undefined {

@@ -87,10 +87,10 @@ export class ControllerFleet {
   }
 
   /** The first replica's heap by constructor (a snapshot of every replica would say the same, three times). */
-  heapSummary(): Promise<HeapGroup[]> {
+  heapSummary(saveAs: string): Promise<HeapGroup[]> {
     const first = this.replicas[0];
     if (first === undefined) throw new Error('no controller is running');
-    return first.heapSummary();
+    return first.heapSummary(saveAs);
   }
 
   /** Each replica's gpuvm_shard_owned_devices (empty when not sharded). */

@@ -3,6 +3,8 @@
 // memory it sees (about half of a container's memory limit), so only the live heap says how much a fleet needs.
 // heapSummary() says where it goes: a heap snapshot's objects by constructor, as DevTools' Summary view groups them.
 
+import { writeFileSync } from 'node:fs';
+
 interface InspectorTarget {
   webSocketDebuggerUrl?: string;
 }
@@ -70,13 +72,18 @@ interface HeapSnapshot {
   strings: string[];
 }
 
-/** A heap snapshot of `pid`, its nodes grouped by constructor (objects) or by type (the rest), largest first. */
-export function heapSummary(pid: number, port: number): Promise<HeapGroup[]> {
+/**
+ * A heap snapshot of `pid`, its nodes grouped by constructor (objects) or by type (the rest), largest first; the
+ * snapshot itself is written to `saveAs` (for DevTools' Memory panel).
+ */
+export function heapSummary(pid: number, port: number, saveAs: string): Promise<HeapGroup[]> {
   return withInspector(pid, port, async (call, onEvent) => {
     const chunks: string[] = [];
     onEvent('HeapProfiler.addHeapSnapshotChunk', (params) => chunks.push((params as { chunk: string }).chunk));
     await call('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
-    const snapshot = JSON.parse(chunks.join('')) as HeapSnapshot;
+    const text = chunks.join('');
+    writeFileSync(saveAs, text);
+    const snapshot = JSON.parse(text) as HeapSnapshot;
     const fields = snapshot.snapshot.meta.node_fields;
     const types = snapshot.snapshot.meta.node_types[0];
     const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f)) as [number, number, number];

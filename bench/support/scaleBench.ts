@@ -86,7 +86,8 @@ const USAGE = `npm run bench [-- options]
   --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
   --controller-heap MiB  limit the controller's V8 heap (256 is what Node gives it under a 512Mi memory limit)
   --idle-heap D          after converging, wait D (e.g. 3m) and read the controller's live heap again
-  --heap-summary         then print where the live heap goes: a heap snapshot's objects by constructor
+  --heap-summary         then print where the live heap goes: a heap snapshot's objects by constructor (the
+                         snapshot is kept in the scenario directory; too large to take beyond about 1,500 devices)
   --replicas N[,M...]    controller processes (default 1); N > 1 run sharded (--sharding, needs --log-level info or
                          debug), each reported on its own and summed; results and baseline as "<scenario>/N-replicas".
                          Several counts run each scenario once per count, in order, and end with a comparison table
@@ -387,12 +388,14 @@ class ScenarioRun {
   /** Live heaps: one process's, or each replica's and their sum; per device, of the sum. */
   /** Where the (first) controller's heap goes, by constructor: own sizes, largest first, and per device. */
   private async printHeapSummary(): Promise<void> {
-    const groups = await this.fleet.heapSummary();
+    const saveAs = join(this.workDir, 'controller.heapsnapshot');
+    const groups = await this.fleet.heapSummary(saveAs);
     const total = groups.reduce((n, g) => n + g.bytes, 0);
     line(`heap snapshot${this.sharded ? ' of the first replica' : ''}: objects by constructor (own size)`, `${mib(total)} in ${groups.reduce((n, g) => n + g.count, 0)} objects`);
     for (const g of groups.slice(0, HEAP_SUMMARY_ROWS)) {
       line(`  ${g.name.slice(0, 40)}`, `${mib(g.bytes).padStart(10)} ${String(g.count).padStart(9)} objects ${fixed(g.bytes / 1024 / this.devices, 1).padStart(7)} KiB per device`);
     }
+    line('  the snapshot, for DevTools', saveAs);
   }
 
   private printLiveHeap(label: string, heaps: readonly number[]): void {

@@ -101,6 +101,11 @@ export class ReconcileLoop<O extends KubeObject & EventTarget & { metadata: { fi
     return retryOnConflict(log, key, () => this.reconcileObject(key, this.fresh.resolve(key, cached), log));
   }
 
+  /** The informer's cache has a new version of the object under `key` (see FreshObjects.observed). */
+  observed(key: string, resourceVersion: string | undefined): void {
+    this.fresh.observed(key, resourceVersion);
+  }
+
   /** Plans until the planner has all it needs. */
   async decide(session: Session, log: Logger): Promise<Decision<A, S>> {
     const k = this.definition;
