@@ -66,6 +66,8 @@ export interface LroTarget {
   subscriptionId: string;
   namespace: string;
   apiVersion: string;
+  /** After an operation of this target settles: checks the invariants of the state it may have changed. */
+  settled?: () => void;
 }
 
 function operationUrl(t: LroTarget, kind: 'operations' | 'operationResults', id: string): string {
@@ -74,7 +76,7 @@ function operationUrl(t: LroTarget, kind: 'operations' | 'operationResults', id:
 
 /** Long-running PUT: 200/201 with the resource, absolute Azure-AsyncOperation and Retry-After. */
 export function asyncAccepted(t: LroTarget, status: 200 | 201, body: unknown, job: Promise<unknown>): SimResponse {
-  const op = t.operations.start('async', 'PUT', job);
+  const op = t.operations.start('async', 'PUT', job, t.settled);
   return {
     status,
     headers: { 'Azure-AsyncOperation': operationUrl(t, 'operations', op.id), 'Retry-After': String(t.retryAfterSeconds) },
@@ -84,7 +86,7 @@ export function asyncAccepted(t: LroTarget, status: 200 | 201, body: unknown, jo
 
 /** DELETE / POST action: 202 + Location (answers 202 while running, then 200 or 204). */
 export function locationAccepted(t: LroTarget, method: 'DELETE' | 'POST', job: Promise<unknown>): SimResponse {
-  const op = t.operations.start('location', method, job);
+  const op = t.operations.start('location', method, job, t.settled);
   return {
     status: 202,
     headers: { Location: operationUrl(t, 'operationResults', op.id), 'Retry-After': String(t.retryAfterSeconds) },

@@ -23,13 +23,13 @@ export class OperationRegistry {
   private readonly operations = new Map<string, Operation>();
   private readonly order: string[] = [];
 
-  /** Called after every operation settles (the simulator checks its invariants there). */
-  onSettled: (() => void) | undefined;
-
   constructor(private readonly capacity = 20_000) {}
 
-  /** Registers an operation whose outcome is the job's. */
-  start(style: Operation['style'], method: Operation['method'], job: Promise<unknown>): Operation {
+  /**
+   * Registers an operation whose outcome is the job's; `settled` runs once it has one (the simulator checks the
+   * invariants of what the operation changed there).
+   */
+  start(style: Operation['style'], method: Operation['method'], job: Promise<unknown>, settled?: () => void): Operation {
     const op: Operation = { id: randomUUID(), style, method, status: 'InProgress', startTime: new Date().toISOString() };
     this.operations.set(op.id, op);
     this.order.push(op.id);
@@ -41,7 +41,7 @@ export class OperationRegistry {
       () => {
         op.status = 'Succeeded';
         op.endTime = new Date().toISOString();
-        this.onSettled?.();
+        settled?.();
       },
       (err: unknown) => {
         const armError = toArmError(err);
@@ -49,7 +49,7 @@ export class OperationRegistry {
         op.error = armError.body();
         op.errorStatus = armError.status >= 400 && armError.status !== 404 ? armError.status : 409;
         op.endTime = new Date().toISOString();
-        this.onSettled?.();
+        settled?.();
       },
     );
     return op;
