@@ -179,6 +179,13 @@ function gpuVmObject(deleting: boolean): GpuVm {
 
 const deviceView = deviceViewFixture({ name: 'fuzz', reservation: 'Held' });
 
+/** Our provisioned VM, its NIC `nicId`, no extension yet, and the IP a device answered for that NIC (undefined: not read). */
+const ownedVmWithIp = (nicId: string, nicIp: string | null | undefined): ArmView => ({
+  vm: { name: 'owned', id: '/x/owned', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running', tags: { [OWNER_TAG]: UID }, nicIds: [nicId] },
+  extension: null,
+  ...(nicIp !== undefined ? { nicIp } : {}),
+});
+
 function edgeDeviceObject(): EdgeDevice {
   return {
     apiVersion: API_VERSION,
@@ -312,8 +319,7 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
         run: async () => {
           const ip = await arm.getNicPrivateIp('owned-nic');
           return (tally) => {
-            const vm = { name: 'owned', id: '/x/owned', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running' as const, tags: { [OWNER_TAG]: UID }, nicIds: ['/x/owned-nic'] };
-            const view: ArmView = { vm, extension: null, ...(ip !== undefined ? { nicIp: ip } : {}) };
+            const view = ownedVmWithIp('/x/owned-nic', ip);
             checkStatus(tally, 'getNicPrivateIp', gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
           };
         },
@@ -326,10 +332,7 @@ test(`at least ${INPUTS} seeded hostile answers to the adapters: typed errors on
         run: async () => {
           const nics = await arm.listNics();
           return (tally) => {
-            const nicId = nics[0]?.id ?? '/x/owned-nic';
-            const ip = nics[0]?.privateIp;
-            const vm = { name: 'owned', id: '/x/owned', vmSize: 'Standard_NC4as_T4_v3', provisioningState: 'Succeeded', powerState: 'running' as const, tags: { [OWNER_TAG]: UID }, nicIds: [nicId] };
-            const view: ArmView = { vm, extension: null, nicIp: ip ?? null };
+            const view = ownedVmWithIp(nics[0]?.id ?? '/x/owned-nic', nics[0]?.privateIp ?? null);
             checkStatus(tally, 'listNics', gpuVmPlanAnsweringRest({ now: NOW, gpuVm: gpuVmObject(false), device: deviceView, secret: { state: 'ok' }, arm: view }, SETTINGS).status);
           };
         },
