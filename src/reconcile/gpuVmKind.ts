@@ -30,10 +30,11 @@ export interface GpuVmKindDeps {
   snapshots: VmSnapshots;
   /** The latest image listing of each device. */
   images: ImageSnapshots;
+  /** The latest NIC listing of each device. */
   nics: NicSnapshots;
 }
 
-/** How old a device's listing (VMs, images) may be to stand in for a GET of one of them. */
+/** How old a device's listing (VMs, images, NICs) may be to stand in for a GET of one of them. */
 export const SNAPSHOT_MAX_AGE_MS = 60_000;
 
 /** One GpuVm reconcile: what the planner sees, and what only the actions use. */
@@ -197,7 +198,7 @@ export class GpuVmKind implements ReconcileKind<GpuVm, GpuVmSession, GpuVmRead, 
   }
 
   /**
-   * A listing of the device sent after this process last wrote to the VM (its VMs, or its images) and within
+   * A listing of the device sent after this process last wrote to the VM (its VMs, images or NICs) and within
    * SNAPSHOT_MAX_AGE_MS: the GpuVms of a device share it, and a restart lists each device once.
    */
   private async listed<T>(session: GpuVmSession, snapshots: DeviceSnapshots<T>, list: (arm: DeviceArm) => Promise<T[]>): Promise<readonly T[]> {
