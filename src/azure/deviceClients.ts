@@ -9,7 +9,7 @@ import { ResourceManagementClient } from '@azure/arm-resources-profile-2020-09-0
 import type { Agent } from 'node:https';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
-import { createPipelineRequest, type PipelineRetryOptions } from '@azure/core-rest-pipeline';
+import { createPipelineRequest, tracingPolicyName, type PipelineRetryOptions } from '@azure/core-rest-pipeline';
 import { AdfsPasswordCredential, DEVICE_ARM_CLIENT_ID, type AdfsTokenCache } from './adfsPasswordCredential.js';
 import { ApiVersionNegotiator, type ProviderRead } from './apiVersionNegotiator.js';
 import { deviceApiVersionPolicy } from './apiVersionPolicy.js';
@@ -153,6 +153,12 @@ export function createDeviceClients(conn: DeviceConnection, options: DeviceClien
     disks: computeClient.disks,
   };
   const resources = new ResourceManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
-  const network = new NetworkManagementClient(credential, conn.subscriptionId, { ...common, credentialScopes: [scope], additionalPolicies: policies });
+  // Network sends through the Resources client's pipeline: both are core-client ServiceClients for the same
+  // device, credential and policies, and a second pipeline (its own logging and tracing sanitizers, retry and
+  // bearer policies) would cost about 11 KiB more per device. The client keeps a given pipeline's bearer policy.
+  const network = new NetworkManagementClient(credential, conn.subscriptionId, { endpoint, pipeline: resources.pipeline, credentialScopes: [scope] });
+  // No tracer is registered in the controller (it ships no OpenTelemetry instrumentation), so the tracing policy
+  // would only build span attributes for a no-op span on every request, and hold its own URL sanitizer per pipeline.
+  for (const pipeline of [compute.pipeline, resources.pipeline]) pipeline.removePolicy({ name: tracingPolicyName });
   return { credential, compute, resources, network, apiVersions, scope, agent, close: () => agent.close() };
 }
