@@ -24,6 +24,8 @@ const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
 export interface EnvironmentOptions {
   devices: number;
   timings: Partial<TimingConfig>;
+  /** The simulated devices' idle-connection timeout (ms). */
+  keepAliveTimeoutMs?: number;
   /** Where logs go. */
   workDir: string;
 }
@@ -116,6 +118,7 @@ export class BenchEnvironment {
         devices: Array.from({ length: options.devices }, (_, i) => ({ name: `dev-${String(i).padStart(width, '0')}`, gpus: 2 })),
         timings: { ...ZERO_TIMINGS, ...options.timings },
         auditCapacity: 5_000_000,
+        ...(options.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.keepAliveTimeoutMs } : {}),
       });
       const env = new BenchEnvironment(plane, sim, options);
       writeFileSync(join(options.workDir, 'kubeconfig'), plane.kubeconfigYaml, { mode: 0o600 });

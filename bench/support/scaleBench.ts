@@ -58,6 +58,8 @@ interface Settings {
   extensionMs: number;
   retryAfterSeconds: number;
   latencyMs: number;
+  /** The simulated devices' idle-connection timeout (ms; an assumed device value). */
+  keepAliveMs: number;
   /** Controller --concurrency; undefined = the controller's default. */
   concurrency: number | undefined;
   updateBaseline: boolean;
@@ -81,6 +83,8 @@ const USAGE = `npm run bench [-- options]
   --vm-create D          simulated CreateVM deployment time (default 1s)
   --extension D          simulated GPU driver install time (default 1s)
   --latency D            added latency on every simulated ARM request (default 0ms)
+  --keep-alive D         how long the simulated devices keep an idle connection open (default 5s; a real device's
+                         value is not published)
   --concurrency N        controller --concurrency (default: the controller's own default)
   --log-level L          controller --log-level (default info)
   --cpu-prof             each controller writes a V8 CPU profile to <scenario dir>/cpu-profiles when stopped
@@ -105,6 +109,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       'vm-create': { type: 'string', default: '1s' },
       extension: { type: 'string', default: '1s' },
       latency: { type: 'string', default: '0ms' },
+      'keep-alive': { type: 'string', default: '5s' },
       concurrency: { type: 'string' },
       'update-baseline': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
@@ -140,6 +145,7 @@ function settingsFrom(argv: string[]): { settings: Settings; scenarios: Scenario
       extensionMs: parseDuration(values.extension, '--extension'),
       retryAfterSeconds: 1,
       latencyMs: parseDuration(values.latency, '--latency'),
+      keepAliveMs: parseDuration(values['keep-alive'], '--keep-alive'),
       concurrency: values.concurrency === undefined ? undefined : Number(values.concurrency),
       updateBaseline: values['update-baseline'],
       logLevel: values['log-level'],
@@ -235,6 +241,7 @@ class ScenarioRun {
     this.env = await BenchEnvironment.start({
       devices: this.devices,
       timings: { vmCreateMs: settings.vmCreateMs, extensionMs: settings.extensionMs, retryAfterSeconds: settings.retryAfterSeconds },
+      keepAliveTimeoutMs: settings.keepAliveMs,
       workDir: this.workDir,
     });
     try {
@@ -535,7 +542,7 @@ export async function runScaleBench(argv: string[]): Promise<void> {
   mkdirSync(runDir, { recursive: true });
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
   const sharded = replicaCounts.some((r) => r > 1) ? `; ${replicaCounts.join(' then ')} controller replicas (sharded when more than one)` : '';
-  console.log(`${command}\nNode ${process.version}; simulator: CreateVM ${common.vmCreateMs} ms, GPU driver ${common.extensionMs} ms, Retry-After ${common.retryAfterSeconds} s, added latency ${common.latencyMs} ms${sharded}`);
+  console.log(`${command}\nNode ${process.version}; simulator: CreateVM ${common.vmCreateMs} ms, GPU driver ${common.extensionMs} ms, Retry-After ${common.retryAfterSeconds} s, added latency ${common.latencyMs} ms, keep-alive ${common.keepAliveMs} ms${sharded}`);
   const baseline = readBaseline(BASELINE);
   const results: Record<string, Numbers> = {};
   for (const scenario of scenarios) {

@@ -33,6 +33,13 @@ seed: 3
     expect(() => parseConfigYaml('- 1')).toThrow(/mapping/);
   });
 
+  it('keeps idle connections 5 s unless keepAliveTimeoutMs says otherwise, and refuses a value that is not > 0', () => {
+    expect(normalizeConfig({}).keepAliveTimeoutMs).toBe(5000);
+    expect(parseConfigYaml('keepAliveTimeoutMs: 120000').keepAliveTimeoutMs).toBe(120_000);
+    expect(() => parseConfigYaml('keepAliveTimeoutMs: 0')).toThrow(/keepAliveTimeoutMs: a number of milliseconds > 0/);
+    expect(() => parseConfigYaml('keepAliveTimeoutMs: "2m"')).toThrow(/keepAliveTimeoutMs/);
+  });
+
   it('is idempotent', () => {
     const once = parseConfigYaml('devices: [{name: a, gpus: 1, images: [{name: i, osType: Windows}]}]\nfaults: [{operation: "*", kind: latency}]');
     expect(normalizeConfig(once)).toEqual(once);

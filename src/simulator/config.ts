@@ -102,6 +102,11 @@ export interface SimulatorConfig {
   auditCapacity: number;
   /** Keep each request's JSON body (secrets redacted) in the audit, for contract replay; off by default (memory). */
   auditBodies: boolean;
+  /**
+   * How long every endpoint keeps an idle connection open (ms). Assumed: no device value is published; the default,
+   * 5 s, is Node's own, the short end of common servers, so a client pays for new connections at its worst.
+   */
+  keepAliveTimeoutMs: number;
 }
 
 export type DeviceInput = Partial<Omit<DeviceConfig, 'images' | 'profile'>> & { name: string; images?: Partial<ImageConfig>[]; profile?: DeviceProfileInput };
@@ -115,6 +120,7 @@ export interface SimulatorInput {
   enforceRateLimits?: boolean;
   auditCapacity?: number;
   auditBodies?: boolean;
+  keepAliveTimeoutMs?: number;
 }
 
 export const DEFAULT_TIMINGS: TimingConfig = {
@@ -250,7 +256,17 @@ export function normalizeConfig(input: SimulatorInput = {}): SimulatorConfig {
     enforceRateLimits: input.enforceRateLimits ?? false,
     auditCapacity: input.auditCapacity ?? 50_000,
     auditBodies: input.auditBodies ?? false,
+    keepAliveTimeoutMs: positiveMs(input.keepAliveTimeoutMs, 'keepAliveTimeoutMs', DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
   };
+}
+
+/** How long an idle connection stays open when the config names no keepAliveTimeoutMs (assumed; see the field). */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5000;
+
+function positiveMs(value: unknown, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(`${field}: a number of milliseconds > 0`);
+  return value;
 }
 
 /** Parses the YAML config file of `gpuvm-controller simulate`. */

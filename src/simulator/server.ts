@@ -184,7 +184,7 @@ export class Simulator {
     const basePort = options.port ?? 0;
     try {
       for (const [i, kind] of kinds.entries()) {
-        const server = createServer({ key: leaf.privateKeyPem, cert: leaf.certificatePem, keepAliveTimeout: 5000 }, (req, res) => {
+        const server = createServer({ key: leaf.privateKeyPem, cert: leaf.certificatePem, keepAliveTimeout: this.config.keepAliveTimeoutMs }, (req, res) => {
           void this.onRequest(kind, origin, req, res);
         });
         server.on('tlsClientError', () => undefined);
