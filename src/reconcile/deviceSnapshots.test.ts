@@ -30,6 +30,22 @@ describe('DeviceSnapshots', () => {
     await expect(snapshots.list('dev', 0, async () => [vm('b')])).resolves.toMatchObject({ items: [{ name: 'b' }] });
   });
 
+  it('drops listings too old to serve anyone when a listing is recorded after the maximum age has passed', async () => {
+    const clock = new FakeClock();
+    const snapshots = new VmSnapshots(clock, 60_000);
+    snapshots.record('dev-a', { at: clock.now(), items: [vm('a')] });
+    clock.advance(60_001);
+    snapshots.record('dev-b', { at: clock.now(), items: [vm('b')] });
+    let lists = 0;
+    // Asked with no age bound: an entry still kept would be returned without a list.
+    await snapshots.list('dev-a', 0, async () => {
+      lists++;
+      return [];
+    });
+    expect(lists).toBe(1);
+    await expect(snapshots.list('dev-b', 0, () => Promise.reject(new Error('not expected')))).resolves.toMatchObject({ items: [{ name: 'b' }] });
+  });
+
   it('keeps the newer of two listings', () => {
     const snapshots = new VmSnapshots(new FakeClock());
     snapshots.record('dev', { at: 2000, items: [vm('new')] });

@@ -16,11 +16,19 @@ interface InFlight<T> {
   listing: Promise<DeviceSnapshot<T>>;
 }
 
+/** How old a device's listing (VMs, images, NICs) may be to stand in for a GET of one of them. */
+export const SNAPSHOT_MAX_AGE_MS = 60_000;
+
 export class DeviceSnapshots<T> {
   private readonly latest = new Map<string, DeviceSnapshot<T>>();
   private readonly inFlight = new Map<string, InFlight<T>>();
+  private sweptAt = 0;
 
-  constructor(private readonly clock: Pick<Clock, 'now'>) {}
+  /** Listings older than maxAgeMs serve no caller: they are dropped, at most once per maxAgeMs. */
+  constructor(
+    private readonly clock: Pick<Clock, 'now'>,
+    private readonly maxAgeMs: number = SNAPSHOT_MAX_AGE_MS,
+  ) {}
 
   /**
    * A listing of `device` sent no earlier than `notBefore`: the latest one when it is recent enough, else the one
@@ -51,6 +59,7 @@ export class DeviceSnapshots<T> {
 
   /** A listing the caller made itself (e.g. the device's periodic one). */
   record(device: string, listing: DeviceSnapshot<T>): DeviceSnapshot<T> {
+    this.sweep();
     const latest = this.latest.get(device);
     if (latest === undefined || latest.at <= listing.at) this.latest.set(device, listing);
     return listing;
@@ -59,6 +68,14 @@ export class DeviceSnapshots<T> {
   forget(device: string): void {
     this.latest.delete(device);
     this.inFlight.delete(device);
+  }
+
+  /** A fleet's listings would otherwise stay for as long as their devices (about 1.6 KiB per device). */
+  private sweep(): void {
+    const now = this.clock.now();
+    if (now - this.sweptAt < this.maxAgeMs) return;
+    this.sweptAt = now;
+    for (const [device, snapshot] of this.latest) if (snapshot.at < now - this.maxAgeMs) this.latest.delete(device);
   }
 
   private clear(device: string, entry: InFlight<T>): void {

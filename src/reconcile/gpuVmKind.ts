@@ -14,7 +14,7 @@ import type { DeviceListings } from './deviceListings.js';
 import { BY_DEVICE, gpuVmKey, type Caches, type Clock, type Connected, type DeviceConnections, type Logger } from './ports.js';
 import { type ActionFailure, type Decision, type PlanStep, type ReconcileKind } from './reconcileLoop.js';
 import { SecretRetryBackoff } from './secretRetry.js';
-import type { DeviceSnapshots, ImageSnapshots, NicSnapshots, VmSnapshots } from './deviceSnapshots.js';
+import { SNAPSHOT_MAX_AGE_MS, type DeviceSnapshots, type ImageSnapshots, type NicSnapshots, type VmSnapshots } from './deviceSnapshots.js';
 
 export interface GpuVmKindDeps {
   caches: Caches;
@@ -34,8 +34,6 @@ export interface GpuVmKindDeps {
   nics: NicSnapshots;
 }
 
-/** How old a device's listing (VMs, images, NICs) may be to stand in for a GET of one of them. */
-export const SNAPSHOT_MAX_AGE_MS = 60_000;
 
 /** One GpuVm reconcile: what the planner sees, and what only the actions use. */
 interface GpuVmSession {
