@@ -17,6 +17,19 @@ describe('DeviceAgent', () => {
     }
   });
 
+  it('shares one secure context among agents with the same trust, and never between different ones', () => {
+    const [caA, caB] = [createCertificateAuthority('gpuvm test CA a').certificatePem, createCertificateAuthority('gpuvm test CA b').certificatePem];
+    const agents = [new DeviceAgent(caA), new DeviceAgent(caA), new DeviceAgent(caB), new DeviceAgent(), new DeviceAgent()];
+    try {
+      const [a1, a2, b, system1, system2] = agents.map((agent) => agent.options.secureContext);
+      expect(a2).toBe(a1);
+      expect(system2).toBe(system1);
+      expect(new Set([a1, b, system1]).size).toBe(3);
+    } finally {
+      for (const agent of agents) agent.close();
+    }
+  });
+
   describe('send check', () => {
     const ca = createCertificateAuthority('device agent test CA');
     const leaf = ca.issueServerCertificate(['localhost'], ['127.0.0.1']);

@@ -1,11 +1,12 @@
 // One keep-alive HTTPS agent per device. Its requests reuse open connections, a new connection resumes an
-// earlier TLS session (the agent keeps them per host), and the trust is parsed once into a secure context:
-// given only `ca`, Node's tls.connect builds a new SecureContext, parsing the PEM again, on every connection.
+// earlier TLS session (the agent keeps them per host), and the trust is parsed once into a secure context, shared
+// by devices with the same CA bundle: given only `ca`, Node's tls.connect builds a new SecureContext, parsing the
+// PEM again, on every connection.
 // A request carrying a send check (sendCheck.ts) is held on its connected socket until the check lets it go.
 import type { ClientRequest, ClientRequestArgs } from 'node:http';
 import { Agent } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { sendCheckOf, type SendCheck } from './sendCheck.js';
 
 /** Node's Agent.addRequest, which @types/node does not declare (lib/_http_agent.js). */
@@ -17,6 +18,27 @@ type AddRequest = (this: Agent, req: ClientRequest, options: unknown) => void;
  */
 export const DEVICE_MAX_SOCKETS = 16;
 
+/**
+ * One secure context per distinct trust (a CA bundle's text, or the system roots), shared by the agents of every
+ * device that has it: each context is a native TLS context of about 25-30 KiB outside the JS heap and costs a
+ * parse. It lives while an agent holds it. A context carries only what to trust; host names are checked per
+ * connection, so devices with the same CA bundle trust exactly the same either way.
+ */
+const contexts = new Map<string, WeakRef<SecureContext>>();
+const unheld = new FinalizationRegistry<string>((key) => {
+  if (contexts.get(key)?.deref() === undefined) contexts.delete(key);
+});
+
+export function sharedSecureContext(caPem: string | undefined): SecureContext {
+  const key = caPem ?? '';
+  const held = contexts.get(key)?.deref();
+  if (held !== undefined) return held;
+  const context = createSecureContext(caPem !== undefined ? { ca: caPem } : {});
+  contexts.set(key, new WeakRef(context));
+  unheld.register(context, key);
+  return context;
+}
+
 export class DeviceAgent extends Agent {
   private closed = false;
   /** Sockets whose TLS handshake is done: what a request writes on one goes out at once. */
@@ -27,7 +49,7 @@ export class DeviceAgent extends Agent {
    * Certificate and host name verification stay Node's defaults (on).
    */
   constructor(caPem?: string, maxSockets: number = DEVICE_MAX_SOCKETS) {
-    super({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, secureContext: createSecureContext(caPem !== undefined ? { ca: caPem } : {}) });
+    super({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, secureContext: sharedSecureContext(caPem) });
   }
 
   /**
