@@ -1,5 +1,5 @@
 import { API_VERSION, type GpuVm } from '../api/types.js';
-import { chooseGpuDriver } from '../plan/gpuDriver.js';
+import type { GpuDriverChoice } from '../arm/gpuExtension.js';
 import { buildCreateVmDeployment, buildGpuDriverDeployment } from './gpuVmDeployments.js';
 
 function gpuVm(spec: Partial<GpuVm['spec']> = {}): GpuVm {
@@ -59,14 +59,17 @@ describe('buildCreateVmDeployment', () => {
 });
 
 describe('buildGpuDriverDeployment', () => {
+  // Which version the planner chooses is its own test's (plan/gpuDriver.test.ts); the settings follow the release.
+  const driverFor = (g: GpuVm): GpuDriverChoice =>
+    g.spec.image.osType === 'Windows' ? { extensionType: 'NvidiaGpuDriverWindows', typeHandlerVersion: '1.5', basis: 'test' } : { extensionType: 'NvidiaGpuDriverLinux', typeHandlerVersion: '1.8', basis: 'test' };
   const windows = gpuVm({ image: { name: 'win', osType: 'Windows' } });
   const settingsOf = (g: GpuVm, softwareVersion?: string): unknown => {
-    const d = buildGpuDriverDeployment(g, chooseGpuDriver(g.spec, softwareVersion), softwareVersion);
+    const d = buildGpuDriverDeployment(g, driverFor(g), softwareVersion);
     return d.parameters.settings?.value;
   };
 
   it('uses the official template (hybrid api profile, extension api 2017-03-30)', () => {
-    const { template } = buildGpuDriverDeployment(windows, chooseGpuDriver(windows.spec, '2.2.2403.1'), '2.2.2403.1');
+    const { template } = buildGpuDriverDeployment(windows, driverFor(windows), '2.2.2403.1');
     expect(template.apiProfile).toBe('2018-03-01-hybrid');
     expect((template.resources as Resource[])[0]?.apiVersion).toBe('2017-03-30');
   });
