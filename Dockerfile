@@ -6,7 +6,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/copy-assets.ts scripts/
+COPY scripts/clean-dist.ts scripts/copy-assets.ts scripts/
 COPY src/ src/
 RUN npm run build
 

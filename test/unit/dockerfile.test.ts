@@ -74,6 +74,19 @@ test('multi-stage: build, production dependencies and a runtime stage; every COP
   }
 });
 
+test('the build stage copies every script `npm run build` runs, before it runs it', () => {
+  const build = stages.find((stage) => all(stage, 'RUN').some((r) => r.args === 'npm run build'));
+  expect(build).toBeDefined();
+  const runAt = all(build as Stage, 'RUN').find((r) => r.args === 'npm run build')?.line ?? 0;
+  const copied = all(build as Stage, 'COPY')
+    .filter((c) => c.line < runAt && !c.args.startsWith('--from'))
+    .flatMap((c) => c.args.split(/\s+/).slice(0, -1));
+  const packageJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const scripts = packageJson.scripts.build?.match(/scripts\/[\w.-]+\.ts/g) ?? [];
+  expect(scripts.length).toBeGreaterThan(0);
+  for (const script of scripts) expect({ script, copied: copied.includes(script) }).toEqual({ script, copied: true });
+});
+
 test('base images are pinned to Node.js 24 (major tag), never latest or untagged', () => {
   for (const { image } of stages) {
     const [repository = '', tag] = image.split(':');
